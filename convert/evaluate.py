@@ -1,0 +1,134 @@
+"""Pose accuracy on COCO-format keypoint annotations (`python -m convert evaluate-pose`).
+
+Modes:
+- ``gt-box``: each labelled person is cropped from its ground-truth box (an upright square, 1.25x the box's long
+  side) and only the landmark model runs: this isolates the landmark model's accuracy.
+- ``full``: the runtime's whole pipeline (detector on the whole image, rotated ROIs, landmarks) runs on each image;
+  predictions are matched to ground truth, and COCO keypoint AP is computed with pycocotools. Detector person recall
+  is also reported: a labelled person counts as found when a detection's ROI centre lies in the person's box and the
+  ROI's bounding box overlaps the person's square ground-truth crop with IoU >= 0.3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterable
+
+import cv2
+import numpy as np
+
+from convert.coco import CocoSet, Person
+from convert.metrics import keypoint_errors, oks, pck, summarize
+from edge_app.errors import VigilError
+from edge_app.pose.detector import PoseDetector
+from edge_app.pose.engine import EngineSettings, PoseEngine
+from edge_app.pose.geometry import box_iou, roi_from_alignment
+from edge_app.pose.landmarks import LandmarkModel
+from edge_app.records import COCO17_KEYPOINTS, Detection
+
+DETECTION_IOU = 0.3
+
+
+def _read(person_or_path) -> np.ndarray:
+    path = getattr(person_or_path, "image", person_or_path)
+    image = cv2.imread(str(path))
+    if image is None:
+        raise VigilError(f"{path}: cannot decode image")
+    return image
+
+
+def evaluate_gt_box(coco: CocoSet, landmarks: LandmarkModel, progress: Iterable | None = None) -> dict:
+    oks_values, hits, errors = [], [], []
+    cache: dict = {}
+    for person in (progress if progress is not None else coco.people):
+        if person.image not in cache:
+            cache = {person.image: _read(person)}
+        pose = landmarks.estimate(cache[person.image], person.roi())
+        pred = pose.coco17()
+        oks_values.append(oks(pred, person.keypoints, person.area))
+        hits.append(pck(pred, person.keypoints, person.box))
+        errors.append(keypoint_errors(pred, person.keypoints))
+    return {"mode": "gt-box", **summarize(oks_values, hits, errors, COCO17_KEYPOINTS)}
+
+
+def person_found(person: Person, detections: list[Detection]) -> bool:
+    x0, y0, x1, y1 = person.box
+    target = person.roi().bounding_box()
+    for d in detections:
+        roi = roi_from_alignment(d.keypoints[0], d.keypoints[1])
+        if x0 <= roi.cx <= x1 and y0 <= roi.cy <= y1 and box_iou(roi.bounding_box(), target) >= DETECTION_IOU:
+            return True
+    return False
+
+
+def detector_recall(coco: CocoSet, detector: PoseDetector, progress: Iterable | None = None) -> dict:
+    found = total = 0
+    by_image: dict[int, list[Person]] = {}
+    for p in coco.people:
+        by_image.setdefault(p.image_id, []).append(p)
+    for image_id in (progress if progress is not None else by_image):
+        people = by_image[image_id]
+        detections = detector.detect(_read(people[0]))
+        found += sum(person_found(p, detections) for p in people)
+        total += len(people)
+    return {"people": total, "found": found, "recall": round(found / total, 4) if total else None,
+            "min_score": detector.min_score}
+
+
+def evaluate_full(coco: CocoSet, detector: PoseDetector, landmarks: LandmarkModel, max_people: int = 8,
+                  progress: Iterable | None = None) -> dict:
+    """The whole pipeline on each image; COCO keypoint AP plus OKS/PCK of the best match of each person."""
+    by_image: dict[int, list[Person]] = {}
+    for p in coco.people:
+        by_image.setdefault(p.image_id, []).append(p)
+    results, oks_values, hits, errors = [], [], [], []
+    engine = PoseEngine(detector, landmarks, EngineSettings(max_people=max_people, detect_every=0))
+    for image_id in (progress if progress is not None else by_image):
+        people = by_image[image_id]
+        image = _read(people[0])
+        engine.reset()
+        poses = engine.process(image)
+        for pose in poses:
+            kp = pose.coco17()
+            results.append({"image_id": image_id, "category_id": 1, "score": float(pose.score),
+                            "keypoints": [float(v) for v in np.column_stack([kp[:, :2], np.ones(17)]).reshape(-1)]})
+        for person in people:  # greedy: best OKS among the image's predictions (0 when nothing was found)
+            best, best_pred = 0.0, None
+            for pose in poses:
+                value = oks(pose.coco17(), person.keypoints, person.area)
+                if value > best:
+                    best, best_pred = value, pose.coco17()
+            oks_values.append(best)
+            if best_pred is not None:
+                hits.append(pck(best_pred, person.keypoints, person.box))
+                errors.append(keypoint_errors(best_pred, person.keypoints))
+            else:
+                hits.append(np.zeros(int(person.labelled.sum())))
+    summary = {"mode": "full", **summarize(oks_values, hits, errors, COCO17_KEYPOINTS),
+               "predictions": len(results)}
+    summary.update(coco_ap(coco, results, list(by_image)))
+    return summary
+
+
+def coco_ap(coco: CocoSet, results: list[dict], image_ids: list[int]) -> dict:
+    """COCO keypoint AP, AP50, AP75 with pycocotools over the images evaluated."""
+    try:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    except ImportError:
+        raise VigilError("--mode full needs pycocotools (pip install '.[toolchain]')") from None
+    if not results:
+        return {"ap": 0.0, "ap50": 0.0, "ap75": 0.0}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = coco.raw
+        gt.createIndex()
+        dt = gt.loadRes(results)
+        ev = COCOeval(gt, dt, "keypoints")
+        ev.params.imgIds = image_ids
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return {"ap": round(float(ev.stats[0]), 4), "ap50": round(float(ev.stats[1]), 4),
+            "ap75": round(float(ev.stats[2]), 4)}

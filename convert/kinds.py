@@ -1,0 +1,133 @@
+"""What differs between model families when building them: calibration samples, the float-vs-INT8 agreement
+used to pick quantization settings, and the labelled accuracy check with its bound."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+
+from convert.calibration import CalibrationSet, iter_frames
+from convert.coco import CocoSet
+from convert.evaluate import detector_recall, evaluate_gt_box
+from convert.metrics import COCO_SIGMAS
+from edge_app.inference.runtime import CompiledModel, Runtime
+from edge_app.pose import detector as det
+from edge_app.pose import landmarks as lmk
+from edge_app.pose.geometry import box_iou
+from edge_app.records import COCO17_FROM_BLAZEPOSE
+
+# Bounds against the f32 reference (issue 2): landmark mean OKS within 0.01 and PCK@0.2 within 1 point; detector
+# person recall within 1 point.
+LANDMARK_MAX_OKS_DROP = 0.01
+LANDMARK_MAX_PCK_DROP = 0.01
+DETECTOR_MAX_RECALL_DROP = 0.01
+
+_CROP_AREA = (lmk.INPUT_SIZE / 1.25) ** 2 * 0.5  # a person's area inside a 256 crop, for OKS between predictions
+
+
+@dataclass
+class Samples:
+    calibration: list[np.ndarray]
+    sources: list[str]
+
+
+class LandmarkKind:
+    name = "blazepose_landmarks"
+
+    def __init__(self, detector_ir: Path, runtime: Runtime):
+        self.runtime = runtime
+        self.detector = det.PoseDetector(runtime.compile(detector_ir, "f32"))
+
+    def samples(self, fp_model: ov.Model, sources: list[Path]) -> Samples:
+        landmarks = lmk.LandmarkModel(self.runtime.compile(fp_model, "f32"))
+        cs = CalibrationSet(self.detector, landmarks)
+        for name, image in iter_frames(sources):
+            cs.add_frame(name, image)
+        return Samples(cs.landmark_inputs, cs.sources)
+
+    @staticmethod
+    def _keypoints(compiled: CompiledModel, data: list[np.ndarray]) -> list[np.ndarray]:
+        index = lmk.output_indices(compiled)[0]
+        req = compiled.create_request()
+        sel = list(COCO17_FROM_BLAZEPOSE)
+        return [np.asarray(req.infer({0: x})[index]).reshape(lmk.NUM_POINTS, 5)[sel, :2] for x in data]
+
+    def agreement_fn(self, fp_model: ov.Model, validation: list[np.ndarray]):
+        """Mean OKS (COCO sigmas, in crop pixels) between INT8 and f32 predictions on held-out crops."""
+        ref = self._keypoints(self.runtime.compile(fp_model, "f32"), validation)
+        var = (2 * COCO_SIGMAS) ** 2
+
+        def agreement(q: ov.Model) -> float:
+            got = self._keypoints(self.runtime.compile(q, "f32"), validation)
+            return float(np.mean([np.exp(-((a - b) ** 2).sum(1) / var / _CROP_AREA / 2).mean()
+                                  for a, b in zip(got, ref)]))
+        return agreement
+
+    @staticmethod
+    def accuracy(compiled: CompiledModel, coco: CocoSet) -> dict:
+        result = evaluate_gt_box(coco, lmk.LandmarkModel(compiled))
+        result.pop("keypoint_error_px", None)
+        return result
+
+    @staticmethod
+    def meets_bound(metrics: dict, reference: dict) -> bool:
+        return (metrics["mean_oks"] >= reference["mean_oks"] - LANDMARK_MAX_OKS_DROP and
+                metrics["pck_0.2"] >= reference["pck_0.2"] - LANDMARK_MAX_PCK_DROP)
+
+    bound_text = (f"mean OKS within {LANDMARK_MAX_OKS_DROP} and PCK@0.2 within {LANDMARK_MAX_PCK_DROP} of f32 "
+                  f"(COCO people with >= 5 keypoints, ground-truth box crops)")
+
+
+class DetectorKind:
+    name = "blazepose_detector"
+
+    def __init__(self, runtime: Runtime, tiles: tuple[int, int] | None = (2, 2)):
+        self.runtime = runtime
+        self.tiles = tiles
+
+    def samples(self, fp_model: ov.Model, sources: list[Path]) -> Samples:
+        detector = det.PoseDetector(self.runtime.compile(fp_model, "f32"), tiles=self.tiles)
+        cs = CalibrationSet(detector, None)
+        for name, image in iter_frames(sources):
+            cs.add_frame(name, image)
+        return Samples(cs.detector_inputs, cs.sources)
+
+    @staticmethod
+    def _detections(compiled: CompiledModel, data: list[np.ndarray]) -> list[list]:
+        reg, cls = det.check_outputs(compiled)
+        req = compiled.create_request()
+        view = det.whole_image_view(det.INPUT_SIZE, det.INPUT_SIZE)
+        out = []
+        for x in data:
+            r = req.infer({0: x})
+            out.append(det.decode(r[reg], r[cls], view, 0.5))
+        return out
+
+    def agreement_fn(self, fp_model: ov.Model, validation: list[np.ndarray]):
+        """Mean per-view F1 of INT8 detections against f32 detections (box IoU >= 0.5) at score 0.5."""
+        ref = self._detections(self.runtime.compile(fp_model, "f32"), validation)
+
+        def agreement(q: ov.Model) -> float:
+            got = self._detections(self.runtime.compile(q, "f32"), validation)
+            scores = []
+            for a, b in zip(got, ref):
+                if not a and not b:
+                    scores.append(1.0)
+                    continue
+                matched = sum(any(box_iou(x.box, y.box) >= 0.5 for y in b) for x in a)
+                scores.append(2 * matched / (len(a) + len(b)))
+            return float(np.mean(scores))
+        return agreement
+
+    @staticmethod
+    def accuracy(compiled: CompiledModel, coco: CocoSet) -> dict:
+        return detector_recall(coco, det.PoseDetector(compiled))
+
+    @staticmethod
+    def meets_bound(metrics: dict, reference: dict) -> bool:
+        return metrics["recall"] >= reference["recall"] - DETECTOR_MAX_RECALL_DROP
+
+    bound_text = f"person recall within {DETECTOR_MAX_RECALL_DROP} of f32 at the same score threshold (0.5)"

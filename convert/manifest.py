@@ -1,0 +1,62 @@
+"""models_ir/manifest.json: what was built, from what, how, and how accurate and fast it proved."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import openvino as ov
+
+
+def machine() -> dict:
+    cpu, flags = platform.processor() or "unknown", []
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and cpu in ("unknown", "", "x86_64"):
+                cpu = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and not flags:
+                wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8",
+                          "avx512_fp16")
+                flags = [f for f in line.split(":", 1)[1].split() if f in wanted]
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpu_flags": flags, "cores": os.cpu_count(), "system": platform.platform(),
+            "openvino": ov.get_version(), "python": platform.python_version()}
+
+
+def versions() -> dict:
+    out = {"openvino": ov.get_version()}
+    try:
+        import nncf
+        out["nncf"] = nncf.__version__
+    except ImportError:
+        out["nncf"] = None
+    return out
+
+
+def load(path: Path) -> dict:
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except ValueError:
+            backup = path.with_suffix(f".corrupt-{int(time.time())}.json")
+            path.replace(backup)
+    return {"format": 1, "models": {}}
+
+
+def update(path: Path, model: str, entry: dict) -> dict:
+    """Set one model's entry, keeping the others; written atomically."""
+    data = load(path)
+    data["format"] = 1
+    data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    data["machine"] = machine()
+    data["versions"] = versions()
+    data.setdefault("models", {})[model] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+    return data

@@ -1,0 +1,81 @@
+"""Vigil's configuration: one YAML file validated into a typed model, one section per concern.
+
+``python -m edge_app config --describe`` prints every key with its type, default and description.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional
+
+from edge_app.schema import build, load_yaml, option
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO / "configs" / "default.yaml"
+
+Precision = Literal["auto", "int8", "bf16", "f16", "f32"]
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    dir: Path = option(REPO / "models_ir", "folder written by `make models` (holds manifest.json)")
+    detector: str = option("pose_detector", "person detector model name in the manifest")
+    landmarks: str = option("pose_landmark_full", "landmark model: pose_landmark_lite, _full or _heavy")
+    precision: Precision = option("auto", "auto = fastest run within its accuracy bound on this device")
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    device: str = option("CPU", "OpenVINO device: CPU, GPU, NPU or AUTO; a missing device falls back to CPU")
+    hint: Literal["LATENCY", "THROUGHPUT"] = option("LATENCY", "OpenVINO performance hint")
+    threads: Optional[int] = option(None, "CPU inference threads (null = OpenVINO's choice)")
+    cache_dir: Optional[Path] = option(REPO / ".cache" / "vigil" / "ov_cache", "compiled-model cache folder")
+
+    def validate(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise ValueError("threads must be >= 1")
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    max_people: int = option(4, "most people tracked per stream")
+    detect_every: int = option(10, "frames between detector runs while people are tracked")
+    min_detection_score: float = option(0.5, "detector score threshold")
+    min_presence: float = option(0.5, "landmark pose-flag below which a person is dropped")
+    tiles: Optional[tuple[int, int]] = option(None, "[rows, cols] extra detector tiles for small people (CCTV)")
+
+    def validate(self) -> None:
+        if self.max_people < 1:
+            raise ValueError("max_people must be >= 1")
+        if self.detect_every < 0:
+            raise ValueError("detect_every must be >= 0")
+        if not 0 < self.min_detection_score < 1 or not 0 < self.min_presence < 1:
+            raise ValueError("scores must be between 0 and 1")
+        if self.tiles is not None and (self.tiles[0] < 1 or self.tiles[1] < 1):
+            raise ValueError("tiles must be at least [1, 1]")
+
+
+@dataclass(frozen=True)
+class Config:
+    models: ModelsConfig = option(factory=ModelsConfig, doc="which models run, at which precision")
+    inference: InferenceConfig = option(factory=InferenceConfig, doc="OpenVINO device and hints")
+    pose: PoseConfig = option(factory=PoseConfig, doc="multi-person pose engine")
+    path: Optional[Path] = option(None, "the file this config came from (set by the loader)")
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    path = Path(path) if path else DEFAULT_CONFIG
+    data = load_yaml(path)
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != "path"}
+    cfg = build(Config, data, str(path))
+    return Config(models=_resolve_models(cfg.models, path), inference=cfg.inference, pose=cfg.pose, path=path)
+
+
+def _resolve_models(models: ModelsConfig, path: Path) -> ModelsConfig:
+    """Relative model folders are relative to the repository (configs/ lives in it)."""
+    if models.dir.is_absolute():
+        return models
+    return ModelsConfig(dir=(REPO / models.dir).resolve(), detector=models.detector, landmarks=models.landmarks,
+                        precision=models.precision)

@@ -1,0 +1,52 @@
+"""The demo's default source: a webcam if one is present, otherwise the multi-person clip vtest.avi from Debian's
+opencv-doc package (fetched with `apt-get download`, unpacked with `dpkg -x` into the cache)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from edge_app.errors import VigilError
+
+REPO = Path(__file__).resolve().parent.parent
+VTEST_MEMBER = "usr/share/doc/opencv-doc/examples/data/vtest.avi"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("VIGIL_CACHE", REPO / ".cache" / "vigil")) / "media"
+
+
+def webcam_present() -> bool:
+    return any(Path(p).exists() for p in glob.glob("/dev/video*"))
+
+
+def vtest_clip() -> Path:
+    target = cache_dir() / "vtest.avi"
+    if target.is_file():
+        return target
+    if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
+        raise VigilError("demo source: no webcam and no apt-get/dpkg to fetch vtest.avi; pass --source FILE")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="vigil-opencv-doc-") as tmp:
+        proc = subprocess.run(["apt-get", "download", "opencv-doc"], cwd=tmp, capture_output=True, text=True)
+        if proc.returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+            proc = subprocess.run(["apt-get", "download", "opencv-doc"], cwd=tmp, capture_output=True, text=True)
+        debs = sorted(Path(tmp).glob("opencv-doc_*.deb"))
+        if proc.returncode != 0 or not debs:
+            last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no package"]
+            raise VigilError(f"demo source: `apt-get download opencv-doc` failed ({last[0]}); pass --source FILE")
+        subprocess.run(["dpkg", "-x", str(debs[0]), str(Path(tmp) / "x")], check=True, capture_output=True)
+        clip = Path(tmp) / "x" / VTEST_MEMBER
+        if not clip.is_file():
+            raise VigilError(f"demo source: {debs[0].name} has no {VTEST_MEMBER}")
+        shutil.copyfile(clip, target)
+    return target
+
+
+def default_source() -> str:
+    return "0" if webcam_present() else str(vtest_clip())

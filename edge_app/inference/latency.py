@@ -1,0 +1,68 @@
+"""Latency measurement of compiled models, shared by the model build, variant choice and benchmark.
+
+Candidates are measured interleaved (round-robin, one inference each per round) so that a noisy, shared machine
+slows them all alike and their ratios stay honest.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_app.inference.runtime import CompiledModel
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    count: int
+
+    @property
+    def fps(self) -> float:
+        return 1000.0 / self.mean_ms if self.mean_ms > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        return {"p50_ms": round(self.p50_ms, 4), "p95_ms": round(self.p95_ms, 4), "p99_ms": round(self.p99_ms, 4),
+                "mean_ms": round(self.mean_ms, 4), "fps": round(self.fps, 1), "count": self.count}
+
+
+def stats_from_ms(samples_ms: list[float] | np.ndarray) -> LatencyStats:
+    arr = np.asarray(samples_ms, dtype=np.float64)
+    if arr.size == 0:
+        return LatencyStats(0.0, 0.0, 0.0, 0.0, 0)
+    p50, p95, p99 = np.percentile(arr, [50, 95, 99])
+    return LatencyStats(float(p50), float(p95), float(p99), float(arr.mean()), int(arr.size))
+
+
+def random_inputs(model: CompiledModel, seed: int = 0) -> dict[int, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for i, port in enumerate(model.compiled.inputs):
+        shape = [d if d > 0 else 1 for d in port.get_partial_shape().get_min_shape()]
+        feeds[i] = rng.random(shape, dtype=np.float32)
+    return feeds
+
+
+def measure_interleaved(models: dict[str, CompiledModel], iterations: int = 200, warmup: int = 20,
+                        inputs: dict[str, dict[int, np.ndarray]] | None = None,
+                        progress=None) -> dict[str, LatencyStats]:
+    """Synchronous latency of each model, measured round-robin in one run. ``progress`` is called per round."""
+    requests = {name: m.create_request() for name, m in models.items()}
+    feeds = {name: (inputs or {}).get(name) or random_inputs(m) for name, m in models.items()}
+    for _ in range(warmup):
+        for name, req in requests.items():
+            req.infer(feeds[name])
+    samples: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(iterations):
+        for name, req in requests.items():
+            t0 = time.perf_counter()
+            req.infer(feeds[name])
+            samples[name].append((time.perf_counter() - t0) * 1000.0)
+        if progress:
+            progress()
+    return {name: stats_from_ms(s) for name, s in samples.items()}

@@ -1,0 +1,97 @@
+"""models_ir/ as the runtime sees it: the manifest written by the toolchain, and the choice of what runs.
+
+A model has variants (an fp32 IR, an INT8 IR) and each variant can run at several precisions. The manifest records,
+for each such *run*, its accuracy against the f32 reference and whether it meets the model's accuracy bound. With
+``precision: auto`` the runtime measures the runs that meet the bound on this device, side by side, and keeps the
+fastest; it logs which one runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_app.errors import ModelError, VigilError
+from edge_app.inference.latency import measure_interleaved
+from edge_app.inference.runtime import CompiledModel, Runtime
+
+log = logging.getLogger(__name__)
+
+RUN_NAMES = ("int8", "bf16", "f16", "f32")
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str  # int8 | bf16 | f16 | f32
+    variant: str  # fp32 | int8: which IR
+    precision_hint: str | None  # INFERENCE_PRECISION_HINT for the float parts
+    meets_bound: bool
+    path: Path
+
+
+@dataclass(frozen=True)
+class Chosen:
+    model: str
+    run: Run
+    compiled: CompiledModel
+    reason: str
+
+    def describe(self) -> str:
+        return (f"{self.model}: {self.run.name} ({self.run.path.parent.name} IR, inference precision "
+                f"{self.compiled.precision}) on {self.compiled.device} - {self.reason}")
+
+
+class ModelStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        manifest = self.root / "manifest.json"
+        if not manifest.is_file():
+            raise ModelError(f"{manifest}: not found; build the models with `make models`")
+        try:
+            self.manifest = json.loads(manifest.read_text())
+            self.models = self.manifest["models"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{manifest}: not a Vigil model manifest ({type(exc).__name__})") from None
+
+    def runs(self, model: str) -> list[Run]:
+        if model not in self.models:
+            raise ModelError(f"{self.root / 'manifest.json'}: no model {model!r} "
+                             f"(have: {', '.join(sorted(self.models))})")
+        out = []
+        for variant, entry in self.models[model].get("variants", {}).items():
+            for name, run in entry.get("runs", {}).items():
+                out.append(Run(name=name, variant=variant, precision_hint=run.get("precision_hint"),
+                               meets_bound=bool(run.get("meets_bound")), path=self.root / entry["path"]))
+        return out
+
+    def choose(self, model: str, runtime: Runtime, precision: str = "auto") -> Chosen:
+        runs = self.runs(model)
+        if precision != "auto":
+            if precision not in RUN_NAMES:
+                raise VigilError(f"precision {precision!r} is not one of auto, {', '.join(RUN_NAMES)}")
+            match = [r for r in runs if r.name == precision]
+            if not match:
+                raise ModelError(f"{self.root}: model {model} has no {precision} build "
+                                 f"(have: {', '.join(sorted(r.name for r in runs))})")
+            run = match[0]
+            if not run.meets_bound:
+                log.warning("%s %s does not meet its accuracy bound (see models_ir/manifest.json); running it "
+                            "because it was asked for", model, precision)
+            return Chosen(model, run, runtime.compile(run.path, run.precision_hint), "asked for in config")
+        candidates = [r for r in runs if r.meets_bound and
+                      (r.precision_hint is None or runtime.supports(r.precision_hint))]
+        if not candidates:
+            candidates = [r for r in runs if r.name == "f32"]
+        if not candidates:
+            raise ModelError(f"{self.root}: model {model} has no run that meets its accuracy bound")
+        compiled = {r.name: runtime.compile(r.path, r.precision_hint) for r in candidates}
+        if len(compiled) == 1:
+            name = next(iter(compiled))
+            return Chosen(model, candidates[0], compiled[name], "the only run that meets the accuracy bound")
+        stats = measure_interleaved(compiled, iterations=40, warmup=5)
+        best = min(stats, key=lambda n: stats[n].p50_ms)
+        ranking = ", ".join(f"{n} {s.p50_ms:.2f} ms" for n, s in sorted(stats.items(), key=lambda kv: kv[1].p50_ms))
+        run = next(r for r in candidates if r.name == best)
+        return Chosen(model, run, compiled[best], f"fastest here of the runs within the accuracy bound ({ranking})")

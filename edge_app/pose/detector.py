@@ -1,0 +1,130 @@
+"""BlazePose person detector: owns its preprocessing (square view, 224x224, [-1,1]) and SSD decoding."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from edge_app.errors import ModelError
+from edge_app.inference.runtime import CompiledModel
+from edge_app.pose.geometry import crop, weighted_nms
+from edge_app.records import Detection, RotatedRect
+
+INPUT_SIZE = 224
+NUM_ANCHORS = 2254
+NUM_COORDS = 12
+
+
+@lru_cache(maxsize=1)
+def ssd_anchors() -> np.ndarray:
+    """(2254, 2) anchor centres of MediaPipe's pose_detection (5 layers, strides 8,16,32,32,32, fixed size 1,
+    two anchors per cell); layers with the same stride are merged as SsdAnchorsCalculator does."""
+    strides = [8, 16, 32, 32, 32]
+    centres: list[tuple[float, float]] = []
+    layer = 0
+    while layer < len(strides):
+        same = 0
+        while layer + same < len(strides) and strides[layer + same] == strides[layer]:
+            same += 1
+        anchors_per_cell = 2 * same  # aspect ratio 1.0 plus the interpolated scale, per merged layer
+        fm = int(np.ceil(INPUT_SIZE / strides[layer]))
+        for y in range(fm):
+            for x in range(fm):
+                centres.extend([((x + 0.5) / fm, (y + 0.5) / fm)] * anchors_per_cell)
+        layer += same
+    out = np.array(centres, dtype=np.float32)
+    assert out.shape == (NUM_ANCHORS, 2), out.shape
+    return out
+
+
+def whole_image_view(width: int, height: int) -> RotatedRect:
+    """The square around the whole image that the detector sees (letterbox: padded, never stretched)."""
+    side = float(max(width, height))
+    return RotatedRect(width / 2, height / 2, side, side, 0.0)
+
+
+def tile_views(width: int, height: int, rows: int, cols: int, overlap: float = 0.25) -> list[RotatedRect]:
+    """Square views on a rows x cols grid that cover the image with ``overlap`` between neighbours, for people
+    too small for the detector's view of the whole frame."""
+    tw = width / (cols - (cols - 1) * overlap)
+    th = height / (rows - (rows - 1) * overlap)
+    side = max(tw, th)
+    views = []
+    for r in range(rows):
+        for c in range(cols):
+            cx = tw / 2 + c * tw * (1 - overlap) if cols > 1 else width / 2
+            cy = th / 2 + r * th * (1 - overlap) if rows > 1 else height / 2
+            views.append(RotatedRect(cx, cy, side, side, 0.0))
+    return views
+
+
+def preprocess(image: np.ndarray, view: RotatedRect) -> np.ndarray:
+    """BGR uint8 image -> (1, 224, 224, 3) float32 RGB in [-1, 1] of the given view."""
+    patch = crop(image, view, INPUT_SIZE)
+    rgb = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
+    return (rgb.astype(np.float32) * (1.0 / 127.5) - 1.0)[None]
+
+
+def check_outputs(compiled: CompiledModel) -> tuple[int, int]:
+    """Indices of the regressor (1, 2254, 12) and score (1, 2254, 1) outputs; a clear error otherwise."""
+    shapes = [tuple(o.get_partial_shape().get_min_shape()) for o in compiled.compiled.outputs]
+    reg = [i for i, s in enumerate(shapes) if s[-2:] == (NUM_ANCHORS, NUM_COORDS)]
+    cls = [i for i, s in enumerate(shapes) if s[-2:] == (NUM_ANCHORS, 1)]
+    in_shape = tuple(compiled.compiled.inputs[0].get_partial_shape().get_min_shape())
+    if not reg or not cls or in_shape[-3:] != (INPUT_SIZE, INPUT_SIZE, 3):
+        raise ModelError(f"{compiled.path}: not a BlazePose detector (input {in_shape}, outputs {shapes}; "
+                         f"expected input 1x224x224x3 and outputs 1x2254x12, 1x2254x1)")
+    return reg[0], cls[0]
+
+
+def decode(regressors: np.ndarray, logits: np.ndarray, view: RotatedRect, min_score: float) -> list[Detection]:
+    """SSD decode of one view's raw outputs into detections in image pixels (before NMS)."""
+    scores = 1.0 / (1.0 + np.exp(-np.clip(logits.reshape(-1).astype(np.float64), -100.0, 100.0)))
+    keep = np.nonzero(scores >= min_score)[0]
+    if keep.size == 0:
+        return []
+    raw = regressors.reshape(NUM_ANCHORS, NUM_COORDS)[keep].astype(np.float64) / INPUT_SIZE
+    anchors = ssd_anchors()[keep].astype(np.float64)
+    cx, cy = raw[:, 0] + anchors[:, 0], raw[:, 1] + anchors[:, 1]
+    w, h = raw[:, 2], raw[:, 3]
+    corners = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    kps = raw[:, 4:].reshape(-1, 4, 2) + anchors[:, None, :]
+    out = []
+    for i in range(keep.size):
+        box_pts = view.to_image(corners[i].reshape(2, 2))
+        out.append(Detection(box=(box_pts[0, 0], box_pts[0, 1], box_pts[1, 0], box_pts[1, 1]),
+                             keypoints=view.to_image(kps[i]), score=float(scores[keep[i]])))
+    return out
+
+
+class PoseDetector:
+    """Finds people in a frame: whole-image view plus optional tiles, merged by weighted NMS."""
+
+    def __init__(self, compiled: CompiledModel, min_score: float = 0.5, nms_iou: float = 0.3,
+                 tiles: tuple[int, int] | None = None, tile_overlap: float = 0.25):
+        self.compiled = compiled
+        self.reg_index, self.cls_index = check_outputs(compiled)
+        self.min_score = min_score
+        self.nms_iou = nms_iou
+        self.tiles = tiles
+        self.tile_overlap = tile_overlap
+        self._request = compiled.create_request()
+
+    def views(self, width: int, height: int) -> list[RotatedRect]:
+        views = [whole_image_view(width, height)]
+        if self.tiles and self.tiles != (1, 1):
+            views += tile_views(width, height, *self.tiles, overlap=self.tile_overlap)
+        return views
+
+    def infer_view(self, image: np.ndarray, view: RotatedRect) -> list[Detection]:
+        result = self._request.infer({0: preprocess(image, view)})
+        return decode(result[self.reg_index], result[self.cls_index], view, self.min_score)
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        height, width = image.shape[:2]
+        found: list[Detection] = []
+        for view in self.views(width, height):
+            found += self.infer_view(image, view)
+        return weighted_nms(found, self.nms_iou)

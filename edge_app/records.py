@@ -1,0 +1,111 @@
+"""Typed records that flow between the runtime's stages.
+
+Every stage imports its inputs and outputs from here; no stage reaches into another's internals.
+Arrays inside records are never mutated after construction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# BlazePose's 33 landmarks, in model output order.
+BLAZEPOSE_LANDMARKS: tuple[str, ...] = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
+    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
+    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+)
+
+COCO17_KEYPOINTS: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+    "right_ankle",
+)
+
+# Index of each COCO-17 keypoint in the BlazePose landmark list.
+COCO17_FROM_BLAZEPOSE: tuple[int, ...] = tuple(BLAZEPOSE_LANDMARKS.index(name) for name in COCO17_KEYPOINTS)
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedRect:
+    """A rotated rectangle in image pixels; ``rotation`` in radians, clockwise on screen (y points down)."""
+
+    cx: float
+    cy: float
+    width: float
+    height: float
+    rotation: float = 0.0
+
+    def to_image(self, points01: np.ndarray) -> np.ndarray:
+        """Map points given in the rect's own [0,1]x[0,1] frame to image pixels. ``points01``: (N, 2)."""
+        c, s = math.cos(self.rotation), math.sin(self.rotation)
+        local = (np.asarray(points01, dtype=np.float64) - 0.5) * (self.width, self.height)
+        x = c * local[:, 0] - s * local[:, 1] + self.cx
+        y = s * local[:, 0] + c * local[:, 1] + self.cy
+        return np.stack([x, y], axis=1)
+
+    def crop_matrix(self, size: int) -> np.ndarray:
+        """2x3 affine matrix from crop pixel indices (size x size) to image pixel indices (WARP_INVERSE_MAP).
+
+        Coordinates in records are continuous (a pixel i spans [i, i+1)); OpenCV indexes pixel centres, hence
+        the half-pixel shifts.
+        """
+        c, s = math.cos(self.rotation), math.sin(self.rotation)
+        sx, sy = self.width / size, self.height / size
+        m = np.array([[c * sx, -s * sy, 0.0], [s * sx, c * sy, 0.0]])
+        m[:, 2] = self.to_image(np.array([[0.5 / size, 0.5 / size]]))[0] - 0.5
+        return m
+
+    def corners(self) -> np.ndarray:
+        return self.to_image(np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64))
+
+    def bounding_box(self) -> tuple[float, float, float, float]:
+        pts = self.corners()
+        return float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A person found by the detector: box (x0, y0, x1, y1) and 4 alignment keypoints, in image pixels."""
+
+    box: tuple[float, float, float, float]
+    keypoints: np.ndarray  # (4, 2): hip centre, full-body scale point, shoulder centre, upper-body scale point
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Pose:
+    """One person's pose in one frame.
+
+    ``landmarks``: (33, 5) x, y in image pixels, z (same scale as x, hips at 0), visibility and presence in [0,1].
+    ``world``: (33, 3) metres, origin between the hips. ``roi`` is the crop the landmarks came from,
+    ``next_roi`` the crop the landmarks propose for the next frame.
+    """
+
+    landmarks: np.ndarray
+    world: np.ndarray
+    score: float
+    roi: RotatedRect
+    next_roi: RotatedRect
+    box: tuple[float, float, float, float] = field(default=(0.0, 0.0, 0.0, 0.0))
+
+    def coco17(self) -> np.ndarray:
+        """(17, 3) COCO keypoints: x, y in pixels and a confidence (visibility times presence)."""
+        lm = self.landmarks[list(COCO17_FROM_BLAZEPOSE)]
+        return np.stack([lm[:, 0], lm[:, 1], lm[:, 3] * lm[:, 4]], axis=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One image from a source, as captured."""
+
+    stream: str
+    seq: int
+    image: np.ndarray  # BGR, uint8, already cropped to the source's region
+    capture_mono: float  # time.monotonic() at capture
+    capture_wall: float  # time.time() at capture
+    media_time: float  # seconds from the stream's start

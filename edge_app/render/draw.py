@@ -1,0 +1,39 @@
+"""Drawing poses onto frames (pure functions on numpy images)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge_app.records import Pose
+
+# BlazePose connections drawn for the skeleton (face detail left out).
+SKELETON = (
+    (11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 24), (23, 25), (25, 27), (27, 29),
+    (29, 31), (27, 31), (24, 26), (26, 28), (28, 30), (30, 32), (28, 32), (0, 11), (0, 12),
+)
+LEFT, RIGHT, CENTRE = (255, 160, 0), (0, 160, 255), (230, 230, 230)
+
+
+def draw_pose(image: np.ndarray, pose: Pose, label: str = "", min_visibility: float = 0.3) -> None:
+    lm = pose.landmarks
+    pts = np.round(lm[:, :2]).astype(int)
+    seen = lm[:, 3] >= min_visibility
+    for a, b in SKELETON:
+        if seen[a] and seen[b]:
+            colour = LEFT if a % 2 and b % 2 else RIGHT if not a % 2 and not b % 2 else CENTRE
+            cv2.line(image, tuple(pts[a]), tuple(pts[b]), colour, 2, cv2.LINE_AA)
+    for i in np.nonzero(seen)[0]:
+        cv2.circle(image, tuple(pts[i]), 3, (255, 255, 255), -1, cv2.LINE_AA)
+    if label:
+        x0, y0 = int(pose.box[0]), max(12, int(pose.box[1]) - 6)
+        cv2.putText(image, label, (x0, y0), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(image, label, (x0, y0), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def draw_hud(image: np.ndarray, lines: list[str]) -> None:
+    y = 18
+    for text in lines:
+        cv2.putText(image, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(image, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1, cv2.LINE_AA)
+        y += 18

@@ -1,0 +1,100 @@
+"""Typed configuration: every bad file or key is one clear error naming the file and the key."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from convert.recipes import load_recipes
+from edge_app.config import Config, load_config
+from edge_app.errors import ConfigError
+from edge_app.schema import describe
+
+
+def write(tmp_path, text, name="c.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_default_config_loads():
+    cfg = load_config()
+    assert cfg.models.precision == "auto" and cfg.inference.device == "CPU"
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("pose: [1, 2\n", "malformed YAML"),
+    ("pose:\n  max_peple: 3\n", "pose.max_peple: unknown key"),
+    ("pose:\n  max_people: three\n", "pose.max_people: expected an integer"),
+    ("pose:\n  max_people: 0\n", "max_people must be >= 1"),
+    ("inference:\n  hint: FAST\n", "inference.hint: must be one of"),
+    ("models:\n  precision: int4\n", "models.precision: must be one of"),
+    ("pose:\n  tiles: [2]\n", "pose.tiles: expected 2 values"),
+    ("pose:\n  min_detection_score: .nan\n", "expected a finite number"),
+    ("- a\n- b\n", "expected a mapping"),
+    ("!!python/object/apply:os.system ['echo hacked']\n", "malformed YAML"),
+])
+def test_bad_config_names_file_and_key(tmp_path, text, needle):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert str(path) in message and needle in message and "\n" not in message
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "none.yaml")
+
+
+def test_describe_documents_every_key():
+    lines = describe(Config)
+    assert any(line.strip().startswith("device: str = 'CPU'  # OpenVINO device") for line in lines)
+    assert all("#" in line for line in lines if ":" in line)
+
+
+def test_recipes_validate_sha256(tmp_path):
+    path = write(tmp_path, """
+        sources:
+          s:
+            registry: pypi
+            package: x==1
+            files:
+              a.tflite: {member: a/a.tflite, sha256: nothex}
+        models: {}
+    """)
+    with pytest.raises(ConfigError, match="sha256 of a/a.tflite must be 64"):
+        load_recipes(path)
+
+
+def test_recipes_reject_unknown_source(tmp_path):
+    path = write(tmp_path, """
+        models:
+          m: {kind: generic, source: nowhere}
+    """)
+    with pytest.raises(ConfigError, match="models.m.source"):
+        load_recipes(path)
+
+
+yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8))
+yaml_values = st.recursive(yaml_scalars, lambda c: st.one_of(st.lists(c, max_size=3),
+                                                             st.dictionaries(st.text(max_size=8), c, max_size=3)),
+                           max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.dictionaries(st.sampled_from(["models", "inference", "pose", "other"]), yaml_values, max_size=3))
+def test_fuzzed_configs_give_config_or_clear_error(tmp_path, data):
+    import yaml
+
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(data))
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        assert str(path) in str(exc) and "\n" not in str(exc)
+    else:
+        assert isinstance(cfg, Config)

@@ -1,0 +1,110 @@
+"""The pose engine on real images and footage, with the INT8 models the runtime chooses."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import MODELS_IR, need_shared
+from convert.coco import load_coco
+from convert.evaluate import evaluate_gt_box
+from convert.metrics import oks, pck
+from edge_app.inference.model_store import ModelStore
+from edge_app.pose.detector import PoseDetector
+from edge_app.pose.engine import EngineSettings, PoseEngine
+from edge_app.pose.landmarks import LandmarkModel
+
+
+@pytest.fixture(scope="module")
+def models(manifest, runtime):
+    store = ModelStore(MODELS_IR)
+    detector = PoseDetector(store.choose("pose_detector", runtime, "int8").compiled)
+    landmarks = LandmarkModel(store.choose("pose_landmark_full", runtime, "int8").compiled)
+    return detector, landmarks
+
+
+@pytest.fixture(scope="module")
+def coco():
+    root = need_shared("pose", "coco_minitrain")
+    return load_coco(root / "person_keypoints.json", root / "images")
+
+
+def test_two_people_in_a_real_photo(models, coco):
+    image_id = 99293
+    people = [p for p in coco.people if p.image_id == image_id]
+    assert len(people) == 2
+    engine = PoseEngine(*models, EngineSettings(max_people=8))
+    poses = engine.process(cv2.imread(str(coco.images[image_id])))
+    assert len(poses) == 2
+    for person in people:
+        best = max(poses, key=lambda p: oks(p.coco17(), person.keypoints, person.area))
+        assert pck(best.coco17(), person.keypoints, person.box).mean() >= 0.6
+        assert oks(best.coco17(), person.keypoints, person.area) >= 0.3
+
+
+def test_keypoints_near_ground_truth_on_coco_crops(models, coco):
+    result = evaluate_gt_box(coco, models[1])
+    assert result["people"] >= 40
+    assert result["pck_0.2"] >= 0.7 and result["mean_oks"] >= 0.4
+    errors = result["keypoint_error_px"]
+    assert len(errors) == 17 and all(v is not None and 0 < v < 100 for v in errors.values())
+
+
+def test_one_person_tracked_through_a_fall_clip(models):
+    clip = need_shared("falls", "urfd", "fall-01-cam0.mp4")
+    cap = cv2.VideoCapture(str(clip))
+    engine = PoseEngine(*models, EngineSettings(max_people=4, detect_every=10))
+    counts, detections, hips = [], 0, []
+    for _ in range(120):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        rgb = np.ascontiguousarray(frame[:, 320:])  # right half is RGB, left half is depth
+        poses = engine.process(rgb)
+        detections += engine.last_detected
+        counts.append(len(poses))
+        if poses:
+            hips.append(poses[0].landmarks[[23, 24], :2].mean(axis=0))
+    cap.release()
+    found = [c for c in counts if c]
+    assert len(found) >= 0.9 * len(counts), counts
+    assert max(counts) == 1  # one person, never duplicated
+    assert detections < len(counts) / 3  # tracking mode: the detector does not run every frame
+    steps = np.linalg.norm(np.diff(np.array(hips), axis=0), axis=1)
+    assert np.median(steps) < 10  # smooth track, in pixels per frame at 30 fps
+
+
+def test_world_landmarks_are_metric(models):
+    clip = need_shared("falls", "upfall_s1", "Activity7", "Trial1Cam1.mp4")  # standing
+    cap = cv2.VideoCapture(str(clip))
+    for _ in range(30):
+        ok, frame = cap.read()
+    cap.release()
+    poses = PoseEngine(*models).process(frame)
+    assert len(poses) == 1
+    w = poses[0].world
+    shoulder_width = np.linalg.norm(w[11] - w[12])
+    hip_to_ankle = np.linalg.norm((w[23] + w[24]) / 2 - (w[27] + w[28]) / 2)
+    assert 0.2 < shoulder_width < 0.6 and 0.6 < hip_to_ankle < 1.2
+    lm = poses[0].landmarks
+    assert (lm[:, 3] >= 0).all() and (lm[:, 3] <= 1).all() and (lm[:, 4] <= 1).all()
+
+
+def test_tiled_detection_finds_a_small_person(models):
+    """A person shrunk to a corner of a large frame: the whole-frame view misses them, the tiles find them."""
+    clip = need_shared("falls", "upfall_s1", "Activity7", "Trial1Cam1.mp4")
+    cap = cv2.VideoCapture(str(clip))
+    for _ in range(30):
+        ok, frame = cap.read()
+    cap.release()
+    canvas = np.full((1440, 1920, 3), 90, np.uint8)
+    small = cv2.resize(frame, (320, 240))
+    canvas[1100:1340, 1500:1820] = small
+    detector, _ = models
+    whole = PoseDetector(detector.compiled, tiles=None).detect(canvas)
+    tiled = PoseDetector(detector.compiled, tiles=(3, 3)).detect(canvas)
+    assert len(tiled) >= 1
+    x0, y0, x1, y1 = tiled[0].box
+    assert 1450 < (x0 + x1) / 2 < 1850 and 1050 < (y0 + y1) / 2 < 1360
+    assert len(tiled) >= len(whole)
