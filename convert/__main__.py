@@ -94,13 +94,14 @@ def summary_table(data: dict, names: list[str] | None) -> str:
 
 
 def cmd_evaluate_pose(args) -> int:
+    from tqdm import tqdm
+
     from convert.coco import load_coco
     from convert.evaluate import detector_recall, evaluate_full, evaluate_gt_box
     from edge_app.inference.model_store import ModelStore
     from edge_app.inference.runtime import Runtime
     from edge_app.pose.detector import PoseDetector
     from edge_app.pose.landmarks import LandmarkModel
-    from tqdm import tqdm
 
     coco = load_coco(args.annotations, args.images)
     store = ModelStore(args.models_dir or Path(__file__).resolve().parent.parent / "models_ir")

@@ -16,8 +16,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from edge_app.errors import VigilError
 from convert.recipes import Recipes, SourceFile, SourcePackage
+from edge_app.errors import VigilError
 
 log = logging.getLogger(__name__)
 

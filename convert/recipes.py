@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Literal
 
 from edge_app.errors import ConfigError
 from edge_app.schema import build, load_yaml, option
@@ -39,7 +39,7 @@ class SourcePackage:
 class PyTorchSource:
     pytorch: str = option(doc="'module:factory' returning a torch.nn.Module")
     input_shape: list[int] = option(doc="example input shape for tracing")
-    weights: Optional[Path] = option(None, doc="state_dict file loaded into the module")
+    weights: Path | None = option(None, doc="state_dict file loaded into the module")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,9 @@ class Int8Recipe:
     float_first_layers: int = option(0, doc="keep the first N Convolution/MatMul layers in float")
     float_residual_adds: Literal["none", "all", "second_half"] = option(
         "none", doc="keep residual Adds (both inputs computed) in float: none, all, or those of the second half")
+    min_agreement: float = option(0.95, doc="below this float-vs-INT8 agreement, find the layer whose weights "
+                                              "do the harm and keep it in float (up to max_rescued_layers)")
+    max_rescued_layers: int = option(3, doc="most layers the agreement search may return to float")
     accuracy_control: bool = option(False, doc="also try alternative settings; keep the best float agreement")
     fast_bias_correction: bool = option(True, doc="false runs the slower, more exact bias correction")
 
@@ -65,9 +68,9 @@ class Int8Recipe:
 @dataclass(frozen=True)
 class ModelRecipe:
     kind: ModelKind = option(doc="model family; decides calibration data and the accuracy check")
-    source: Union[str, PyTorchSource] = option(doc="a source file name, a .tflite/.onnx path, or a PyTorch model")
+    source: str | PyTorchSource = option(doc="a source file name, a .tflite/.onnx path, or a PyTorch model")
     outputs: list[str] = option(factory=list, doc="keep only these outputs (tensor names); empty keeps all")
-    int8: Optional[Int8Recipe] = option(None, doc="INT8 quantization; omit for the float variant only")
+    int8: Int8Recipe | None = option(None, doc="INT8 quantization; omit for the float variant only")
     name: str = option("", doc="model name (filled from the mapping key)")
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import openvino as ov
 import openvino.passes as ov_passes
 
-from edge_app.errors import ModelError, VigilError, reason
 from convert.recipes import ModelRecipe, PyTorchSource
+from edge_app.errors import ModelError, VigilError, reason
 
 SUPPORTED_SUFFIXES = (".tflite", ".onnx", ".xml", ".pt", ".pth")
 

@@ -2,6 +2,7 @@
 
     python -m edge_app run --config configs/default.yaml --source X [--record FILE] [--max-frames N] [--headless]
     python -m edge_app demo [--record FILE] [--max-frames N]
+    python -m edge_app benchmark [--quick]
     python -m edge_app config [--config FILE] [--describe]
 """
 
@@ -33,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
         r.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
         r.add_argument("--headless", action="store_true", help="never open a window")
         r.add_argument("--stats", type=Path, default=None, help="write a JSON summary here at exit")
+    b = sub.add_parser("benchmark", help="model latency report (reports/benchmark.md and .json)")
+    b.add_argument("--quick", action="store_true", help="fewer iterations (well under 2 minutes)")
+    b.add_argument("--models-dir", type=Path, default=REPO / "models_ir")
+    b.add_argument("--out", type=Path, default=REPO / "reports")
     c = sub.add_parser("config", help="validate a config, or describe every key")
     c.add_argument("--config", type=Path, default=None)
     c.add_argument("--describe", action="store_true", help="list every key with type, default and description")
@@ -56,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         cfg = load_config(args.config)
         print(f"{cfg.path}: valid")
+        return 0
+
+    if args.command == "benchmark":
+        from edge_app.benchmark import run as run_benchmark
+
+        run_benchmark(args.models_dir, args.out, args.quick)
+        print((args.out / "benchmark.md").read_text())
         return 0
 
     from edge_app.app import run_single

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from edge_app.schema import build, load_yaml, option
 
@@ -29,8 +29,8 @@ class ModelsConfig:
 class InferenceConfig:
     device: str = option("CPU", "OpenVINO device: CPU, GPU, NPU or AUTO; a missing device falls back to CPU")
     hint: Literal["LATENCY", "THROUGHPUT"] = option("LATENCY", "OpenVINO performance hint")
-    threads: Optional[int] = option(None, "CPU inference threads (null = OpenVINO's choice)")
-    cache_dir: Optional[Path] = option(REPO / ".cache" / "vigil" / "ov_cache", "compiled-model cache folder")
+    threads: int | None = option(None, "CPU inference threads (null = OpenVINO's choice)")
+    cache_dir: Path | None = option(REPO / ".cache" / "vigil" / "ov_cache", "compiled-model cache folder")
 
     def validate(self) -> None:
         if self.threads is not None and self.threads < 1:
@@ -43,7 +43,7 @@ class PoseConfig:
     detect_every: int = option(10, "frames between detector runs while people are tracked")
     min_detection_score: float = option(0.5, "detector score threshold")
     min_presence: float = option(0.5, "landmark pose-flag below which a person is dropped")
-    tiles: Optional[tuple[int, int]] = option(None, "[rows, cols] extra detector tiles for small people (CCTV)")
+    tiles: tuple[int, int] | None = option(None, "[rows, cols] extra detector tiles for small people (CCTV)")
 
     def validate(self) -> None:
         if self.max_people < 1:
@@ -61,7 +61,7 @@ class Config:
     models: ModelsConfig = option(factory=ModelsConfig, doc="which models run, at which precision")
     inference: InferenceConfig = option(factory=InferenceConfig, doc="OpenVINO device and hints")
     pose: PoseConfig = option(factory=PoseConfig, doc="multi-person pose engine")
-    path: Optional[Path] = option(None, "the file this config came from (set by the loader)")
+    path: Path | None = option(None, "the file this config came from (set by the loader)")
 
 
 def load_config(path: str | Path | None = None) -> Config:

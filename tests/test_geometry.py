@@ -8,7 +8,7 @@ import pytest
 
 from edge_app.pose import detector as det
 from edge_app.pose.geometry import box_iou, crop, roi_from_alignment, roi_from_box, weighted_nms
-from edge_app.records import COCO17_FROM_BLAZEPOSE, BLAZEPOSE_LANDMARKS, Detection, RotatedRect
+from edge_app.records import BLAZEPOSE_LANDMARKS, COCO17_FROM_BLAZEPOSE, Detection, RotatedRect
 
 
 def test_upright_person_gets_unrotated_roi():

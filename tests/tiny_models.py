@@ -21,3 +21,22 @@ def tiny_net() -> torch.nn.Module:
 
 def not_a_module():
     return 42
+
+
+class DeepTinyNet(torch.nn.Module):
+    """Four convolutions in a row, for the quantization search tests."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = torch.nn.ModuleList([torch.nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(4)])
+        self.head = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        for conv in self.convs:
+            x = torch.relu(conv(x))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def deep_tiny_net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return DeepTinyNet()

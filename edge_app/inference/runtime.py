@@ -7,7 +7,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import openvino as ov
 
 from edge_app.errors import ModelError, VigilError, reason
@@ -35,8 +34,6 @@ class CompiledModel:
     def create_request(self) -> ov.InferRequest:
         return self.compiled.create_infer_request()
 
-    def output_names(self) -> list[str]:
-        return [o.get_any_name() for o in self.compiled.outputs]
 
 
 def read_model(core: ov.Core, path: str | os.PathLike) -> ov.Model:
@@ -45,7 +42,8 @@ def read_model(core: ov.Core, path: str | os.PathLike) -> ov.Model:
     if not path.is_file():
         raise ModelError(f"{path}: model file not found (build models with `make models`)")
     if path.suffix == ".xml" and not path.with_suffix(".bin").is_file():
-        raise ModelError(f"{path.with_suffix('.bin')}: weights file of the model not found (rebuild with `make models`)")
+        raise ModelError(f"{path.with_suffix('.bin')}: weights file of the model not found "
+                         "(rebuild with `make models`)")
     try:
         return core.read_model(str(path))
     except Exception as exc:  # OpenVINO raises RuntimeError with multi-line C++ context
@@ -141,12 +139,3 @@ class Runtime:
         return {"<type: 'float32'>": "f32", "<type: 'bfloat16'>": "bf16", "<type: 'float16'>": "f16"}.get(
             text, text.replace("<type: '", "").replace("'>", "").replace("float32", "f32")
             .replace("bfloat16", "bf16").replace("float16", "f16"))
-
-
-def is_quantized(model: ov.Model) -> bool:
-    """True when the model holds FakeQuantize (or quantized Convert) nodes, i.e. it is an INT8 IR."""
-    return any(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
-
-
-def as_input(array: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(array, dtype=np.float32)

@@ -92,7 +92,3 @@ class PoseEngine:
             if all(box_iou(pose.box, k.box) < self.settings.duplicate_iou for k in kept):
                 kept.append(pose)
         return kept
-
-    def single(self, image: np.ndarray, roi: RotatedRect) -> Pose:
-        """Landmarks for one given ROI, without touching the tracking state (evaluation from known boxes)."""
-        return self.landmarks.estimate(image, roi)

@@ -1,0 +1,112 @@
+"""Command lines: results for good input, one clear line and a non-zero exit for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import MODELS_IR, assert_clean_error, need_shared, run_cli
+
+
+def test_config_describe_lists_keys():
+    proc = run_cli("edge_app", "config", "--describe")
+    assert proc.returncode == 0 and "min_detection_score: float = 0.5" in proc.stdout
+
+
+def test_config_validate_bad_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("inference:\n  devise: GPU\n")
+    assert_clean_error(run_cli("edge_app", "config", "--config", str(bad)), str(bad), "inference.devise")
+
+
+@pytest.mark.parametrize("make_source, needle", [
+    (lambda d: str(d / "missing.mp4"), "not found"),
+    (lambda d: (d / "notes.txt").write_text("hello") and str(d / "notes.txt"), "cannot open"),
+    (lambda d: (d / "empty.mp4").write_bytes(b"") or str(d / "empty.mp4"), "empty.mp4"),
+    (lambda d: (d / "imgs").mkdir() or str(d / "imgs"), "folder has no images"),
+    (lambda d: "rtsp://user:secret@127.0.0.1:9/none", "cannot open"),
+])
+def test_run_bad_sources(tmp_path, manifest, make_source, needle):
+    source = make_source(tmp_path)
+    proc = run_cli("edge_app", "run", "--headless", "--source", source, "--max-frames", "5", timeout=120)
+    last = assert_clean_error(proc, needle)
+    assert "secret" not in proc.stderr + proc.stdout  # credentials are never printed
+    if "rtsp" in source:
+        assert "***@127.0.0.1" in last
+
+
+def test_run_missing_models_dir(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"models:\n  dir: {tmp_path / 'no_models'}\n")
+    proc = run_cli("edge_app", "run", "--config", str(cfg), "--source", "0", "--headless")
+    assert_clean_error(proc, "manifest.json: not found", "make models")
+
+
+def test_run_unwritable_record_path(tmp_path, manifest):
+    clip = need_shared("falls", "urfd", "fall-01-cam0.mp4")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run_cli("edge_app", "run", "--headless", "--source", str(clip), "--max-frames", "3",
+                   "--record", str(blocker / "out.mp4"))
+    assert_clean_error(proc, "--record")
+
+
+def test_run_records_annotated_video_and_stats(tmp_path, manifest):
+    import cv2
+
+    clip = need_shared("falls", "upfall_s1", "Activity7", "Trial1Cam1.mp4")
+    out, stats = tmp_path / "out.mp4", tmp_path / "stats.json"
+    proc = run_cli("edge_app", "run", "--headless", "--source", str(clip), "--max-frames", "30",
+                   "--record", str(out), "--stats", str(stats))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(stats.read_text())
+    assert summary["frames"] == 30 and summary["people_max"] == 1
+    assert "int8" in summary["models"]["landmarks"] or "f32" in summary["models"]["landmarks"]
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+
+
+def test_evaluate_pose_gt_box_writes_json(tmp_path, manifest):
+    root = need_shared("pose", "coco_minitrain")
+    out = tmp_path / "eval.json"
+    proc = run_cli("convert", "evaluate-pose", "--annotations", str(root / "person_keypoints.json"),
+                   "--images", str(root / "images"), "--model", "pose_landmark_full", "--precision", "int8",
+                   "--mode", "gt-box", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    for key in ("people", "mean_oks", "oks_ge_0.5", "oks_ge_0.75", "pck_0.2", "keypoint_error_px"):
+        assert key in result
+    recorded = json.loads((MODELS_IR / "manifest.json").read_text())["models"]["pose_landmark_full"]
+    assert result["mean_oks"] == pytest.approx(
+        recorded["variants"]["int8"]["runs"]["int8"]["accuracy"]["mean_oks"], abs=0.002)
+
+
+def test_evaluate_pose_full_reports_coco_ap(tmp_path, manifest):
+    root = need_shared("pose", "coco_minitrain")
+    proc = run_cli("convert", "evaluate-pose", "--annotations", str(root / "person_keypoints.json"),
+                   "--images", str(root / "images"), "--precision", "int8", "--mode", "full")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert 0 < result["ap"] <= 1 and result["detector"]["people"] == result["people"]
+
+
+def test_evaluate_pose_bad_annotations(tmp_path, manifest):
+    bad = tmp_path / "a.json"
+    bad.write_text('{"images": []}')
+    proc = run_cli("convert", "evaluate-pose", "--annotations", str(bad), "--images", str(tmp_path))
+    assert_clean_error(proc, str(bad), "not a COCO keypoint annotation file")
+
+
+def test_build_unknown_model_name():
+    assert_clean_error(run_cli("convert", "build", "no_such_model"), "no model 'no_such_model'")
+
+
+def test_quick_benchmark_writes_reports(tmp_path, manifest):
+    proc = run_cli("edge_app", "benchmark", "--quick", "--out", str(tmp_path), timeout=170)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "benchmark.json").read_text())
+    assert data["machine"]["openvino"] and "pose_landmark_full" in data["models"]
+    full = data["models"]["pose_landmark_full"]
+    assert full["f32"]["LATENCY"]["precision_ran"] == "f32" and full["f32"]["LATENCY"]["p50_ms"] > 0
+    assert "| pose_landmark_full | int8 |" in (tmp_path / "benchmark.md").read_text()
