@@ -4,16 +4,19 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vigil-installed
-APT_PACKAGES := libgl1 libglib2.0-0 nodejs npm
 DEMO_ARGS ?=
 
 .PHONY: setup system-deps models demo test test-slow benchmark lint clean-models
 
 setup: $(STAMP)
 
-# Debian packages the project needs (OpenCV's libGL, npm for the lite/heavy pose models); installed only if missing.
+# Debian packages the project needs (OpenCV's libGL and GLib, npm for the lite/heavy pose models), installed only
+# when what they provide is missing.
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; \
+	ldconfig -p | grep -q 'libGL.so.1 ' || missing="$$missing libgl1"; \
+	ldconfig -p | grep -q 'libgthread-2.0.so.0 ' || missing="$$missing libglib2.0-0"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
