@@ -1,7 +1,8 @@
 """Latency measurement of compiled models, shared by the model build, variant choice and benchmark.
 
 Candidates are measured interleaved (round-robin, one inference each per round) so that a noisy, shared machine
-slows them all alike and their ratios stay honest.
+slows them all alike and their ratios stay honest. Inputs and outputs are shared, not copied, as the runtime's
+model classes infer.
 """
 
 from __future__ import annotations
@@ -56,12 +57,12 @@ def measure_interleaved(models: dict[str, CompiledModel], iterations: int = 200,
     feeds = {name: (inputs or {}).get(name) or random_inputs(m) for name, m in models.items()}
     for _ in range(warmup):
         for name, req in requests.items():
-            req.infer(feeds[name])
+            req.infer(feeds[name], share_inputs=True, share_outputs=True)
     samples: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(iterations):
         for name, req in requests.items():
             t0 = time.perf_counter()
-            req.infer(feeds[name])
+            req.infer(feeds[name], share_inputs=True, share_outputs=True)  # as the pose models infer
             samples[name].append((time.perf_counter() - t0) * 1000.0)
         if progress:
             progress()

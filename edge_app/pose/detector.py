@@ -119,7 +119,7 @@ class PoseDetector:
         return views
 
     def infer_view(self, image: np.ndarray, view: RotatedRect) -> list[Detection]:
-        result = self._request.infer({0: preprocess(image, view)})
+        result = self._request.infer({0: preprocess(image, view)}, share_inputs=True, share_outputs=True)
         return decode(result[self.reg_index], result[self.cls_index], view, self.min_score)
 
     def detect(self, image: np.ndarray) -> list[Detection]:

@@ -74,4 +74,6 @@ class LandmarkModel:
         return decode(result[i_lm], result[i_flag], result[i_world], roi)
 
     def estimate(self, image: np.ndarray, roi: RotatedRect) -> Pose:
-        return self.decode_result(self._request.infer({0: preprocess(image, roi)}), roi)
+        # zero-copy in and out: decode copies what it keeps before the next inference
+        result = self._request.infer({0: preprocess(image, roi)}, share_inputs=True, share_outputs=True)
+        return self.decode_result(result, roi)
