@@ -7,7 +7,9 @@ Arrays inside records are never mutated after construction.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -109,3 +111,38 @@ class Frame:
     capture_mono: float  # time.monotonic() at capture
     capture_wall: float  # time.time() at capture
     media_time: float  # seconds from the stream's start
+
+
+@dataclass(slots=True, eq=False)
+class Track:
+    """One person followed across frames. The tracker owns identity and history; each analyzer keeps its own
+    entry in ``state``. ``history`` is a bounded ring of (media time, smoothed landmarks (33, 5), pose)."""
+
+    id: int
+    pose: Pose
+    smoothed: np.ndarray
+    first_seen: float
+    last_seen: float
+    history: deque = field(default_factory=lambda: deque(maxlen=900))
+    hits: int = 1
+    missed: int = 0
+    confirmed: bool = False
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return self.pose.box
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something an analyzer reports about a track: an alert raised or cleared, or information (state change)."""
+
+    type: str
+    stream: str
+    track_id: int
+    state: str  # raised | cleared | info
+    score: float
+    media_time: float
+    wall_time: float
+    details: dict = field(default_factory=dict)

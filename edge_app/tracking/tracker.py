@@ -1,0 +1,105 @@
+"""Stable person IDs across frames: greedy matching on box IoU plus keypoint similarity, birth and death with
+hysteresis, and One-Euro smoothing of each track's landmarks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_app.pose.geometry import box_iou
+from edge_app.records import Pose, Track
+from edge_app.tracking.one_euro import OneEuroFilter, OneEuroParams
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    min_similarity: float = 0.2  # below this a pose does not continue a track
+    iou_weight: float = 0.5  # similarity = w * IoU + (1 - w) * keypoint similarity
+    min_hits: int = 2  # frames seen before a track is confirmed (shown, analysed)
+    max_missed: int = 15  # frames missed before a track ends
+    history: int = 900  # poses kept per track (30 s at 30 fps)
+    smoothing: OneEuroParams = OneEuroParams()
+
+
+def body_scale(pose: Pose) -> float:
+    x0, y0, x1, y1 = pose.box
+    return max(x1 - x0, y1 - y0, 1.0)
+
+
+def keypoint_similarity(a: np.ndarray, b: np.ndarray, scale: float, min_visibility: float = 0.5) -> float:
+    """OKS-like similarity of two (33, >=4) landmark arrays over the points visible in both (0..1)."""
+    seen = (a[:, 3] >= min_visibility) & (b[:, 3] >= min_visibility)
+    if not seen.any():
+        return 0.0
+    d2 = ((a[seen, :2] - b[seen, :2]) ** 2).sum(axis=1)
+    return float(np.exp(-d2 / (2 * (0.1 * scale) ** 2)).mean())
+
+
+def similarity(track: Track, pose: Pose, iou_weight: float) -> float:
+    scale = max(body_scale(track.pose), body_scale(pose))
+    return iou_weight * box_iou(track.box, pose.box) + (1 - iou_weight) * keypoint_similarity(
+        track.smoothed, pose.landmarks, scale)
+
+
+class Tracker:
+    """Per stream: call :meth:`update` once per frame with that frame's poses."""
+
+    def __init__(self, settings: TrackerSettings = TrackerSettings()):
+        self.settings = settings
+        self.tracks: list[Track] = []
+        self._filters: dict[int, OneEuroFilter] = {}
+        self._next_id = 1
+
+    def update(self, poses: list[Pose], t: float) -> list[Track]:
+        """Match ``poses`` (taken at media time ``t``) to tracks; returns the confirmed tracks seen now."""
+        s = self.settings
+        pairs = sorted(((similarity(tr, p, s.iou_weight), ti, pi) for ti, tr in enumerate(self.tracks)
+                        for pi, p in enumerate(poses)), reverse=True)
+        used_t, used_p = set(), set()
+        for sim, ti, pi in pairs:
+            if sim < s.min_similarity:
+                break
+            if ti in used_t or pi in used_p:
+                continue
+            used_t.add(ti)
+            used_p.add(pi)
+            self._continue(self.tracks[ti], poses[pi], t)
+        for ti, track in enumerate(self.tracks):
+            if ti not in used_t:
+                track.missed += 1
+        for pi, pose in enumerate(poses):
+            if pi not in used_p:
+                self._birth(pose, t)
+        for track in self.tracks:
+            if track.missed > s.max_missed:
+                self._filters.pop(track.id, None)
+        self.tracks = [tr for tr in self.tracks if tr.missed <= s.max_missed]
+        return [tr for tr in self.tracks if tr.confirmed and tr.missed == 0]
+
+    def _smooth(self, track_id: int, pose: Pose, t: float) -> np.ndarray:
+        smoothed = pose.landmarks.copy()
+        smoothed[:, :3] = self._filters[track_id](pose.landmarks[:, :3], t, body_scale(pose))
+        return smoothed
+
+    def _birth(self, pose: Pose, t: float) -> None:
+        track_id = self._next_id
+        self._next_id += 1
+        self._filters[track_id] = OneEuroFilter(self.settings.smoothing)
+        smoothed = self._smooth(track_id, pose, t)
+        track = Track(id=track_id, pose=pose, smoothed=smoothed, first_seen=t, last_seen=t,
+                      confirmed=self.settings.min_hits <= 1)
+        track.history = type(track.history)(maxlen=self.settings.history)
+        track.history.append((t, smoothed, pose))
+        self.tracks.append(track)
+
+    def _continue(self, track: Track, pose: Pose, t: float) -> None:
+        if track.missed > 0:  # after a gap the filter restarts rather than smearing across it
+            self._filters[track.id].reset()
+        track.pose = pose
+        track.smoothed = self._smooth(track.id, pose, t)
+        track.last_seen = t
+        track.hits += 1
+        track.missed = 0
+        track.confirmed = track.confirmed or track.hits >= self.settings.min_hits
+        track.history.append((t, track.smoothed, pose))
