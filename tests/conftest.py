@@ -61,3 +61,72 @@ def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
     for needle in needles:
         assert needle in last, f"{needle!r} not in {last!r}"
     return last
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RtspServer:
+    """GStreamer's gst-rtsp-server on loopback, run by the system python3 (scripts/rtsp_server.py)."""
+
+    def __init__(self, mounts: dict[str, Path], port: int | None = None, fps: int = 15):
+        self.mounts, self.port, self.fps = mounts, port or free_port(), fps
+        self.proc: subprocess.Popen | None = None
+
+    def url(self, mount: str) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/{mount}"
+
+    def start(self, timeout: float = 15.0) -> RtspServer:
+        import time
+
+        args = ["/usr/bin/python3", str(REPO / "scripts" / "rtsp_server.py"), "--port", str(self.port),
+                "--fps", str(self.fps)]
+        for name, path in self.mounts.items():
+            args += ["--mount", f"{name}={path}"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + timeout
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line.startswith("READY") or time.monotonic() > deadline:
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            self.stop()
+            raise RuntimeError(f"RTSP server did not start: {line!r} {err[-300:]}")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+
+def rtsp_available() -> bool:
+    probe = ("import gi; gi.require_version('GstRtspServer', '1.0'); "
+             "from gi.repository import GstRtspServer, Gst; Gst.init(None); "
+             "assert Gst.ElementFactory.find('x264enc')")
+    return subprocess.run(["/usr/bin/python3", "-c", probe], capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def rtsp_server():
+    """A factory: rtsp_server({"cam1": path}) starts a real RTSP server; all are stopped after the test."""
+    if not Path("/usr/bin/python3").exists() or not rtsp_available():
+        pytest.skip("needs GStreamer's RTSP server for the system python3 (make setup installs it)")
+    servers: list[RtspServer] = []
+
+    def start(mounts: dict[str, Path], **kw) -> RtspServer:
+        server = RtspServer(mounts, **kw).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

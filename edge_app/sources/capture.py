@@ -1,0 +1,203 @@
+"""One capture thread per source: keeps only the newest frame, counts drops, and watches the source.
+
+The watchdog reconnects with capped exponential backoff when a stream fails or stalls, reports its status
+(online | reconnecting | offline | ended), and never hands out a stale or blank frame: each frame is delivered at
+most once, and blank frames (a decoder's grey or black filler after a reconnect) are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_app.errors import VigilError
+from edge_app.records import Frame
+from edge_app.sources.reader import redact
+
+log = logging.getLogger(__name__)
+
+
+class Status(str, Enum):
+    ONLINE = "online"
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"  # never connected yet, or gave up
+    ENDED = "ended"  # a file reached its end
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    uri: str  # file path, webcam index, rtsp:// URL
+    crop: tuple[int, int, int, int] | None = None  # x, y, w, h
+    realtime: bool = True  # pace files at their frame rate (live sources are paced by nature)
+    loop: bool = False  # restart files at their end
+    lossless: bool = False  # wait for the consumer instead of dropping (processing files as fast as possible)
+
+    @property
+    def is_live(self) -> bool:
+        return self.uri.isdigit() or self.uri.startswith(("rtsp://", "rtsps://", "http://", "https://"))
+
+
+@dataclass
+class CaptureStats:
+    captured: int = 0
+    delivered: int = 0
+    dropped: int = 0  # replaced by a newer frame before anyone took it
+    blank: int = 0
+    reconnects: int = 0
+    status_changes: list = field(default_factory=list)  # (monotonic time, status)
+
+
+def is_blank(image: np.ndarray) -> bool:
+    """A frame with (almost) no content: uniform grey or black, as decoders emit before the first key frame."""
+    small = image[::8, ::8]
+    return float(small.std()) < 2.0
+
+
+def open_capture(spec: SourceSpec, open_timeout_ms: int = 3000, read_timeout_ms: int = 2000) -> cv2.VideoCapture:
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, open_timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, read_timeout_ms]
+    if spec.uri.isdigit():
+        return cv2.VideoCapture(int(spec.uri))
+    return cv2.VideoCapture(spec.uri, cv2.CAP_FFMPEG, params)
+
+
+def check_spec(spec: SourceSpec) -> None:
+    """Errors a user can fix before anything starts: a missing file, a bad crop."""
+    if not spec.is_live and not Path(spec.uri).is_file():
+        raise VigilError(f"source {spec.name} ({redact(spec.uri)}): file not found")
+    if spec.crop is not None and (len(spec.crop) != 4 or spec.crop[2] <= 0 or spec.crop[3] <= 0 or
+                                  spec.crop[0] < 0 or spec.crop[1] < 0):
+        raise VigilError(f"source {spec.name}: crop must be [x, y, w, h] with w, h > 0, got {list(spec.crop)}")
+
+
+class CaptureThread(threading.Thread):
+    """Reads one source in its own thread; :meth:`get` returns the newest frame not yet delivered."""
+
+    def __init__(self, spec: SourceSpec, backoff_start: float = 0.25, backoff_max: float = 4.0,
+                 stall_timeout: float = 2.0):
+        super().__init__(name=f"capture-{spec.name}", daemon=True)
+        check_spec(spec)
+        self.spec = spec
+        self.backoff_start, self.backoff_max, self.stall_timeout = backoff_start, backoff_max, stall_timeout
+        self.stats = CaptureStats()
+        self.status = Status.OFFLINE
+        self._cond = threading.Condition()
+        self._latest: Frame | None = None
+        self._stopping = threading.Event()
+        self._seq = 0
+        self._start_mono: float | None = None
+        self.fps = 0.0
+
+    # --- consumer side -------------------------------------------------------------------------------------
+    def get(self, timeout: float = 1.0) -> Frame | None:
+        """The newest undelivered frame, waiting up to ``timeout``; None if there is none (yet)."""
+        with self._cond:
+            if self._latest is None:
+                self._cond.wait(timeout)
+            frame, self._latest = self._latest, None
+            if frame is not None:
+                self.stats.delivered += 1
+                self._cond.notify_all()  # a lossless producer may be waiting for the slot
+            return frame
+
+    def stop(self, join_timeout: float = 5.0) -> None:
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self.is_alive():
+            self.join(join_timeout)
+
+    @property
+    def finished(self) -> bool:
+        return self.status == Status.ENDED or (not self.is_alive() and self._stopping.is_set())
+
+    # --- producer side -------------------------------------------------------------------------------------
+    def _set_status(self, status: Status) -> None:
+        if status != self.status:
+            self.status = status
+            self.stats.status_changes.append((time.monotonic(), status.value))
+            log.info("source %s: %s", self.spec.name, status.value)
+
+    def _publish(self, image: np.ndarray, media_time: float) -> None:
+        if self.spec.crop is not None:
+            x, y, w, h = self.spec.crop
+            image = np.ascontiguousarray(image[y:y + h, x:x + w])
+            if image.size == 0:
+                raise VigilError(f"source {self.spec.name}: crop {list(self.spec.crop)} is outside the frame")
+        if is_blank(image):
+            self.stats.blank += 1
+            return
+        frame = Frame(self.spec.name, self._seq, image, time.monotonic(), time.time(), media_time)
+        self._seq += 1
+        self.stats.captured += 1
+        with self._cond:
+            while self.spec.lossless and self._latest is not None and not self._stopping.is_set():
+                self._cond.wait(0.1)
+            if self._latest is not None:
+                self.stats.dropped += 1
+            self._latest = frame
+            self._cond.notify_all()
+
+    def run(self) -> None:
+        backoff = self.backoff_start
+        while not self._stopping.is_set():
+            cap = open_capture(self.spec)
+            if not cap.isOpened():
+                cap.release()
+                if not self.spec.is_live:
+                    log.error("source %s: cannot open %s", self.spec.name, redact(self.spec.uri))
+                    self._set_status(Status.ENDED)
+                    return
+                self._set_status(Status.RECONNECTING if self.stats.captured else Status.OFFLINE)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, self.backoff_max)
+                continue
+            ended = self._read_until_failure(cap)
+            cap.release()
+            if ended:
+                self._set_status(Status.ENDED)
+                return
+            if self._stopping.is_set():
+                break
+            self.stats.reconnects += 1
+            self._set_status(Status.RECONNECTING)
+            backoff = self.backoff_start
+            self._stopping.wait(backoff)
+        self._set_status(Status.OFFLINE)
+
+    def _read_until_failure(self, cap: cv2.VideoCapture) -> bool:
+        """Read frames until the source fails (False: reconnect) or a file ends (True)."""
+        self.fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        file_start = time.monotonic()
+        file_frames = 0
+        while not self._stopping.is_set():
+            ok, image = cap.read()
+            if not ok or image is None:
+                if self.spec.is_live:
+                    return False
+                if self.spec.loop and file_frames:
+                    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    file_start, file_frames = time.monotonic(), 0
+                    continue
+                return True
+            self._set_status(Status.ONLINE)
+            if self._start_mono is None:
+                self._start_mono = time.monotonic()
+            if self.spec.is_live:
+                media = time.monotonic() - self._start_mono
+            else:
+                media = file_frames / self.fps if self.fps > 0 else float(file_frames)
+                if self.spec.realtime and self.fps > 0:
+                    delay = file_start + media - time.monotonic()
+                    if delay > 0:
+                        self._stopping.wait(delay)
+            file_frames += 1
+            self._publish(image, media)
+        return False

@@ -1,0 +1,116 @@
+"""Capture threads against real sources: files and a real RTSP server on loopback."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import need_shared
+from edge_app.errors import VigilError
+from edge_app.sources.capture import CaptureThread, SourceSpec, Status, is_blank
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_rtsp_stream_start_stream_stop_and_reconnect(rtsp_server):
+    clip = need_shared("falls", "upfall_s1", "Activity7", "Trial1Cam1.mp4")
+    server = rtsp_server({"cam1": clip})
+    cap = CaptureThread(SourceSpec("cam1", server.url("cam1")), backoff_max=1.0)
+    cap.start()
+    try:
+        frames = []
+        deadline = time.monotonic() + 10
+        while len(frames) < 30 and time.monotonic() < deadline:
+            f = cap.get(1.0)
+            if f is not None:
+                frames.append(f)
+        assert len(frames) == 30 and cap.status == Status.ONLINE
+        assert frames[0].image.shape == (480, 640, 3)
+        assert [f.seq for f in frames] == sorted({f.seq for f in frames})  # each frame once, in order
+        server.stop()
+        assert wait_for(lambda: cap.status == Status.RECONNECTING, 6.0)
+        while cap.get(0.05) is not None:  # whatever was decoded before the cut
+            pass
+        assert cap.get(1.0) is None  # no stale frame is handed out while the server is down
+        restarted = time.monotonic()
+        server.start()
+        assert wait_for(lambda: cap.status == Status.ONLINE, 8.0)
+        resumed = cap.get(3.0)
+        assert resumed is not None and resumed.seq > frames[-1].seq
+        assert resumed.capture_mono > restarted
+        assert cap.stats.reconnects >= 1
+    finally:
+        cap.stop()
+    assert not cap.is_alive()
+
+
+def test_slow_consumer_gets_only_the_newest_frame(rtsp_server):
+    clip = need_shared("falls", "urfd", "fall-02-cam0.mp4")
+    server = rtsp_server({"cam": clip})
+    cap = CaptureThread(SourceSpec("cam", server.url("cam"), crop=(320, 0, 320, 240)))
+    cap.start()
+    try:
+        assert wait_for(lambda: cap.status == Status.ONLINE, 10)
+        time.sleep(1.5)  # nobody reads for 1.5 s at 15 fps
+        first = cap.get(1.0)
+        assert first is not None and cap.stats.dropped >= 10
+        assert first.image.shape == (240, 320, 3)  # the source's crop (UR Fall: right half is RGB)
+        second = cap.get(1.0)
+        assert second is not None and second.seq > first.seq
+    finally:
+        cap.stop()
+
+
+def test_file_paced_in_real_time_and_lossless_fast_mode():
+    clip = need_shared("falls", "urfd", "fall-03-cam0.mp4")
+    paced = CaptureThread(SourceSpec("f", str(clip), realtime=True))
+    paced.start()
+    t0 = time.monotonic()
+    got = [paced.get(1.0) for _ in range(15)]
+    elapsed = time.monotonic() - t0
+    paced.stop()
+    assert all(got) and 0.35 < elapsed < 1.5  # 15 frames at 30 fps ~ 0.5 s
+    fast = CaptureThread(SourceSpec("f", str(clip), realtime=False, lossless=True))
+    fast.start()
+    seqs = []
+    while not (fast.status == Status.ENDED and fast._latest is None):
+        f = fast.get(0.5)
+        if f is not None:
+            seqs.append(f.seq)
+            time.sleep(0.002)  # a slow consumer loses nothing in lossless mode
+    fast.stop()
+    assert seqs == list(range(len(seqs))) and len(seqs) > 100 and fast.stats.dropped == 0
+
+
+def test_unreachable_rtsp_stays_offline_and_retries():
+    cap = CaptureThread(SourceSpec("nowhere", "rtsp://user:pw@127.0.0.1:9/none"), backoff_max=0.5)
+    cap.start()
+    try:
+        time.sleep(2.0)
+        assert cap.status == Status.OFFLINE and cap.get(0.1) is None
+    finally:
+        cap.stop()
+
+
+def test_bad_specs_are_clear_errors(tmp_path):
+    with pytest.raises(VigilError, match="file not found"):
+        CaptureThread(SourceSpec("a", str(tmp_path / "missing.mp4")))
+    clip = tmp_path / "x.mp4"
+    clip.write_bytes(b"")
+    with pytest.raises(VigilError, match="crop must be"):
+        CaptureThread(SourceSpec("a", str(clip), crop=(0, 0, 0, 10)))
+
+
+def test_blank_frames_are_recognised():
+    import numpy as np
+
+    assert is_blank(np.full((480, 640, 3), 128, np.uint8))
+    assert not is_blank(np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8))
