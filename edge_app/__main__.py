@@ -29,11 +29,14 @@ def _parser() -> argparse.ArgumentParser:
         r = sub.add_parser(name, help=help_text)
         r.add_argument("--config", type=Path, default=None, help="YAML config (default configs/default.yaml)")
         if name == "run":
-            r.add_argument("--source", required=True, help="video file, image folder, webcam index or rtsp:// URL")
+            r.add_argument("--source", action="append", required=True,
+                           help="[NAME=]video file, webcam index or rtsp:// URL (repeatable: several streams)")
         r.add_argument("--record", type=Path, default=None, help="write the annotated video here")
         r.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
         r.add_argument("--headless", action="store_true", help="never open a window")
         r.add_argument("--stats", type=Path, default=None, help="write a JSON summary here at exit")
+        r.add_argument("--events", type=Path, default=None, help="append events here as JSON lines")
+        r.add_argument("--fast", action="store_true", help="files as fast as possible, every frame (no pacing)")
     b = sub.add_parser("benchmark", help="model latency report (reports/benchmark.md and .json)")
     b.add_argument("--quick", action="store_true", help="fewer iterations (well under 2 minutes)")
     b.add_argument("--models-dir", type=Path, default=REPO / "models_ir")
@@ -42,6 +45,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--config", type=Path, default=None)
     c.add_argument("--describe", action="store_true", help="list every key with type, default and description")
     return p
+
+
+def source_spec(text: str, index: int, fast: bool):
+    """``[NAME=]URI`` -> SourceSpec; names default to stream0, stream1, ..."""
+    from edge_app.sources.capture import SourceSpec
+
+    name, sep, uri = text.partition("=")
+    if not sep or "://" in name or not name.replace("_", "").replace("-", "").isalnum():
+        name, uri = f"stream{index}", text
+    return SourceSpec(name=name, uri=uri, realtime=not fast, lossless=fast)
 
 
 def _display_available() -> bool:
@@ -70,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         print((args.out / "benchmark.md").read_text())
         return 0
 
-    from edge_app.app import run_single
+    from edge_app.app import build_pose_stack
     from edge_app.errors import VigilError
+    from edge_app.pipeline import Pipeline
 
     cfg = load_config(args.config)
     if args.max_frames is not None and args.max_frames < 1:
@@ -86,9 +100,13 @@ def main(argv: list[str] | None = None) -> int:
             cfg = load_config(REPO / "configs" / "cctv.yaml")
         if record is None and not show:
             record = REPO / "reports" / "demo.mp4"
+        sources = [source]
     else:
-        source = args.source
-    summary = run_single(cfg, source, record, args.max_frames, show)
+        sources = args.source
+    specs = [source_spec(text, i, args.fast) for i, text in enumerate(sources)]
+    pipeline = Pipeline(cfg, build_pose_stack(cfg), specs, record=record, show=show, events=args.events,
+                        max_frames=args.max_frames)
+    summary = pipeline.run()
     print(json.dumps(summary, indent=2))
     if args.stats:
         try:

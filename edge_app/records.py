@@ -146,3 +146,13 @@ class Event:
     media_time: float
     wall_time: float
     details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackView:
+    """A read-only snapshot of a track for the render stage (the tracker keeps mutating the Track itself)."""
+
+    id: int
+    landmarks: np.ndarray  # smoothed (33, 5)
+    box: tuple[float, float, float, float]
+    posture: str | None = None

@@ -101,7 +101,7 @@ def test_unreachable_rtsp_stays_offline_and_retries():
 
 
 def test_bad_specs_are_clear_errors(tmp_path):
-    with pytest.raises(VigilError, match="file not found"):
+    with pytest.raises(VigilError, match="missing.mp4.*not found"):
         CaptureThread(SourceSpec("a", str(tmp_path / "missing.mp4")))
     clip = tmp_path / "x.mp4"
     clip.write_bytes(b"")

@@ -22,9 +22,10 @@ def test_config_validate_bad_key(tmp_path):
 
 @pytest.mark.parametrize("make_source, needle", [
     (lambda d: str(d / "missing.mp4"), "not found"),
-    (lambda d: (d / "notes.txt").write_text("hello") and str(d / "notes.txt"), "cannot open"),
-    (lambda d: (d / "empty.mp4").write_bytes(b"") or str(d / "empty.mp4"), "empty.mp4"),
-    (lambda d: (d / "imgs").mkdir() or str(d / "imgs"), "folder has no images"),
+    (lambda d: ((d / "notes.txt").write_text("hello"), str(d / "notes.txt"))[1], "cannot open"),
+    (lambda d: ((d / "empty.mp4").write_bytes(b""), str(d / "empty.mp4"))[1], "empty.mp4"),
+    (lambda d: ((d / "noise.mp4").write_bytes(bytes(range(256)) * 64), str(d / "noise.mp4"))[1], "noise.mp4"),
+    (lambda d: ((d / "imgs").mkdir(), str(d / "imgs"))[1], "folder has no images"),
     (lambda d: "rtsp://user:secret@127.0.0.1:9/none", "cannot open"),
 ])
 def test_run_bad_sources(tmp_path, manifest, make_source, needle):
@@ -52,19 +53,29 @@ def test_run_unwritable_record_path(tmp_path, manifest):
     assert_clean_error(proc, "--record")
 
 
-def test_run_records_annotated_video_and_stats(tmp_path, manifest):
+def test_run_records_video_events_and_stats(tmp_path, manifest):
     import cv2
 
-    clip = need_shared("falls", "upfall_s1", "Activity7", "Trial1Cam1.mp4")
-    out, stats = tmp_path / "out.mp4", tmp_path / "stats.json"
-    proc = run_cli("edge_app", "run", "--headless", "--source", str(clip), "--max-frames", "30",
-                   "--record", str(out), "--stats", str(stats))
+    clip = need_shared("falls", "upfall_s1", "Activity8", "Trial1Cam1.mp4")
+    out, stats, events = tmp_path / "out.mp4", tmp_path / "stats.json", tmp_path / "events.jsonl"
+    proc = run_cli("edge_app", "run", "--headless", "--fast", "--source", f"cam1={clip}", "--max-frames", "200",
+                   "--record", str(out), "--stats", str(stats), "--events", str(events))
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(stats.read_text())
-    assert summary["frames"] == 30 and summary["people_max"] == 1
+    assert summary["frames"] == 200 and summary["dropped"] == 0
+    cam = summary["streams"]["cam1"]
+    assert cam["frames"] == 200 and cam["fps"] > 0
+    assert set(cam["stage_ms"]) == {"queue", "pose", "tracking", "analysis", "render"}
+    assert {"p50", "p95", "p99"} <= set(cam["glass_to_render_ms"]) and summary["rss_mb"] > 0
     assert "int8" in summary["models"]["landmarks"] or "f32" in summary["models"]["landmarks"]
     cap = cv2.VideoCapture(str(out))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 200  # --fast records every frame
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    assert lines, "no events"
+    for key in ("ts", "wall", "stream", "frame", "type", "track_id", "state", "score", "details"):
+        assert key in lines[0]
+    assert lines[0]["type"] == "posture" and lines[0]["stream"] == "cam1" and lines[0]["state"] == "info"
+    assert [e["details"]["posture"] for e in lines][:2] == ["standing", "sitting"]
 
 
 def test_evaluate_pose_gt_box_writes_json(tmp_path, manifest):

@@ -16,7 +16,11 @@ LEFT, RIGHT, CENTRE = (255, 160, 0), (0, 160, 255), (230, 230, 230)
 
 
 def draw_pose(image: np.ndarray, pose: Pose, label: str = "", min_visibility: float = 0.3) -> None:
-    lm = pose.landmarks
+    draw_skeleton(image, pose.landmarks, pose.box, label, min_visibility)
+
+
+def draw_skeleton(image: np.ndarray, lm: np.ndarray, box: tuple[float, float, float, float], label: str = "",
+                  min_visibility: float = 0.3) -> None:
     pts = np.round(lm[:, :2]).astype(int)
     seen = lm[:, 3] >= min_visibility
     for a, b in SKELETON:
@@ -26,7 +30,7 @@ def draw_pose(image: np.ndarray, pose: Pose, label: str = "", min_visibility: fl
     for i in np.nonzero(seen)[0]:
         cv2.circle(image, tuple(pts[i]), 3, (255, 255, 255), -1, cv2.LINE_AA)
     if label:
-        x0, y0 = int(pose.box[0]), max(12, int(pose.box[1]) - 6)
+        x0, y0 = int(box[0]), max(12, int(box[1]) - 6)
         cv2.putText(image, label, (x0, y0), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
         cv2.putText(image, label, (x0, y0), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
 
@@ -37,3 +41,21 @@ def draw_hud(image: np.ndarray, lines: list[str]) -> None:
         cv2.putText(image, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
         cv2.putText(image, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1, cv2.LINE_AA)
         y += 18
+
+
+def mosaic(canvases: list[np.ndarray], tile_width: int = 640) -> np.ndarray:
+    """Several streams side by side on a grid (each scaled to ``tile_width``); one stream is returned as is."""
+    if len(canvases) == 1:
+        return canvases[0]
+    tiles = []
+    for c in canvases:
+        h = int(round(c.shape[0] * tile_width / c.shape[1]))
+        tiles.append(cv2.resize(c, (tile_width, h)))
+    tile_h = max(t.shape[0] for t in tiles)
+    cols = int(np.ceil(np.sqrt(len(tiles))))
+    rows = int(np.ceil(len(tiles) / cols))
+    out = np.zeros((rows * tile_h, cols * tile_width, 3), np.uint8)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, cols)
+        out[r * tile_h:r * tile_h + t.shape[0], c * tile_width:(c + 1) * tile_width] = t
+    return out

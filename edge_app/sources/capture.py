@@ -19,7 +19,6 @@ import numpy as np
 
 from edge_app.errors import VigilError
 from edge_app.records import Frame
-from edge_app.sources.reader import redact
 
 log = logging.getLogger(__name__)
 
@@ -55,26 +54,89 @@ class CaptureStats:
     status_changes: list = field(default_factory=list)  # (monotonic time, status)
 
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+
+
+def redact(source: str) -> str:
+    """A source string safe to log: credentials in URLs are hidden."""
+    if "://" in source and "@" in source.split("://", 1)[1].split("/", 1)[0]:
+        scheme, rest = source.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return source
+
+
+class FolderCapture:
+    """A folder of images read in name order, with the part of cv2.VideoCapture's interface capture uses."""
+
+    def __init__(self, path: Path, fps: float = 10.0):
+        self.files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.index, self.fps = 0, fps
+
+    def isOpened(self) -> bool:  # noqa: N802 (cv2's name)
+        return bool(self.files)
+
+    def read(self):
+        while self.index < len(self.files):
+            image = cv2.imread(str(self.files[self.index]))
+            self.index += 1
+            if image is not None:
+                return True, image
+        return False, None
+
+    def get(self, prop: int) -> float:
+        return self.fps if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def set(self, prop: int, value: float) -> bool:
+        if prop == cv2.CAP_PROP_POS_FRAMES:
+            self.index = int(value)
+        return True
+
+    def release(self) -> None:
+        pass
+
+
 def is_blank(image: np.ndarray) -> bool:
     """A frame with (almost) no content: uniform grey or black, as decoders emit before the first key frame."""
     small = image[::8, ::8]
     return float(small.std()) < 2.0
 
 
-def open_capture(spec: SourceSpec, open_timeout_ms: int = 3000, read_timeout_ms: int = 2000) -> cv2.VideoCapture:
+def open_capture(spec: SourceSpec, open_timeout_ms: int = 3000, read_timeout_ms: int = 2000):
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, open_timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, read_timeout_ms]
     if spec.uri.isdigit():
         return cv2.VideoCapture(int(spec.uri))
+    if Path(spec.uri).is_dir():
+        return FolderCapture(Path(spec.uri))
     return cv2.VideoCapture(spec.uri, cv2.CAP_FFMPEG, params)
 
 
 def check_spec(spec: SourceSpec) -> None:
     """Errors a user can fix before anything starts: a missing file, a bad crop."""
-    if not spec.is_live and not Path(spec.uri).is_file():
-        raise VigilError(f"source {spec.name} ({redact(spec.uri)}): file not found")
+    if not spec.is_live and not Path(spec.uri).exists():
+        raise VigilError(f"source {spec.name} ({redact(spec.uri)}): not found (give a video file, image folder, "
+                         f"webcam index or rtsp:// URL)")
     if spec.crop is not None and (len(spec.crop) != 4 or spec.crop[2] <= 0 or spec.crop[3] <= 0 or
                                   spec.crop[0] < 0 or spec.crop[1] < 0):
         raise VigilError(f"source {spec.name}: crop must be [x, y, w, h] with w, h > 0, got {list(spec.crop)}")
+
+
+def probe(spec: SourceSpec) -> None:
+    """Open the source once and decode a frame: a misconfigured source fails at start with one clear line.
+    (Outages after a good start are the watchdog's business.)"""
+    check_spec(spec)
+    cap = open_capture(spec)
+    try:
+        if not cap.isOpened():
+            if Path(spec.uri).is_dir():
+                raise VigilError(f"source {spec.name} ({spec.uri}): folder has no images")
+            raise VigilError(f"source {spec.name} ({redact(spec.uri)}): cannot open (unreachable, not a video, or "
+                             f"unsupported)")
+        ok, image = cap.read()
+        if not ok or image is None:
+            raise VigilError(f"source {spec.name} ({redact(spec.uri)}): no frame could be decoded (empty or not a "
+                             f"video)")
+    finally:
+        cap.release()
 
 
 class CaptureThread(threading.Thread):
@@ -140,6 +202,8 @@ class CaptureThread(threading.Thread):
         with self._cond:
             while self.spec.lossless and self._latest is not None and not self._stopping.is_set():
                 self._cond.wait(0.1)
+            if self.spec.lossless and self._stopping.is_set():
+                return  # shutting down: not a drop
             if self._latest is not None:
                 self.stats.dropped += 1
             self._latest = frame

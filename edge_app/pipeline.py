@@ -1,0 +1,227 @@
+"""The real-time loop: capture threads -> pipeline thread (pose, tracking, analysis) -> render thread.
+
+One capture thread per source keeps only its newest frame. The pipeline thread takes frames round-robin, runs each
+stream's pose engine (OpenVINO's own threads do the inference), tracker and analyzers, writes events, and hands a
+snapshot to the render thread through a queue of two that drops the oldest, so a slow window or encoder never
+stalls analysis. Every stage stamps the frame's timing record; metrics.py derives all statistics from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_app.analysis.posture import PostureAnalyzer
+from edge_app.app import PoseStack
+from edge_app.config import Config
+from edge_app.errors import VigilError
+from edge_app.metrics import FrameTiming, Metrics
+from edge_app.records import Event, Frame, TrackView
+from edge_app.render.draw import draw_hud, draw_skeleton, mosaic
+from edge_app.sources.capture import CaptureThread, SourceSpec, Status, probe
+from edge_app.tracking.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Processed:
+    frame: Frame
+    tracks: list[TrackView]
+    events: list[Event]
+    timing: FrameTiming
+
+
+class EventLog:
+    """--events: one JSON object per line, flushed per event so nothing is lost on a crash."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._fh = None
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(path, "a", encoding="utf-8")
+            except OSError as exc:
+                raise VigilError(f"--events {path}: cannot write ({exc.strerror})") from None
+
+    def write(self, event: Event, frame_seq: int) -> None:
+        if self._fh is None:
+            return
+        record = {"ts": round(event.media_time, 3), "wall": round(event.wall_time, 3), "stream": event.stream,
+                  "frame": frame_seq, "type": event.type, "track_id": event.track_id, "state": event.state,
+                  "score": round(event.score, 4), "details": event.details}
+        self._fh.write(json.dumps(record) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+class Renderer(threading.Thread):
+    """Draws skeletons, track IDs, postures and the HUD; shows a window and/or records the (mosaic) video."""
+
+    def __init__(self, streams: list[str], metrics: Metrics, device: str, precision: str,
+                 record: Path | None, show: bool, record_fps: float = 15.0, lossless: bool = False):
+        super().__init__(name="render", daemon=True)
+        self.streams, self.metrics, self.device, self.precision = streams, metrics, device, precision
+        self.record, self.show, self.record_fps, self.lossless = record, show, record_fps, lossless
+        self.inbox: queue.Queue[Processed | None] = queue.Queue(maxsize=2)
+        self.canvases: dict[str, np.ndarray] = {}
+        self.dropped = 0
+        self._writer = None
+        self._size = (0, 0)
+        self.error: Exception | None = None
+
+    def submit(self, item: Processed) -> None:
+        """Live: the oldest waiting item is dropped when the queue is full. Lossless (--fast on files): wait."""
+        if self.lossless:
+            self.inbox.put(item)
+            return
+        while True:
+            try:
+                self.inbox.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    self.inbox.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def close(self) -> None:
+        self.inbox.put(None)
+        self.join(10)
+
+    def run(self) -> None:
+        try:
+            while True:
+                item = self.inbox.get()
+                if item is None:
+                    break
+                self._render(item)
+        except Exception as exc:  # surfaced by the pipeline
+            self.error = exc
+        finally:
+            if self._writer is not None:
+                self._writer.release()
+            if self.show:
+                cv2.destroyAllWindows()
+
+    def _render(self, item: Processed) -> None:
+        canvas = item.frame.image.copy()
+        for t in item.tracks:
+            draw_skeleton(canvas, t.landmarks, t.box, f"#{t.id} {t.posture or ''}".strip())
+        stage = item.timing.stage_ms()
+        draw_hud(canvas, [f"{item.frame.stream}  {self.metrics.recent_fps(item.frame.stream):.1f} fps",
+                          f"pose {stage['pose']:.1f} ms  queue {stage['queue']:.1f} ms",
+                          f"{self.device} {self.precision}  people {len(item.tracks)}"])
+        self.canvases[item.frame.stream] = canvas
+        view = mosaic([self.canvases[s] for s in self.streams if s in self.canvases])
+        if self.record is not None:
+            if self._writer is None:
+                self._size = (view.shape[1], view.shape[0])
+                self._writer = cv2.VideoWriter(str(self.record), cv2.VideoWriter_fourcc(*"mp4v"), self.record_fps,
+                                               self._size)
+            if (view.shape[1], view.shape[0]) != self._size:  # a stream joined the mosaic later
+                view = cv2.resize(view, self._size)
+            self._writer.write(view)
+        if self.show:
+            cv2.imshow("Vigil", view)
+            cv2.waitKey(1)
+        item.timing.rendered = time.monotonic()
+        self.metrics.add(item.frame.stream, item.timing)
+
+
+class Pipeline:
+    def __init__(self, cfg: Config, stack: PoseStack, specs: list[SourceSpec], record: Path | None = None,
+                 show: bool = False, events: Path | None = None, max_frames: int | None = None):
+        if not specs:
+            raise VigilError("no sources given")
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise VigilError(f"source names must be unique, got {names}")
+        if record is not None:
+            try:
+                record.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise VigilError(f"--record {record}: cannot create folder ({exc.strerror})") from None
+            if record.is_dir():
+                raise VigilError(f"--record {record}: is a folder")
+        self.cfg, self.stack, self.specs, self.max_frames = cfg, stack, specs, max_frames
+        for spec in specs:
+            probe(spec)
+        self.captures = [CaptureThread(s) for s in specs]
+        self.engines = {s.name: stack.engine(cfg) for s in specs}
+        self.trackers = {s.name: Tracker() for s in specs}
+        self.analyzers = [PostureAnalyzer()]
+        self.events = EventLog(events)
+        self.metrics = Metrics()
+        self.renderer = Renderer(names, self.metrics, stack.landmarks.compiled.device, stack.landmarks.run.name,
+                                 record, show, lossless=all(s.lossless for s in specs))
+        self.stop_event = threading.Event()
+        self.processed = 0
+
+    def process(self, frame: Frame) -> Processed:
+        timing = FrameTiming(captured=frame.capture_mono, taken=time.monotonic())
+        poses = self.engines[frame.stream].process(frame.image)
+        timing.pose_done = time.monotonic()
+        tracks = self.trackers[frame.stream].update(poses, frame.media_time)
+        timing.tracked = time.monotonic()
+        events: list[Event] = []
+        for track in tracks:
+            for analyzer in self.analyzers:
+                events += analyzer.update(track, frame.stream, frame.media_time, frame.capture_wall)
+        for event in events:
+            self.events.write(event, frame.seq)
+        timing.analysed = time.monotonic()
+        views = [TrackView(t.id, t.smoothed.copy(), t.box, getattr(t.state.get("posture"), "posture", None))
+                 for t in tracks]
+        return Processed(frame, views, events, timing)
+
+    def run(self) -> dict:
+        for cap in self.captures:
+            cap.start()
+        self.renderer.start()
+        try:
+            while not self.stop_event.is_set():
+                if self.max_frames is not None and self.processed >= self.max_frames:
+                    break
+                if all(c.status == Status.ENDED for c in self.captures) and not any(
+                        c._latest is not None for c in self.captures):
+                    break
+                got = False
+                for cap in self.captures:
+                    frame = cap.get(timeout=0.0 if len(self.captures) > 1 else 0.2)
+                    if frame is None:
+                        continue
+                    got = True
+                    self.renderer.submit(self.process(frame))
+                    self.processed += 1
+                    if self.renderer.error is not None:
+                        raise VigilError(f"render: {self.renderer.error}")
+                if not got and len(self.captures) > 1:
+                    time.sleep(0.002)
+        finally:
+            for cap in self.captures:
+                cap.stop()
+            self.renderer.close()
+            self.events.close()
+        dropped = {c.spec.name: c.stats.dropped for c in self.captures}
+        summary = self.metrics.summary(dropped)
+        summary["render_dropped"] = self.renderer.dropped
+        summary["sources"] = {c.spec.name: {"status": c.status.value, "captured": c.stats.captured,
+                                            "blank": c.stats.blank, "reconnects": c.stats.reconnects}
+                              for c in self.captures}
+        summary["models"] = {"detector": self.stack.detector.describe(), "landmarks": self.stack.landmarks.describe()}
+        return summary
