@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import openvino as ov
 
-
-def machine() -> dict:
-    cpu, flags = platform.processor() or "unknown", []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu in ("unknown", "", "x86_64"):
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8",
-                          "avx512_fp16")
-                flags = [f for f in line.split(":", 1)[1].split() if f in wanted]
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpu_flags": flags, "cores": os.cpu_count(), "system": platform.platform(),
-            "openvino": ov.get_version(), "python": platform.python_version()}
+from edge_app.system import machine
 
 
 def versions() -> dict:

@@ -4,34 +4,16 @@ reports/benchmark.json and reports/benchmark.md. (Peers and the end-to-end pipel
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
-import openvino as ov
-
 from edge_app.inference.latency import measure_interleaved
 from edge_app.inference.model_store import ModelStore
 from edge_app.inference.runtime import Runtime
+from edge_app.system import machine
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def machine() -> dict:
-    cpu = platform.processor()
-    flags: list[str] = []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = [f for f in line.split(":", 1)[1].split() if f.startswith(("avx", "amx"))]
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpu_flags": flags, "cores": __import__("os").cpu_count(), "openvino": ov.get_version(),
-            "python": platform.python_version()}
 
 
 def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2) -> dict:
