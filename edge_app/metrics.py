@@ -83,7 +83,8 @@ class Metrics:
         for name, (frames, timings, first, last) in streams.items():
             total += frames
             span = (last - first) if first is not None and last is not None else 0.0
-            stage = {s: percentiles([t.stage_ms()[s] for t in timings], (50, 95)) for s in STAGES}
+            per_frame = [t.stage_ms() for t in timings]
+            stage = {s: percentiles([ms[s] for ms in per_frame], (50, 95)) for s in STAGES}
             out["streams"][name] = {
                 "frames": frames, "fps": round((frames - 1) / span, 2) if span > 0 else 0.0,
                 "dropped": (dropped or {}).get(name, 0), "stage_ms": stage,

@@ -26,7 +26,7 @@ from edge_app.errors import VigilError
 from edge_app.metrics import FrameTiming, Metrics
 from edge_app.records import Event, Frame, TrackView
 from edge_app.render.draw import draw_hud, draw_skeleton, mosaic
-from edge_app.sources.capture import CaptureThread, SourceSpec, Status, probe
+from edge_app.sources.capture import CaptureThread, SourceSpec, probe
 from edge_app.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -197,8 +197,7 @@ class Pipeline:
             while not self.stop_event.is_set():
                 if self.max_frames is not None and self.processed >= self.max_frames:
                     break
-                if all(c.status == Status.ENDED for c in self.captures) and not any(
-                        c._latest is not None for c in self.captures):
+                if all(c.exhausted for c in self.captures):
                     break
                 got = False
                 for cap in self.captures:

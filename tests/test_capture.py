@@ -81,7 +81,7 @@ def test_file_paced_in_real_time_and_lossless_fast_mode():
     fast = CaptureThread(SourceSpec("f", str(clip), realtime=False, lossless=True))
     fast.start()
     seqs = []
-    while not (fast.status == Status.ENDED and fast._latest is None):
+    while not fast.exhausted:
         f = fast.get(0.5)
         if f is not None:
             seqs.append(f.seq)

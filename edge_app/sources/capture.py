@@ -177,8 +177,10 @@ class CaptureThread(threading.Thread):
             self.join(join_timeout)
 
     @property
-    def finished(self) -> bool:
-        return self.status == Status.ENDED or (not self.is_alive() and self._stopping.is_set())
+    def exhausted(self) -> bool:
+        """A file source has ended and its last frame has been taken: nothing more will come."""
+        with self._cond:
+            return self.status == Status.ENDED and self._latest is None
 
     # --- producer side -------------------------------------------------------------------------------------
     def _set_status(self, status: Status) -> None:
