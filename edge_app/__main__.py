@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
                            help="[NAME=]video file, webcam index or rtsp:// URL (repeatable: several streams)")
         r.add_argument("--record", type=Path, default=None, help="write the annotated video here")
         r.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+        r.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
         r.add_argument("--headless", action="store_true", help="never open a window")
         r.add_argument("--stats", type=Path, default=None, help="write a JSON summary here at exit")
         r.add_argument("--events", type=Path, default=None, help="append events here as JSON lines")
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         sources = args.source
     specs = [source_spec(text, i, args.fast) for i, text in enumerate(sources)]
     pipeline = Pipeline(cfg, build_pose_stack(cfg), specs, record=record, show=show, events=args.events,
-                        max_frames=args.max_frames)
+                        max_frames=args.max_frames, duration=args.duration)
     summary = pipeline.run()
     print(json.dumps(summary, indent=2))
     if args.stats:

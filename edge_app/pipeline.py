@@ -23,7 +23,7 @@ from edge_app.analysis.posture import PostureAnalyzer
 from edge_app.app import PoseStack
 from edge_app.config import Config
 from edge_app.errors import VigilError
-from edge_app.metrics import FrameTiming, Metrics
+from edge_app.metrics import FrameTiming, Metrics, rss_mb
 from edge_app.records import Event, Frame, TrackView
 from edge_app.render.draw import draw_hud, draw_skeleton, mosaic
 from edge_app.sources.capture import CaptureThread, SourceSpec, probe
@@ -145,7 +145,8 @@ class Renderer(threading.Thread):
 
 class Pipeline:
     def __init__(self, cfg: Config, stack: PoseStack, specs: list[SourceSpec], record: Path | None = None,
-                 show: bool = False, events: Path | None = None, max_frames: int | None = None):
+                 show: bool = False, events: Path | None = None, max_frames: int | None = None,
+                 duration: float | None = None, log_every: float = 10.0):
         if not specs:
             raise VigilError("no sources given")
         names = [s.name for s in specs]
@@ -159,6 +160,8 @@ class Pipeline:
             if record.is_dir():
                 raise VigilError(f"--record {record}: is a folder")
         self.cfg, self.stack, self.specs, self.max_frames = cfg, stack, specs, max_frames
+        self.duration, self.log_every = duration, log_every
+        self.rss_samples: list[tuple[float, float]] = []  # (seconds since start, MB)
         for spec in specs:
             probe(spec)
         self.captures = [CaptureThread(s) for s in specs]
@@ -189,14 +192,30 @@ class Pipeline:
                  for t in tracks]
         return Processed(frame, views, events, timing)
 
+    def _periodic(self, started: float, last: float) -> float:
+        """Every ``log_every`` seconds: one log line per stream and a memory sample."""
+        now = time.monotonic()
+        if now - last < self.log_every:
+            return last
+        self.rss_samples.append((round(now - started, 1), rss_mb()))
+        for cap in self.captures:
+            name = cap.spec.name
+            log.info("stream %s: %s, %.1f fps, dropped %d, rss %.0f MB", name, cap.status.value,
+                     self.metrics.recent_fps(name), cap.stats.dropped, self.rss_samples[-1][1])
+        return now
+
     def run(self) -> dict:
         for cap in self.captures:
             cap.start()
         self.renderer.start()
+        started = last_log = time.monotonic()
         try:
             while not self.stop_event.is_set():
                 if self.max_frames is not None and self.processed >= self.max_frames:
                     break
+                if self.duration is not None and time.monotonic() - started >= self.duration:
+                    break
+                last_log = self._periodic(started, last_log)
                 if all(c.exhausted for c in self.captures):
                     break
                 got = False
@@ -219,6 +238,7 @@ class Pipeline:
         dropped = {c.spec.name: c.stats.dropped for c in self.captures}
         summary = self.metrics.summary(dropped)
         summary["render_dropped"] = self.renderer.dropped
+        summary["rss_mb_samples"] = self.rss_samples
         summary["sources"] = {c.spec.name: {"status": c.status.value, "captured": c.stats.captured,
                                             "blank": c.stats.blank, "reconnects": c.stats.reconnects}
                               for c in self.captures}
