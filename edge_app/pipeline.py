@@ -26,7 +26,7 @@ from edge_app.errors import VigilError
 from edge_app.metrics import FrameTiming, Metrics, rss_mb
 from edge_app.records import Event, Frame, TrackView
 from edge_app.render.draw import draw_hud, draw_skeleton, mosaic
-from edge_app.sources.capture import CaptureThread, SourceSpec, probe
+from edge_app.sources.capture import CaptureThread, SourceSpec, probe, redact
 from edge_app.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,19 @@ class Pipeline:
                      self.metrics.recent_fps(name), cap.stats.dropped, self.rss_samples[-1][1])
         return now
 
+    def _check_started(self, started: float, timeout: float = 15.0) -> None:
+        """A live source that has sent nothing ``timeout`` seconds after start is a start-up error (a later outage
+        is the watchdog's business)."""
+        if time.monotonic() - started < timeout:
+            return
+        for cap in self.captures:
+            if cap.spec.is_live and not cap.stats.captured:
+                raise VigilError(f"source {cap.spec.name} ({redact(cap.spec.uri)}): cannot open (unreachable, "
+                                 f"or no frame within {timeout:.0f} s)")
+
     def run(self) -> dict:
+        for engine in self.engines.values():
+            engine.warm_up()
         for cap in self.captures:
             cap.start()
         self.renderer.start()
@@ -216,6 +228,7 @@ class Pipeline:
                 if self.duration is not None and time.monotonic() - started >= self.duration:
                     break
                 last_log = self._periodic(started, last_log)
+                self._check_started(started)
                 if all(c.exhausted for c in self.captures):
                     break
                 got = False
@@ -235,12 +248,13 @@ class Pipeline:
                 cap.stop()
             self.renderer.close()
             self.events.close()
-        dropped = {c.spec.name: c.stats.dropped for c in self.captures}
+        dropped = {c.spec.name: c.stats.dropped - c.stats.backlog for c in self.captures}
         summary = self.metrics.summary(dropped)
         summary["render_dropped"] = self.renderer.dropped
         summary["rss_mb_samples"] = self.rss_samples
         summary["sources"] = {c.spec.name: {"status": c.status.value, "captured": c.stats.captured,
-                                            "blank": c.stats.blank, "reconnects": c.stats.reconnects}
+                                            "backlog_skipped": c.stats.backlog, "blank": c.stats.blank,
+                                            "reconnects": c.stats.reconnects}
                               for c in self.captures}
         summary["models"] = {"detector": self.stack.detector.describe(), "landmarks": self.stack.landmarks.describe()}
         return summary

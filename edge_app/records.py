@@ -116,7 +116,8 @@ class Frame:
 @dataclass(slots=True, eq=False)
 class Track:
     """One person followed across frames. The tracker owns identity and history; each analyzer keeps its own
-    entry in ``state``. ``history`` is a bounded ring of (media time, smoothed landmarks (33, 5), pose)."""
+    entry in ``state``. ``history`` is a bounded ring of (media time, smoothed landmarks (33, 5), world landmarks
+    (33, 3), pose score), float32."""
 
     id: int
     pose: Pose

@@ -29,6 +29,7 @@ class LoopingFactory(GstRtspServer.RTSPMediaFactory):
         super().__init__()
         self.path, self.width, self.height, self.fps = path, width, height, fps
         self.set_shared(True)
+        self.set_stop_on_disconnect(False)  # like a camera: once started, the stream runs with or without clients
 
     def do_create_element(self, url):
         # the clip is decoded REPEATS times back to back through `concat` (multifilesrc cannot loop a container)

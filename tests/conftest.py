@@ -97,6 +97,16 @@ class RtspServer:
             raise RuntimeError(f"RTSP server did not start: {line!r} {err[-300:]}")
         return self
 
+    def warm(self) -> RtspServer:
+        """Connect to each mount once so its stream is running, as a camera's would be before Vigil starts."""
+        import cv2
+
+        for name in self.mounts:
+            cap = cv2.VideoCapture(self.url(name), cv2.CAP_FFMPEG)
+            cap.read()
+            cap.release()
+        return self
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()

@@ -42,6 +42,14 @@ class PoseEngine:
         self._queue.set_callback(self._on_done)
         self.last_detected = False
 
+    def warm_up(self) -> None:
+        """One inference through every request this engine owns, so the first real frame is not the slow one."""
+        blank = np.zeros((256, 256, 3), np.uint8)
+        self.detector.detect(blank)
+        roi = RotatedRect(128.0, 128.0, 256.0, 256.0)
+        self.landmarks.estimate(blank, roi)
+        self.estimate(blank, [roi] * max(2, self.settings.async_jobs))
+
     def reset(self) -> None:
         """Forget tracked people (after a gap in the stream)."""
         self._tracked = []

@@ -1,4 +1,5 @@
-"""One capture thread per source: keeps only the newest frame, counts drops, and watches the source.
+"""One capture thread per source: keeps only the newest frames (two by default, to absorb a network burst; older ones
+are dropped and counted), and watches the source.
 
 The watchdog reconnects with capped exponential backoff when a stream fails or stalls, reports its status
 (online | reconnecting | offline | ended), and never hands out a stale or blank frame: each frame is delivered at
@@ -8,8 +9,10 @@ most once, and blank frames (a decoder's grey or black filler after a reconnect)
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -48,13 +51,15 @@ class SourceSpec:
 class CaptureStats:
     captured: int = 0
     delivered: int = 0
-    dropped: int = 0  # replaced by a newer frame before anyone took it
+    dropped: int = 0  # replaced by newer frames before anyone took it
+    backlog: int = 0  # of those, skipped in the first second after (re)connecting: the sender's buffered burst
     blank: int = 0
     reconnects: int = 0
     status_changes: list = field(default_factory=list)  # (monotonic time, status)
 
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+BACKLOG_WINDOW_S = 1.0
 
 
 def redact(source: str) -> str:
@@ -101,7 +106,14 @@ def is_blank(image: np.ndarray) -> bool:
     return float(small.std()) < 2.0
 
 
-def open_capture(spec: SourceSpec, open_timeout_ms: int = 3000, read_timeout_ms: int = 2000):
+# FFmpeg options (OpenCV reads them from the environment at each open; a user's own setting wins): RTSP over TCP
+# (no UDP loss or NAT trouble), low-delay decoding and a short stream probe, so a stream opens in about a second.
+# Not `fflags nobuffer`: it stops OpenCV reading MP4 files at all (measured).
+LOW_LATENCY_FFMPEG = "rtsp_transport;tcp|flags;low_delay|analyzeduration;500000|probesize;500000"
+os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", LOW_LATENCY_FFMPEG)
+
+
+def open_capture(spec: SourceSpec, open_timeout_ms: int = 10000, read_timeout_ms: int = 2000):
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, open_timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, read_timeout_ms]
     if spec.uri.isdigit():
         return cv2.VideoCapture(int(spec.uri))
@@ -121,9 +133,11 @@ def check_spec(spec: SourceSpec) -> None:
 
 
 def probe(spec: SourceSpec) -> None:
-    """Open the source once and decode a frame: a misconfigured source fails at start with one clear line.
-    (Outages after a good start are the watchdog's business.)"""
+    """Open a file or folder source once and decode a frame: a misconfigured source fails at start with one clear
+    line. Live sources are checked by :meth:`CaptureThread.wait_online` instead (no second connection)."""
     check_spec(spec)
+    if spec.is_live:
+        return
     cap = open_capture(spec)
     try:
         if not cap.isOpened():
@@ -143,7 +157,7 @@ class CaptureThread(threading.Thread):
     """Reads one source in its own thread; :meth:`get` returns the newest frame not yet delivered."""
 
     def __init__(self, spec: SourceSpec, backoff_start: float = 0.25, backoff_max: float = 4.0,
-                 stall_timeout: float = 2.0):
+                 stall_timeout: float = 2.0, max_pending: int = 2):
         super().__init__(name=f"capture-{spec.name}", daemon=True)
         check_spec(spec)
         self.spec = spec
@@ -151,22 +165,26 @@ class CaptureThread(threading.Thread):
         self.stats = CaptureStats()
         self.status = Status.OFFLINE
         self._cond = threading.Condition()
-        self._latest: Frame | None = None
+        self._pending: deque[Frame] = deque()
+        self.max_pending = max(1, max_pending)
         self._stopping = threading.Event()
         self._seq = 0
         self._start_mono: float | None = None
+        self._online_since = 0.0
         self.fps = 0.0
 
     # --- consumer side -------------------------------------------------------------------------------------
     def get(self, timeout: float = 1.0) -> Frame | None:
-        """The newest undelivered frame, waiting up to ``timeout``; None if there is none (yet)."""
+        """The oldest of the (at most ``max_pending``) newest undelivered frames, waiting up to ``timeout``;
+        None if there is none (yet)."""
         with self._cond:
-            if self._latest is None:
+            if not self._pending and timeout > 0:
                 self._cond.wait(timeout)
-            frame, self._latest = self._latest, None
-            if frame is not None:
-                self.stats.delivered += 1
-                self._cond.notify_all()  # a lossless producer may be waiting for the slot
+            if not self._pending:
+                return None
+            frame = self._pending.popleft()
+            self.stats.delivered += 1
+            self._cond.notify_all()  # a lossless producer may be waiting for room
             return frame
 
     def stop(self, join_timeout: float = 5.0) -> None:
@@ -180,11 +198,13 @@ class CaptureThread(threading.Thread):
     def exhausted(self) -> bool:
         """A file source has ended and its last frame has been taken: nothing more will come."""
         with self._cond:
-            return self.status == Status.ENDED and self._latest is None
+            return self.status == Status.ENDED and not self._pending
 
     # --- producer side -------------------------------------------------------------------------------------
     def _set_status(self, status: Status) -> None:
         if status != self.status:
+            if status == Status.ONLINE:
+                self._online_since = time.monotonic()
             self.status = status
             self.stats.status_changes.append((time.monotonic(), status.value))
             log.info("source %s: %s", self.spec.name, status.value)
@@ -202,13 +222,16 @@ class CaptureThread(threading.Thread):
         self._seq += 1
         self.stats.captured += 1
         with self._cond:
-            while self.spec.lossless and self._latest is not None and not self._stopping.is_set():
+            while self.spec.lossless and len(self._pending) >= self.max_pending and not self._stopping.is_set():
                 self._cond.wait(0.1)
             if self.spec.lossless and self._stopping.is_set():
                 return  # shutting down: not a drop
-            if self._latest is not None:
+            while len(self._pending) >= self.max_pending:
+                self._pending.popleft()
                 self.stats.dropped += 1
-            self._latest = frame
+                if time.monotonic() - self._online_since < BACKLOG_WINDOW_S:
+                    self.stats.backlog += 1
+            self._pending.append(frame)
             self._cond.notify_all()
 
     def run(self) -> None:
@@ -233,6 +256,9 @@ class CaptureThread(threading.Thread):
             if self._stopping.is_set():
                 break
             self.stats.reconnects += 1
+            with self._cond:  # frames from before the gap are stale: never hand them out
+                self.stats.dropped += len(self._pending)
+                self._pending.clear()
             self._set_status(Status.RECONNECTING)
             backoff = self.backoff_start
             self._stopping.wait(backoff)

@@ -22,6 +22,11 @@ class TrackerSettings:
     smoothing: OneEuroParams = OneEuroParams()
 
 
+def history_entry(t: float, smoothed: np.ndarray, pose: Pose) -> tuple[float, np.ndarray, np.ndarray, float]:
+    """What a track remembers of one frame, compactly: time, smoothed landmarks, world landmarks, score."""
+    return t, smoothed.astype(np.float32), pose.world.astype(np.float32), pose.score
+
+
 def body_scale(pose: Pose) -> float:
     x0, y0, x1, y1 = pose.box
     return max(x1 - x0, y1 - y0, 1.0)
@@ -90,7 +95,7 @@ class Tracker:
         track = Track(id=track_id, pose=pose, smoothed=smoothed, first_seen=t, last_seen=t,
                       confirmed=self.settings.min_hits <= 1)
         track.history = type(track.history)(maxlen=self.settings.history)
-        track.history.append((t, smoothed, pose))
+        track.history.append(history_entry(t, smoothed, pose))
         self.tracks.append(track)
 
     def _continue(self, track: Track, pose: Pose, t: float) -> None:
@@ -102,4 +107,4 @@ class Tracker:
         track.hits += 1
         track.missed = 0
         track.confirmed = track.confirmed or track.hits >= self.settings.min_hits
-        track.history.append((t, track.smoothed, pose))
+        track.history.append(history_entry(t, track.smoothed, pose))
