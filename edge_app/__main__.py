@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -93,21 +94,32 @@ def main(argv: list[str] | None = None) -> int:
         raise VigilError(f"--max-frames must be >= 1, got {args.max_frames}")
     show = not args.headless and _display_available()
     record = args.record
+    duration = args.duration
+    relay = contextlib.nullcontext()
     if args.command == "demo":
-        from edge_app.demo_source import default_source
+        from edge_app.demo_source import RtspRelay, default_source
 
         source = default_source()
-        if args.config is None and source != "0":  # the vtest.avi clip is a CCTV view
-            cfg = load_config(REPO / "configs" / "cctv.yaml")
+        if source != "0":  # the vtest.avi clip: a CCTV view, served over RTSP like a camera
+            if args.config is None:
+                cfg = load_config(REPO / "configs" / "cctv.yaml")
+            relay = RtspRelay(Path(source), 768, 576, 10)
+            if duration is None and args.max_frames is None and not show:
+                duration = 80.0  # the clip's length; with a window the demo runs until it is closed
         if record is None and not show:
             record = REPO / "reports" / "demo.mp4"
         sources = [source]
     else:
         sources = args.source
-    specs = [source_spec(text, i, args.fast) for i, text in enumerate(sources)]
-    pipeline = Pipeline(cfg, build_pose_stack(cfg), specs, record=record, show=show, events=args.events,
-                        max_frames=args.max_frames, duration=args.duration)
-    summary = pipeline.run()
+    with relay as served:
+        if getattr(served, "url", None):
+            sources = [f"vtest={served.url}"]
+        elif served is not None:
+            logging.getLogger("vigil").warning("GStreamer's RTSP server is not available: reading the file directly")
+        specs = [source_spec(text, i, args.fast) for i, text in enumerate(sources)]
+        pipeline = Pipeline(cfg, build_pose_stack(cfg), specs, record=record, show=show, events=args.events,
+                            max_frames=args.max_frames, duration=duration)
+        summary = pipeline.run()
     print(json.dumps(summary, indent=2))
     if args.stats:
         try:

@@ -50,3 +50,42 @@ def vtest_clip() -> Path:
 
 def default_source() -> str:
     return "0" if webcam_present() else str(vtest_clip())
+
+
+class RtspRelay:
+    """Serves a clip through a local RTSP server (scripts/rtsp_server.py, GStreamer via the system python3), so the
+    demo takes the same RTSP path as a camera. ``url`` is None when GStreamer's RTSP server is not available."""
+
+    def __init__(self, clip: Path, width: int, height: int, fps: int):
+        self.clip, self.width, self.height, self.fps = clip, width, height, fps
+        self.proc: subprocess.Popen | None = None
+        self.url: str | None = None
+
+    def __enter__(self) -> RtspRelay:
+        import socket
+
+        script = REPO / "scripts" / "rtsp_server.py"
+        if not Path("/usr/bin/python3").exists():
+            return self
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", str(script), "--port", str(port), "--mount", f"vtest={self.clip}",
+             "--width", str(self.width), "--height", str(self.height), "--fps", str(self.fps)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if line.startswith("READY"):
+            self.url = f"rtsp://127.0.0.1:{port}/vtest"
+        else:
+            self.__exit__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
