@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
         r.add_argument("--stats", type=Path, default=None, help="write a JSON summary here at exit")
         r.add_argument("--events", type=Path, default=None, help="append events here as JSON lines")
         r.add_argument("--fast", action="store_true", help="files as fast as possible, every frame (no pacing)")
+        r.add_argument("--crop", action="append", default=[], metavar="NAME=X,Y,W,H",
+                       help="analyse only this region of a source (repeatable; UR Fall: right half is RGB)")
     b = sub.add_parser("benchmark", help="model latency report (reports/benchmark.md and .json)")
     b.add_argument("--quick", action="store_true", help="fewer iterations (well under 2 minutes)")
     b.add_argument("--models-dir", type=Path, default=REPO / "models_ir")
@@ -49,14 +51,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def source_spec(text: str, index: int, fast: bool):
+def source_spec(text: str, index: int, fast: bool, crops: dict[str, tuple[int, int, int, int]] | None = None):
     """``[NAME=]URI`` -> SourceSpec; names default to stream0, stream1, ..."""
     from edge_app.sources.capture import SourceSpec
 
     name, sep, uri = text.partition("=")
     if not sep or "://" in name or not name.replace("_", "").replace("-", "").isalnum():
         name, uri = f"stream{index}", text
-    return SourceSpec(name=name, uri=uri, realtime=not fast, lossless=fast)
+    return SourceSpec(name=name, uri=uri, realtime=not fast, lossless=fast, crop=(crops or {}).get(name))
+
+
+def parse_crops(items: list[str]) -> dict[str, tuple[int, int, int, int]]:
+    from edge_app.errors import VigilError
+
+    crops = {}
+    for item in items:
+        name, _, box = item.partition("=")
+        try:
+            x, y, w, h = (int(v) for v in box.split(","))
+        except ValueError:
+            raise VigilError(f"--crop {item!r}: expected NAME=X,Y,W,H with whole numbers") from None
+        crops[name] = (x, y, w, h)
+    return crops
 
 
 def _display_available() -> bool:
@@ -116,7 +132,12 @@ def main(argv: list[str] | None = None) -> int:
             sources = [f"vtest={served.url}"]
         elif served is not None:
             logging.getLogger("vigil").warning("GStreamer's RTSP server is not available: reading the file directly")
-        specs = [source_spec(text, i, args.fast) for i, text in enumerate(sources)]
+        crops = parse_crops(args.crop)
+        specs = [source_spec(text, i, args.fast, crops) for i, text in enumerate(sources)]
+        unknown = set(crops) - {s.name for s in specs}
+        if unknown:
+            raise VigilError(f"--crop names no source: {', '.join(sorted(unknown))} "
+                             f"(sources: {', '.join(s.name for s in specs)})")
         pipeline = Pipeline(cfg, build_pose_stack(cfg), specs, record=record, show=show, events=args.events,
                             max_frames=args.max_frames, duration=duration)
         summary = pipeline.run()

@@ -229,6 +229,9 @@ class Pipeline:
                     break
                 last_log = self._periodic(started, last_log)
                 self._check_started(started)
+                for cap in self.captures:
+                    if cap.error is not None:
+                        raise cap.error
                 if all(c.exhausted for c in self.captures):
                     break
                 got = False

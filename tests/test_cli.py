@@ -140,3 +140,21 @@ def test_demo_serves_the_clip_over_rtsp_and_records(tmp_path, manifest):
     assert summary["streams"]["vtest"]["frames"] > 20  # the clip came over RTSP at 10 fps
     assert summary["sources"]["vtest"]["captured"] > 20
     assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) > 20
+
+
+def test_crop_a_side_by_side_clip(tmp_path, manifest):
+    clip = need_shared("falls", "urfd", "fall-04-cam0.mp4")
+    stats = tmp_path / "s.json"
+    proc = run_cli("edge_app", "run", "--headless", "--fast", "--source", f"ur={clip}", "--crop", "ur=320,0,320,240",
+                   "--max-frames", "40", "--stats", str(stats))
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert json.loads(stats.read_text())["streams"]["ur"]["frames"] == 40
+
+
+@pytest.mark.parametrize("crop, needle", [("ur=1,2,3", "expected NAME=X,Y,W,H"), ("other=0,0,10,10", "names no source"),
+                                          ("ur=0,0,0,10", "crop must be"),
+                                          ("ur=400,0,320,240", "does not fit its 640x240 frames")])
+def test_bad_crops(tmp_path, manifest, crop, needle):
+    clip = need_shared("falls", "urfd", "fall-04-cam0.mp4")
+    proc = run_cli("edge_app", "run", "--headless", "--source", f"ur={clip}", "--crop", crop, "--max-frames", "2")
+    assert_clean_error(proc, needle)

@@ -132,6 +132,13 @@ def check_spec(spec: SourceSpec) -> None:
         raise VigilError(f"source {spec.name}: crop must be [x, y, w, h] with w, h > 0, got {list(spec.crop)}")
 
 
+def check_crop(spec: SourceSpec, width: int, height: int) -> None:
+    if spec.crop is not None:
+        x, y, w, h = spec.crop
+        if x + w > width or y + h > height:
+            raise VigilError(f"source {spec.name}: crop {list(spec.crop)} does not fit its {width}x{height} frames")
+
+
 def probe(spec: SourceSpec) -> None:
     """Open a file or folder source once and decode a frame: a misconfigured source fails at start with one clear
     line. Live sources are checked by :meth:`CaptureThread.wait_online` instead (no second connection)."""
@@ -149,6 +156,7 @@ def probe(spec: SourceSpec) -> None:
         if not ok or image is None:
             raise VigilError(f"source {spec.name} ({redact(spec.uri)}): no frame could be decoded (empty or not a "
                              f"video)")
+        check_crop(spec, image.shape[1], image.shape[0])
     finally:
         cap.release()
 
@@ -171,6 +179,7 @@ class CaptureThread(threading.Thread):
         self._seq = 0
         self._start_mono: float | None = None
         self._online_since = 0.0
+        self.error: VigilError | None = None
         self.fps = 0.0
 
     # --- consumer side -------------------------------------------------------------------------------------
@@ -211,10 +220,9 @@ class CaptureThread(threading.Thread):
 
     def _publish(self, image: np.ndarray, media_time: float) -> None:
         if self.spec.crop is not None:
+            check_crop(self.spec, image.shape[1], image.shape[0])
             x, y, w, h = self.spec.crop
             image = np.ascontiguousarray(image[y:y + h, x:x + w])
-            if image.size == 0:
-                raise VigilError(f"source {self.spec.name}: crop {list(self.spec.crop)} is outside the frame")
         if is_blank(image):
             self.stats.blank += 1
             return
@@ -235,6 +243,14 @@ class CaptureThread(threading.Thread):
             self._cond.notify_all()
 
     def run(self) -> None:
+        try:
+            self._run()
+        except VigilError as exc:  # e.g. a live camera whose frames do not fit the configured crop
+            self.error = exc
+            log.error("%s", exc)
+            self._set_status(Status.ENDED)
+
+    def _run(self) -> None:
         backoff = self.backoff_start
         while not self._stopping.is_set():
             cap = open_capture(self.spec)
