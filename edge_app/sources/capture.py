@@ -253,7 +253,7 @@ class CaptureThread(threading.Thread):
     def _run(self) -> None:
         backoff = self.backoff_start
         while not self._stopping.is_set():
-            cap = open_capture(self.spec)
+            cap = open_capture(self.spec, read_timeout_ms=int(self.stall_timeout * 1000))  # the stall watchdog
             if not cap.isOpened():
                 cap.release()
                 if not self.spec.is_live:
