@@ -30,17 +30,22 @@ def _parser() -> argparse.ArgumentParser:
         r = sub.add_parser(name, help=help_text)
         r.add_argument("--config", type=Path, default=None, help="YAML config (default configs/default.yaml)")
         if name == "run":
-            r.add_argument("--source", action="append", required=True,
-                           help="[NAME=]video file, webcam index or rtsp:// URL (repeatable: several streams)")
+            r.add_argument("--source", action="append", default=None,
+                           help="[NAME=]video file, webcam index or rtsp:// URL (repeatable: several streams; "
+                                "default: the config's sources)")
         r.add_argument("--record", type=Path, default=None, help="write the annotated video here")
         r.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
         r.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
         r.add_argument("--headless", action="store_true", help="never open a window")
+        r.add_argument("--kiosk", action="store_true", help="full-screen window (a kiosk display)")
         r.add_argument("--stats", type=Path, default=None, help="write a JSON summary here at exit")
         r.add_argument("--events", type=Path, default=None, help="append events here as JSON lines")
         r.add_argument("--fast", action="store_true", help="files as fast as possible, every frame (no pacing)")
         r.add_argument("--crop", action="append", default=[], metavar="NAME=X,Y,W,H",
                        help="analyse only this region of a source (repeatable; UR Fall: right half is RGB)")
+        r.add_argument("--http", default=os.environ.get("VIGIL_HTTP"), metavar="HOST:PORT|off",
+                       help="operator view and /metrics address (default: $VIGIL_HTTP, else the config's server "
+                            "section)")
     b = sub.add_parser("benchmark", help="model latency report (reports/benchmark.md and .json)")
     b.add_argument("--quick", action="store_true", help="fewer iterations (well under 2 minutes)")
     b.add_argument("--models-dir", type=Path, default=REPO / "models_ir")
@@ -59,6 +64,31 @@ def source_spec(text: str, index: int, fast: bool, crops: dict[str, tuple[int, i
     if not sep or "://" in name or not name.replace("_", "").replace("-", "").isalnum():
         name, uri = f"stream{index}", text
     return SourceSpec(name=name, uri=uri, realtime=not fast, lossless=fast, crop=(crops or {}).get(name))
+
+
+def server_override(server, text: str | None):
+    """--http HOST:PORT, :PORT or off, applied to the config's server section."""
+    import dataclasses
+
+    from edge_app.errors import VigilError
+
+    if text is None:
+        return server
+    if text == "off":
+        return dataclasses.replace(server, enabled=False)
+    host, sep, port = text.rpartition(":")
+    try:
+        port_number = int(port)
+    except ValueError:
+        port_number = -1
+    if not sep or not 0 <= port_number <= 65535:
+        raise VigilError(f"--http {text!r}: expected HOST:PORT, :PORT or off")
+    out = dataclasses.replace(server, enabled=True, host=host.strip("[]") or server.host, port=port_number)
+    try:
+        out.validate()
+    except ValueError as exc:
+        raise VigilError(f"--http {text!r}: {exc}") from None
+    return out
 
 
 def parse_crops(items: list[str]) -> dict[str, tuple[int, int, int, int]]:
@@ -108,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config)
     if args.max_frames is not None and args.max_frames < 1:
         raise VigilError(f"--max-frames must be >= 1, got {args.max_frames}")
-    show = not args.headless and _display_available()
+    show = not args.headless and cfg.display.window and _display_available()
     record = args.record
     duration = args.duration
     relay = contextlib.nullcontext()
@@ -125,21 +155,28 @@ def main(argv: list[str] | None = None) -> int:
         if record is None and not show:
             record = REPO / "reports" / "demo.mp4"
         sources = [source]
-    else:
+    elif args.source:
         sources = args.source
+    elif cfg.sources:
+        sources = [f"{s.name}={s.uri}" for s in cfg.sources]
+    else:
+        raise VigilError(f"no source: give --source, or list sources in {cfg.path}")
     with relay as served:
         if getattr(served, "url", None):
             sources = [f"vtest={served.url}"]
         elif served is not None:
             logging.getLogger("vigil").warning("GStreamer's RTSP server is not available: reading the file directly")
-        crops = parse_crops(args.crop)
+        from_config = args.command == "run" and not args.source
+        crops = {s.name: s.crop for s in cfg.sources if s.crop is not None and from_config} | parse_crops(args.crop)
         specs = [source_spec(text, i, args.fast, crops) for i, text in enumerate(sources)]
         unknown = set(crops) - {s.name for s in specs}
         if unknown:
             raise VigilError(f"--crop names no source: {', '.join(sorted(unknown))} "
                              f"(sources: {', '.join(s.name for s in specs)})")
-        pipeline = Pipeline(cfg, build_pose_stack(cfg), specs, record=record, show=show, events=args.events,
-                            max_frames=args.max_frames, duration=duration)
+        pipeline = Pipeline(cfg, build_pose_stack(cfg), specs, record=record, show=show,
+                            kiosk=args.kiosk or cfg.display.kiosk, events=args.events,
+                            max_frames=args.max_frames, duration=duration,
+                            server=server_override(cfg.server, args.http))
         summary = pipeline.run()
     print(json.dumps(summary, indent=2))
     if args.stats:

@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from edge_app.errors import ConfigError
 from edge_app.schema import build, load_yaml, option
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,11 +58,56 @@ class PoseConfig:
             raise ValueError("tiles must be at least [1, 1]")
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    enabled: bool = option(True, "serve the operator view (MJPEG), /metrics (Prometheus) and /health over HTTP")
+    host: str = option("127.0.0.1", "address to listen on; anything but loopback requires a token")
+    port: int = option(8090, "TCP port (0 = any free port, logged at start)")
+    token: str | None = option(None, "bearer token clients must send (Authorization header or ?token=)")
+    mjpeg_fps: float = option(10.0, "default frame rate of /stream.mjpg (clients may ask ?fps=N, up to 30)")
+    jpeg_quality: int = option(80, "JPEG quality of the stream and snapshots (10-100)")
+
+    def validate(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0-65535, got {self.port}")
+        if self.enabled and self.host not in LOOPBACK_HOSTS and not self.token:
+            raise ValueError(f"host {self.host} is not loopback: set token too")
+        if not 0 < self.mjpeg_fps <= 30:
+            raise ValueError("mjpeg_fps must be in (0, 30]")
+        if not 10 <= self.jpeg_quality <= 100:
+            raise ValueError("jpeg_quality must be 10-100")
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    window: bool = option(True, "show a window when a display exists (never with --headless)")
+    kiosk: bool = option(False, "full-screen window without toolbar; quit keys ignored (also --kiosk)")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str = option(doc="stream name used in events, metrics and the view (letters, digits, - and _)")
+    uri: str = option(doc="video file, image folder, webcam index or rtsp:// URL")
+    crop: tuple[int, int, int, int] | None = option(None, "[x, y, w, h] region to analyse (null = whole frame)")
+
+    def validate(self) -> None:
+        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"name {self.name!r}: use letters, digits, - and _ only")
+        if not self.uri:
+            raise ValueError("uri must not be empty")
+
+
 @dataclass(frozen=True)
 class Config:
     models: ModelsConfig = option(factory=ModelsConfig, doc="which models run, at which precision")
     inference: InferenceConfig = option(factory=InferenceConfig, doc="OpenVINO device and hints")
     pose: PoseConfig = option(factory=PoseConfig, doc="multi-person pose engine")
+    server: ServerConfig = option(factory=ServerConfig, doc="operator HTTP endpoints on the box")
+    display: DisplayConfig = option(factory=DisplayConfig, doc="the on-screen operator window")
+    sources: list[SourceConfig] = option(factory=list, doc="streams watched when no --source is given")
     path: Path | None = option(None, "the file this config came from (set by the loader)")
 
 
@@ -70,7 +117,11 @@ def load_config(path: str | Path | None = None) -> Config:
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k != "path"}
     cfg = build(Config, data, str(path))
-    return Config(models=_resolve_models(cfg.models, path), inference=cfg.inference, pose=cfg.pose, path=path)
+    names = [s.name for s in cfg.sources]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise ConfigError(f"{path}: sources: name {duplicate!r} is used twice")
+    return dataclasses.replace(cfg, models=_resolve_models(cfg.models, path), path=path)
 
 
 def _resolve_models(models: ModelsConfig, path: Path) -> ModelsConfig:

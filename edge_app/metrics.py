@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-STAGES = ("queue", "pose", "tracking", "analysis", "render")
+# "pose" is preprocess + infer + postprocess (detector and landmarks together) plus the engine's own bookkeeping.
+STAGES = ("queue", "preprocess", "infer", "postprocess", "pose", "tracking", "analysis", "render")
 
 
 @dataclass
@@ -21,12 +22,15 @@ class FrameTiming:
     captured: float
     taken: float = 0.0  # the pipeline took it from the capture slot
     pose_done: float = 0.0
+    pose_parts: tuple[float, float, float] = (0.0, 0.0, 0.0)  # preprocess, infer, postprocess seconds
     tracked: float = 0.0
     analysed: float = 0.0
     rendered: float = 0.0
 
     def stage_ms(self) -> dict[str, float]:
-        return {"queue": (self.taken - self.captured) * 1000, "pose": (self.pose_done - self.taken) * 1000,
+        pre, infer, post = self.pose_parts
+        return {"queue": (self.taken - self.captured) * 1000, "preprocess": pre * 1000, "infer": infer * 1000,
+                "postprocess": post * 1000, "pose": (self.pose_done - self.taken) * 1000,
                 "tracking": (self.tracked - self.pose_done) * 1000,
                 "analysis": (self.analysed - self.tracked) * 1000,
                 "render": (self.rendered - self.analysed) * 1000}
@@ -75,9 +79,11 @@ class Metrics:
         span = recent[-1].rendered - recent[0].rendered
         return (len(recent) - 1) / span if span > 0 else 0.0
 
-    def summary(self, dropped: dict[str, int] | None = None) -> dict:
+    def summary(self, dropped: dict[str, int] | None = None, recent: int | None = None) -> dict:
+        """Counts over the whole run; latency percentiles over every kept frame, or the last ``recent`` ones."""
         with self._lock:
-            streams = {name: (m.frames, list(m.timings), m.first, m.last) for name, m in self.streams.items()}
+            streams = {name: (m.frames, list(m.timings)[-recent:] if recent else list(m.timings), m.first, m.last)
+                       for name, m in self.streams.items()}
         out: dict = {"seconds": round(time.monotonic() - self.started, 2), "rss_mb": rss_mb(), "streams": {}}
         total = 0
         for name, (frames, timings, first, last) in streams.items():

@@ -2,42 +2,31 @@
 
 One capture thread per source keeps only its newest frame. The pipeline thread takes frames round-robin, runs each
 stream's pose engine (OpenVINO's own threads do the inference), tracker and analyzers, writes events, and hands a
-snapshot to the render thread through a queue of two that drops the oldest, so a slow window or encoder never
-stalls analysis. Every stage stamps the frame's timing record; metrics.py derives all statistics from it.
+snapshot to the render thread (render/renderer.py), which never stalls analysis. Every stage stamps the frame's
+timing record; metrics.py derives all statistics from it, for the HUD, the log, --stats and /metrics.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-
-import cv2
-import numpy as np
 
 from edge_app.analysis.posture import PostureAnalyzer
 from edge_app.app import PoseStack
-from edge_app.config import Config
+from edge_app.config import Config, ServerConfig
 from edge_app.errors import VigilError
 from edge_app.metrics import FrameTiming, Metrics, rss_mb
 from edge_app.records import Event, Frame, TrackView
-from edge_app.render.draw import draw_hud, draw_skeleton, mosaic
+from edge_app.render.renderer import Processed, Renderer
+from edge_app.render.window import Window
 from edge_app.sources.capture import CaptureThread, SourceSpec, probe, redact
 from edge_app.tracking.tracker import Tracker
+from edge_app.web.server import FrameHub, OperatorServer
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Processed:
-    frame: Frame
-    tracks: list[TrackView]
-    events: list[Event]
-    timing: FrameTiming
 
 
 class EventLog:
@@ -68,85 +57,10 @@ class EventLog:
             self._fh = None
 
 
-class Renderer(threading.Thread):
-    """Draws skeletons, track IDs, postures and the HUD; shows a window and/or records the (mosaic) video."""
-
-    def __init__(self, streams: list[str], metrics: Metrics, device: str, precision: str,
-                 record: Path | None, show: bool, record_fps: float = 15.0, lossless: bool = False):
-        super().__init__(name="render", daemon=True)
-        self.streams, self.metrics, self.device, self.precision = streams, metrics, device, precision
-        self.record, self.show, self.record_fps, self.lossless = record, show, record_fps, lossless
-        self.inbox: queue.Queue[Processed | None] = queue.Queue(maxsize=2)
-        self.canvases: dict[str, np.ndarray] = {}
-        self.dropped = 0
-        self._writer = None
-        self._size = (0, 0)
-        self.error: Exception | None = None
-
-    def submit(self, item: Processed) -> None:
-        """Live: the oldest waiting item is dropped when the queue is full. Lossless (--fast on files): wait."""
-        if self.lossless:
-            self.inbox.put(item)
-            return
-        while True:
-            try:
-                self.inbox.put_nowait(item)
-                return
-            except queue.Full:
-                try:
-                    self.inbox.get_nowait()
-                    self.dropped += 1
-                except queue.Empty:
-                    pass
-
-    def close(self) -> None:
-        self.inbox.put(None)
-        self.join(10)
-
-    def run(self) -> None:
-        try:
-            while True:
-                item = self.inbox.get()
-                if item is None:
-                    break
-                self._render(item)
-        except Exception as exc:  # surfaced by the pipeline
-            self.error = exc
-        finally:
-            if self._writer is not None:
-                self._writer.release()
-            if self.show:
-                cv2.destroyAllWindows()
-
-    def _render(self, item: Processed) -> None:
-        canvas = item.frame.image.copy()
-        for t in item.tracks:
-            draw_skeleton(canvas, t.landmarks, t.box, f"#{t.id} {t.posture or ''}".strip())
-        stage = item.timing.stage_ms()
-        draw_hud(canvas, [f"{item.frame.stream}  {self.metrics.recent_fps(item.frame.stream):.1f} fps",
-                          f"pose {stage['pose']:.1f} ms  queue {stage['queue']:.1f} ms",
-                          f"{self.device} {self.precision}  people {len(item.tracks)}"])
-        self.canvases[item.frame.stream] = canvas
-        view = mosaic([self.canvases[s] for s in self.streams if s in self.canvases])
-        if self.record is not None:
-            if self._writer is None:
-                self._size = (view.shape[1], view.shape[0])
-                self._writer = cv2.VideoWriter(str(self.record), cv2.VideoWriter_fourcc(*"mp4v"), self.record_fps,
-                                               self._size)
-            if (view.shape[1], view.shape[0]) != self._size:  # a stream joined the mosaic later
-                view = cv2.resize(view, self._size)
-            self._writer.write(view)
-        if self.show:
-            cv2.imshow("Vigil", view)
-            cv2.waitKey(1)
-        item.timing.rendered = time.monotonic()
-        self.metrics.add(item.frame.stream, item.timing)
-
-
 class Pipeline:
     def __init__(self, cfg: Config, stack: PoseStack, specs: list[SourceSpec], record: Path | None = None,
-                 show: bool = False, events: Path | None = None, max_frames: int | None = None,
-                 duration: float | None = None, log_every: float = 10.0):
+                 show: bool = False, kiosk: bool = False, events: Path | None = None, max_frames: int | None = None,
+                 duration: float | None = None, log_every: float = 10.0, server: ServerConfig | None = None):
         if not specs:
             raise VigilError("no sources given")
         names = [s.name for s in specs]
@@ -170,15 +84,40 @@ class Pipeline:
         self.analyzers = [PostureAnalyzer()]
         self.events = EventLog(events)
         self.metrics = Metrics()
+        self.hub = FrameHub()
         self.renderer = Renderer(names, self.metrics, stack.landmarks.compiled.device, stack.landmarks.run.name,
-                                 record, show, lossless=all(s.lossless for s in specs))
+                                 record, Window(kiosk=kiosk) if show else None,
+                                 lossless=all(s.lossless for s in specs), hub=self.hub)
         self.stop_event = threading.Event()
         self.processed = 0
+        self.server = None
+        if server is not None and server.enabled:
+            self.server = OperatorServer(self.hub, self.snapshot, server.host, server.port, server.token,
+                                         server.mjpeg_fps, server.jpeg_quality).start()
+
+    def sources_summary(self) -> dict:
+        return {c.spec.name: {"status": c.status.value, "captured": c.stats.captured,
+                              "backlog_skipped": c.stats.backlog, "blank": c.stats.blank,
+                              "reconnects": c.stats.reconnects}
+                for c in self.captures}
+
+    def dropped(self) -> dict[str, int]:
+        return {c.spec.name: c.stats.dropped - c.stats.backlog for c in self.captures}
+
+    def snapshot(self, recent: int = 600) -> dict:
+        """Live statistics of the last ``recent`` frames per stream (for /metrics and /health)."""
+        snap = self.metrics.summary(self.dropped(), recent=recent)
+        for name, stream in snap["streams"].items():
+            stream["recent_fps"] = round(self.metrics.recent_fps(name), 2)
+        snap["sources"] = self.sources_summary()
+        return snap
 
     def process(self, frame: Frame) -> Processed:
         timing = FrameTiming(captured=frame.capture_mono, taken=time.monotonic())
-        poses = self.engines[frame.stream].process(frame.image)
+        engine = self.engines[frame.stream]
+        poses = engine.process(frame.image)
         timing.pose_done = time.monotonic()
+        timing.pose_parts = (engine.times.preprocess, engine.times.infer, engine.times.postprocess)
         tracks = self.trackers[frame.stream].update(poses, frame.media_time)
         timing.tracked = time.monotonic()
         events: list[Event] = []
@@ -244,6 +183,8 @@ class Pipeline:
                     self.processed += 1
                     if self.renderer.error is not None:
                         raise VigilError(f"render: {self.renderer.error}")
+                    if self.renderer.window is not None and self.renderer.window.quit_requested:
+                        self.stop_event.set()
                 if not got and len(self.captures) > 1:
                     time.sleep(0.002)
         finally:
@@ -251,13 +192,11 @@ class Pipeline:
                 cap.stop()
             self.renderer.close()
             self.events.close()
-        dropped = {c.spec.name: c.stats.dropped - c.stats.backlog for c in self.captures}
-        summary = self.metrics.summary(dropped)
+            if self.server is not None:
+                self.server.stop()
+        summary = self.metrics.summary(self.dropped())
         summary["render_dropped"] = self.renderer.dropped
         summary["rss_mb_samples"] = self.rss_samples
-        summary["sources"] = {c.spec.name: {"status": c.status.value, "captured": c.stats.captured,
-                                            "backlog_skipped": c.stats.backlog, "blank": c.stats.blank,
-                                            "reconnects": c.stats.reconnects}
-                              for c in self.captures}
+        summary["sources"] = self.sources_summary()
         summary["models"] = {"detector": self.stack.detector.describe(), "landmarks": self.stack.landmarks.describe()}
         return summary

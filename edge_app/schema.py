@@ -181,4 +181,6 @@ def describe(cls: type, indent: str = "") -> list[str]:
         lines.append(f"{indent}{f.name}: {_type_name(tp)} = {default}  # {f.metadata.get('doc', '')}".rstrip())
         if dataclasses.is_dataclass(tp):
             lines += describe(tp, indent + "  ")
+        elif get_origin(tp) is list and get_args(tp) and dataclasses.is_dataclass(get_args(tp)[0]):
+            lines += describe(get_args(tp)[0], indent + "  - ")
     return lines

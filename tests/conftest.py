@@ -14,6 +14,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 MODELS_IR = REPO / "models_ir"
 PYTHON = sys.executable
+# Every Vigil the tests start serves its operator view on a free port, so the suite never clashes with a running
+# Vigil (or another test) on the default 8090. Tests of the server set their own address.
+os.environ.setdefault("VIGIL_HTTP", "127.0.0.1:0")
 
 
 def need_shared(*parts: str) -> Path:

@@ -65,7 +65,8 @@ def test_run_records_video_events_and_stats(tmp_path, manifest):
     assert summary["frames"] == 200 and summary["dropped"] == 0
     cam = summary["streams"]["cam1"]
     assert cam["frames"] == 200 and cam["fps"] > 0
-    assert set(cam["stage_ms"]) == {"queue", "pose", "tracking", "analysis", "render"}
+    assert set(cam["stage_ms"]) == {"queue", "preprocess", "infer", "postprocess", "pose", "tracking", "analysis",
+                                    "render"}
     assert {"p50", "p95", "p99"} <= set(cam["glass_to_render_ms"]) and summary["rss_mb"] > 0
     assert "int8" in summary["models"]["landmarks"] or "f32" in summary["models"]["landmarks"]
     cap = cv2.VideoCapture(str(out))
@@ -149,6 +150,23 @@ def test_crop_a_side_by_side_clip(tmp_path, manifest):
                    "--max-frames", "40", "--stats", str(stats))
     assert proc.returncode == 0, proc.stderr[-1500:]
     assert json.loads(stats.read_text())["streams"]["ur"]["frames"] == 40
+
+
+def test_sources_and_crops_from_the_config(tmp_path, manifest):
+    clip = need_shared("falls", "urfd", "fall-04-cam0.mp4")
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text(f"sources:\n  - name: ur-rgb\n    uri: {clip}\n    crop: [320, 0, 320, 240]\n"
+                   f"  - name: ur-whole\n    uri: {clip}\n")
+    stats = tmp_path / "s.json"
+    proc = run_cli("edge_app", "run", "--config", str(cfg), "--headless", "--fast", "--max-frames", "40",
+                   "--stats", str(stats))
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert set(json.loads(stats.read_text())["streams"]) == {"ur-rgb", "ur-whole"}
+    cfg.write_text(f"sources:\n  - name: ur\n    uri: {clip}\n    crop: [400, 0, 320, 240]\n")
+    assert_clean_error(run_cli("edge_app", "run", "--config", str(cfg), "--headless", "--max-frames", "2"),
+                       "source ur", "does not fit")
+    cfg.write_text("pose:\n  max_people: 2\n")
+    assert_clean_error(run_cli("edge_app", "run", "--config", str(cfg), "--headless"), "no source", str(cfg))
 
 
 @pytest.mark.parametrize("crop, needle", [("ur=1,2,3", "expected NAME=X,Y,W,H"), ("other=0,0,10,10", "names no source"),

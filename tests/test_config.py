@@ -36,6 +36,13 @@ def test_default_config_loads():
     ("pose:\n  min_detection_score: .nan\n", "expected a finite number"),
     ("- a\n- b\n", "expected a mapping"),
     ("!!python/object/apply:os.system ['echo hacked']\n", "malformed YAML"),
+    ("server:\n  port: 70000\n", "port must be 0-65535"),
+    ("server:\n  host: 0.0.0.0\n", "set token too"),
+    ("sources:\n  - uri: a.mp4\n", "sources[0].name: required key is missing"),
+    ("sources:\n  - name: a b\n    uri: a.mp4\n", "use letters, digits"),
+    ("sources:\n  - {name: a, uri: x.mp4}\n  - {name: a, uri: y.mp4}\n", "name 'a' is used twice"),
+    ("sources:\n  - {name: a, uri: x.mp4, crop: [1, 2]}\n", "sources[0].crop: expected 4 values"),
+    ("display:\n  kiosk: yes please\n", "display.kiosk: expected true or false"),
 ])
 def test_bad_config_names_file_and_key(tmp_path, text, needle):
     path = write(tmp_path, text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -35,8 +37,15 @@ def test_two_people_in_a_real_photo(models, coco):
     people = [p for p in coco.people if p.image_id == image_id]
     assert len(people) == 2
     engine = PoseEngine(*models, EngineSettings(max_people=8))
-    poses = engine.process(cv2.imread(str(coco.images[image_id])))
+    image = cv2.imread(str(coco.images[image_id]))
+    started = time.perf_counter()
+    poses = engine.process(image)
+    elapsed = time.perf_counter() - started
     assert len(poses) == 2
+    # the stage split of this frame (detector + two ROIs through the async queue) adds up to no more than its wall
+    times = engine.times
+    assert times.preprocess > 0 and times.infer > 0 and times.postprocess > 0
+    assert times.preprocess + times.infer + times.postprocess <= elapsed
     for person in people:
         best = max(poses, key=lambda p: oks(p.coco17(), person.keypoints, person.area))
         assert pck(best.coco17(), person.keypoints, person.box).mean() >= 0.6

@@ -7,6 +7,7 @@ through one ``AsyncInferQueue`` submission.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,24 @@ from edge_app.pose.detector import PoseDetector
 from edge_app.pose.geometry import box_iou, roi_from_alignment
 from edge_app.pose.landmarks import LandmarkModel
 from edge_app.records import Pose, RotatedRect
+
+
+@dataclass
+class PoseTimes:
+    """Seconds one frame spent in each part of pose estimation (detector and landmark model together).
+
+    ``infer`` is the wall time waiting for OpenVINO; with several ROIs in flight, the landmark decoding that runs in
+    OpenVINO's callback thread overlaps it and is counted in ``postprocess`` only."""
+
+    preprocess: float = 0.0
+    infer: float = 0.0
+    postprocess: float = 0.0
+
+    def timed(self, part: str, started: float) -> float:
+        """Add the time since ``started`` to ``part``; returns now, the start of the next part."""
+        now = time.perf_counter()
+        setattr(self, part, getattr(self, part) + now - started)
+        return now
 
 
 @dataclass(frozen=True)
@@ -39,8 +58,10 @@ class PoseEngine:
         self._since_detect = 0
         self._queue = ov.AsyncInferQueue(landmarks.compiled.compiled, max(1, settings.async_jobs))
         self._results: dict[int, Pose] = {}
+        self._decode_s: list[float] = []
         self._queue.set_callback(self._on_done)
         self.last_detected = False
+        self.times = PoseTimes()  # of the last processed frame
 
     def warm_up(self) -> None:
         """One inference through every request this engine owns, so the first real frame is not the slow one."""
@@ -57,17 +78,28 @@ class PoseEngine:
 
     def _on_done(self, request: ov.InferRequest, userdata: tuple[int, RotatedRect]) -> None:
         index, roi = userdata
+        started = time.perf_counter()
         result = [request.get_output_tensor(i).data.copy() for i in range(len(request.model_outputs))]
         self._results[index] = self.landmarks.decode_result(result, roi)
+        self._decode_s.append(time.perf_counter() - started)  # list.append is atomic across callback threads
 
     def estimate(self, image: np.ndarray, rois: list[RotatedRect]) -> list[Pose]:
         """Landmarks for every ROI, in one async submission (one synchronous call for a single ROI)."""
+        times = self.times
         if len(rois) == 1:
-            return [self.landmarks.estimate(image, rois[0])]
-        self._results = {}
+            return [self.landmarks.estimate(image, rois[0], times)]
+        self._results, self._decode_s = {}, []
+        started = time.perf_counter()
         for i, roi in enumerate(rois):
-            self._queue.start_async({0: lmk.preprocess(image, roi)}, (i, roi))
+            tensor = lmk.preprocess(image, roi)
+            started = times.timed("preprocess", started)
+            self._queue.start_async({0: tensor}, (i, roi))
+            started = time.perf_counter()
         self._queue.wait_all()
+        times.timed("infer", started)
+        decode_s = sum(self._decode_s)
+        times.infer -= min(decode_s, times.infer)  # the wait included the decoding of the last results
+        times.postprocess += decode_s
         return [self._results[i] for i in range(len(rois))]
 
     def _needs_detection(self) -> bool:
@@ -78,10 +110,11 @@ class PoseEngine:
     def process(self, image: np.ndarray) -> list[Pose]:
         rois = list(self._tracked)
         self.last_detected = False
+        self.times = PoseTimes()
         if self._needs_detection():
             self.last_detected = True
             self._since_detect = 0
-            for d in self.detector.detect(image):
+            for d in self.detector.detect(image, self.times):
                 if len(rois) >= self.settings.max_people:
                     break
                 roi = roi_from_alignment(d.keypoints[0], d.keypoints[1])
@@ -90,7 +123,9 @@ class PoseEngine:
         else:
             self._since_detect += 1
         poses = [p for p in self.estimate(image, rois) if p.score >= self.settings.min_presence] if rois else []
+        started = time.perf_counter()
         poses = self._deduplicate(poses)
+        self.times.timed("postprocess", started)
         self._tracked = [p.next_roi for p in poses]
         return poses
 

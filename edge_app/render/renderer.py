@@ -1,0 +1,109 @@
+"""The render stage: draws skeletons, track IDs, postures and the HUD on each processed frame, then shows the
+(mosaic) view in a window, records it, and publishes it to the operator's HTTP view. It runs in its own thread behind a
+queue of two that drops the oldest, so a slow window or encoder never stalls analysis."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_app.metrics import FrameTiming, Metrics
+from edge_app.records import Event, Frame, TrackView
+from edge_app.render.draw import draw_hud, draw_skeleton, mosaic
+from edge_app.render.window import Window
+from edge_app.web.server import FrameHub
+
+
+@dataclass(frozen=True)
+class Processed:
+    """One frame after pose, tracking and analysis: what the render stage draws."""
+
+    frame: Frame
+    tracks: list[TrackView]
+    events: list[Event]
+    timing: FrameTiming
+
+
+class Renderer(threading.Thread):
+    """Draws skeletons, track IDs, postures and the HUD; shows a window and/or records the (mosaic) video."""
+
+    def __init__(self, streams: list[str], metrics: Metrics, device: str, precision: str,
+                 record: Path | None, window: Window | None = None, record_fps: float = 15.0,
+                 lossless: bool = False, hub: FrameHub | None = None):
+        super().__init__(name="render", daemon=True)
+        self.streams, self.metrics, self.device, self.precision = streams, metrics, device, precision
+        self.record, self.window, self.record_fps, self.lossless = record, window, record_fps, lossless
+        self.hub = hub
+        self.inbox: queue.Queue[Processed | None] = queue.Queue(maxsize=2)
+        self.canvases: dict[str, np.ndarray] = {}
+        self.dropped = 0
+        self._writer = None
+        self._size = (0, 0)
+        self.error: Exception | None = None
+
+    def submit(self, item: Processed) -> None:
+        """Live: the oldest waiting item is dropped when the queue is full. Lossless (--fast on files): wait."""
+        if self.lossless:
+            self.inbox.put(item)
+            return
+        while True:
+            try:
+                self.inbox.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    self.inbox.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def close(self) -> None:
+        self.inbox.put(None)
+        self.join(10)
+
+    def run(self) -> None:
+        try:
+            while True:
+                item = self.inbox.get()
+                if item is None:
+                    break
+                self._render(item)
+        except Exception as exc:  # surfaced by the pipeline
+            self.error = exc
+        finally:
+            if self._writer is not None:
+                self._writer.release()
+            if self.window is not None:
+                self.window.close()
+
+    def _render(self, item: Processed) -> None:
+        canvas = item.frame.image.copy()
+        for t in item.tracks:
+            draw_skeleton(canvas, t.landmarks, t.box, f"#{t.id} {t.posture or ''}".strip())
+        stage = item.timing.stage_ms()
+        draw_hud(canvas, [f"{item.frame.stream}  {self.metrics.recent_fps(item.frame.stream):.1f} fps",
+                          f"pre {stage['preprocess']:.1f}  infer {stage['infer']:.1f}  post {stage['postprocess']:.1f}"
+                          f"  queue {stage['queue']:.1f} ms",
+                          f"{self.device} {self.precision}  people {len(item.tracks)}"])
+        self.canvases[item.frame.stream] = canvas
+        view = mosaic([self.canvases[s] for s in self.streams if s in self.canvases])
+        if self.record is not None:
+            if self._writer is None:
+                self._size = (view.shape[1], view.shape[0])
+                self._writer = cv2.VideoWriter(str(self.record), cv2.VideoWriter_fourcc(*"mp4v"), self.record_fps,
+                                               self._size)
+            if (view.shape[1], view.shape[0]) != self._size:  # a stream joined the mosaic later
+                view = cv2.resize(view, self._size)
+            self._writer.write(view)
+        if self.hub is not None:
+            self.hub.publish(view)
+        if self.window is not None:
+            self.window.show(view)
+        item.timing.rendered = time.monotonic()
+        self.metrics.add(item.frame.stream, item.timing)

@@ -1,0 +1,208 @@
+"""The operator's HTTP endpoints on the box: the annotated view as MJPEG, a snapshot, Prometheus metrics, health.
+
+Bound to 127.0.0.1 by default. On any other address a token is required (``Authorization: Bearer <token>`` or
+``?token=``), compared in constant time. The server never touches the pipeline's threads: the render thread
+publishes each view to a :class:`FrameHub` (a reference, no copy, no encoding) and every client encodes JPEGs in
+its own thread at the rate it asked for, so a slow or stalled client cannot slow analysis.
+"""
+
+from __future__ import annotations
+
+import errno
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import cv2
+import numpy as np
+
+from edge_app.errors import VigilError
+from edge_app.web.prometheus import render as render_prometheus
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+BOUNDARY = "vigilframe"
+
+
+class FrameHub:
+    """The newest rendered view, and a condition to wait for the next one."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._image: np.ndarray | None = None
+        self.seq = 0
+
+    def publish(self, image: np.ndarray) -> None:
+        with self._cond:
+            self._image, self.seq = image, self.seq + 1
+            self._cond.notify_all()
+
+    def newer_than(self, seq: int, timeout: float) -> tuple[int, np.ndarray | None]:
+        with self._cond:
+            if self.seq <= seq:
+                self._cond.wait(timeout)
+            return self.seq, self._image
+
+
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+INDEX = """<!doctype html><html><head><meta charset="utf-8"><title>Vigil</title>
+<style>body{margin:0;background:#111;color:#ddd;font-family:sans-serif}img{max-width:100%;display:block}</style>
+</head><body><img id="view" src="stream.mjpg{query}" alt="live view">
+<p><a href="metrics{query}">metrics</a> &middot; <a href="health{query}">health</a></p></body></html>
+"""
+
+
+class OperatorServer:
+    """Starts with :meth:`start` (a clear error when the port is taken), stops with :meth:`stop`."""
+
+    def __init__(self, hub: FrameHub, snapshot: Callable[[], dict], host: str = "127.0.0.1", port: int = 8090,
+                 token: str | None = None, mjpeg_fps: float = 10.0, jpeg_quality: int = 80):
+        if host not in LOOPBACK and not token:
+            raise VigilError(f"server.host {host}: a token (server.token) is required when serving beyond "
+                             f"127.0.0.1")
+        self.hub, self.snapshot, self.host, self.port = hub, snapshot, host, port
+        self.token, self.mjpeg_fps, self.jpeg_quality = token, mjpeg_fps, jpeg_quality
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+        self.clients = 0
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def start(self) -> OperatorServer:
+        handler = type("Handler", (_Handler,), {"server_ref": self})
+        try:
+            self._httpd = _Server((self.host, self.port), handler)
+        except OSError as exc:
+            why = "address in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+            raise VigilError(f"server {self.host}:{self.port}: cannot listen ({why}); set server.port in the "
+                             f"config or --http HOST:PORT, or --http off") from None
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="http", daemon=True)
+        self._thread.start()
+        log.info("operator view %s (metrics at %smetrics)", self.url, self.url)
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def authorised(self, headers, query: dict) -> bool:
+        if not self.token:
+            return True
+        given = headers.get("Authorization", "")
+        given = given[7:] if given.startswith("Bearer ") else (query.get("token") or [""])[0]
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, handler):
+        if ":" in address[0]:
+            import socket
+
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_ref: OperatorServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt: str, *args) -> None:  # requests are not worth a log line each (token in URLs)
+        log.debug("http %s %s", self.command, self.path.split("?")[0])
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        srv = self.server_ref
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        if not srv.authorised(self.headers, query):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", "Bearer")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        try:
+            if url.path == "/metrics":
+                self._send(200, render_prometheus(srv.snapshot()).encode(), "text/plain; version=0.0.4")
+            elif url.path == "/health":
+                snap = srv.snapshot()
+                body = {"streams": {s: v["status"] for s, v in snap.get("sources", {}).items()},
+                        "rss_mb": snap.get("rss_mb")}
+                self._send(200, json.dumps(body).encode(), "application/json")
+            elif url.path == "/snapshot.jpg":
+                _, image = srv.hub.newer_than(0, 2.0)
+                if image is None:
+                    self._send(503, b"no frame rendered yet\n", "text/plain")
+                else:
+                    self._send(200, encode_jpeg(image, srv.jpeg_quality), "image/jpeg")
+            elif url.path == "/stream.mjpg":
+                self._stream(query)
+            elif url.path in ("/", "/index.html"):
+                token = (query.get("token") or [""])[0]
+                page = INDEX.replace("{query}", f"?token={token}" if token else "")
+                self._send(200, page.encode(), "text/html; charset=utf-8")
+            else:
+                self._send(404, b"not found\n", "text/plain")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _stream(self, query: dict) -> None:
+        srv = self.server_ref
+        try:
+            fps = min(30.0, max(0.5, float((query.get("fps") or [srv.mjpeg_fps])[0])))
+        except ValueError:
+            self._send(400, b"fps must be a number\n", "text/plain")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        seq, next_due = 0, 0.0
+        srv.clients += 1
+        try:
+            while not srv.stopping.is_set():
+                seq, image = srv.hub.newer_than(seq, 1.0)
+                if image is None:
+                    continue
+                wait = next_due - time.monotonic()
+                if wait > 0:
+                    srv.stopping.wait(wait)
+                next_due = time.monotonic() + 1.0 / fps
+                jpeg = encode_jpeg(image, srv.jpeg_quality)
+                self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                                 .encode() + jpeg + b"\r\n")
+                self.wfile.flush()
+        finally:
+            srv.clients -= 1
