@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--latency-iterations", type=int, default=300, help="inferences per run for latency")
     b.add_argument("models", nargs="*", help="models to build (default: all in the recipes)")
 
+    t = sub.add_parser("train", help="train a sequence model (fall, fatigue) on Vigil's own pose sequences")
+    t.add_argument("model", choices=["fall", "fatigue"])
+    t.add_argument("--data", type=Path, default=None,
+                   help="fatigue only: a folder of your own labelled sequences (.npz, format in the README) used "
+                        "instead of the semi-synthetic set")
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--recipes", type=Path, default=None, help="model recipes (default configs/models.yaml)")
+    t.add_argument("--no-compare", action="store_true", help="fall: skip the LSTM/GRU/TCN comparison")
+
     e = sub.add_parser("evaluate-pose", help="pose accuracy on COCO-format keypoint annotations")
     e.add_argument("--annotations", type=Path, required=True, help="COCO person keypoints JSON")
     e.add_argument("--images", type=Path, required=True, help="folder of the annotated images")
@@ -124,11 +133,33 @@ def cmd_evaluate_pose(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    """Trains into the weights path of the recipe that names this training, so `convert build` picks it up."""
+    from convert.recipes import DEFAULT_RECIPES, PyTorchSource, load_recipes
+    from convert.train import run_training
+    from edge_app.errors import VigilError
+
+    recipes = load_recipes(args.recipes or DEFAULT_RECIPES)
+    recipe = next((r for r in recipes.models.values() if r.train == args.model), None)
+    if recipe is None or not isinstance(recipe.source, PyTorchSource) or recipe.source.weights is None:
+        raise VigilError(f"{recipes.path}: no model with `train: {args.model}` and a weights path")
+    kwargs: dict = {"epochs": args.epochs}
+    if args.model == "fall":
+        kwargs["compare"] = not args.no_compare
+    elif args.data is not None:
+        kwargs["data"] = args.data
+    report = run_training(args.model, recipe.source.weights, **kwargs)
+    print(json.dumps({k: v for k, v in report.items() if k != "training_clips"}, indent=2))
+    print(f"weights: {recipe.source.weights}; now run `python -m convert build {recipe.name}`")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    return {"fetch": cmd_fetch, "build": cmd_build, "evaluate-pose": cmd_evaluate_pose}[args.command](args)
+    return {"fetch": cmd_fetch, "build": cmd_build, "train": cmd_train,
+            "evaluate-pose": cmd_evaluate_pose}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from convert import manifest
 from convert.calibration import SHARED_DATA, default_calibration_sources
 from convert.coco import CocoSet, load_coco
 from convert.fetch import fetch_file, sha256_of
-from convert.kinds import DetectorKind, LandmarkKind
+from convert.kinds import DetectorKind, LandmarkKind, SequenceKind
 from convert.quantize import quantize, split_holdout
 from convert.recipes import ModelRecipe, PyTorchSource, Recipes
 from convert.sources import load_source
@@ -38,7 +38,11 @@ BUILD_ORDER = {"blazepose_detector": 0, "blazepose_landmarks": 1, "sequence": 2,
 
 
 def recipe_hash(recipe: ModelRecipe, calib: list[Path]) -> str:
-    text = json.dumps({"recipe": asdict(recipe), "calib": [str(c) for c in calib]}, sort_keys=True, default=str)
+    """What a build depends on: the recipe, the calibration sources and, for trained models, the weights."""
+    ident = {"recipe": asdict(recipe), "calib": [str(c) for c in calib]}
+    if isinstance(recipe.source, PyTorchSource) and recipe.source.weights and recipe.source.weights.is_file():
+        ident["weights"] = sha256_of(recipe.source.weights)
+    text = json.dumps(ident, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -102,6 +106,7 @@ class Builder:
                         "only; INT8 needs real frames")
             self.int8 = False
         for recipe in todo:
+            self.ensure_trained(recipe)
             digest = recipe_hash(recipe, self.calib if self.int8 else [])
             if not self.force and self.up_to_date(recipe.name, digest):
                 log.info("%s: up to date (use --force to rebuild)", recipe.name)
@@ -109,7 +114,21 @@ class Builder:
             self.build(recipe, digest)
         return manifest.load(self.manifest_path)
 
+    def ensure_trained(self, recipe: ModelRecipe) -> None:
+        """A trained sequence model whose weights are missing is trained first (on the shared footage)."""
+        if not recipe.train or not isinstance(recipe.source, PyTorchSource) or recipe.source.weights is None:
+            return
+        if recipe.source.weights.is_file() and (recipe.source.weights.parent / "windows.npz").is_file():
+            return
+        from convert.train import run_training
+
+        log.info("%s: no trained weights at %s: training it (`python -m convert train %s`)", recipe.name,
+                 recipe.source.weights, recipe.train)
+        run_training(recipe.train, recipe.source.weights)
+
     def _kind(self, recipe: ModelRecipe):
+        if recipe.kind == "sequence" and isinstance(recipe.source, PyTorchSource) and recipe.source.weights:
+            return SequenceKind(self.runtime, recipe.source.weights.parent / "windows.npz")
         if recipe.kind == "blazepose_detector":
             return DetectorKind(self.runtime)
         if recipe.kind == "blazepose_landmarks":
@@ -163,7 +182,7 @@ class Builder:
             quant_info = {**result.candidate.describe(), "subset_size": min(recipe.int8.subset_size,
                                                                              len(calibration)),
                           "calibration_samples": len(calibration), "validation_samples": len(validation),
-                          "calibration_sources": [str(c) for c in self.calib],
+                          "calibration_sources": getattr(kind, "calibration_sources", [str(c) for c in self.calib]),
                           "calibration_frames": len(samples.sources),
                           "agreement_with_f32": round(result.agreement, 5), "search": result.trials}
             variants["int8"] = {"path": str(int8_path.relative_to(self.out)), "quantization": quant_info,
@@ -194,7 +213,8 @@ class Builder:
             "kind": recipe.kind, "source": source_info, "outputs": recipe.outputs or "all",
             "recipe_hash": digest, "variants": variants,
             "bound": getattr(kind, "bound_text", None),
-            "accuracy_data": str(self.coco_dir) if self.coco is not None else None,
+            "accuracy_data": (str(self.coco_dir) if getattr(kind, "needs_coco", True) else "held-out training "
+                              "windows") if self.coco is not None or not getattr(kind, "needs_coco", True) else None,
             "latency_setup": {"threads": self.threads, "hint": "LATENCY", "iterations": self.latency_iterations,
                               "method": "synchronous infer, runs interleaved round-robin in one process"},
             "build_seconds": round(time.time() - started, 1),
@@ -208,6 +228,8 @@ class Builder:
         return result_entry
 
     def _accuracy(self, kind, compiled: dict) -> dict:
+        if kind is not None and not getattr(kind, "needs_coco", True):
+            return {run: kind.accuracy(cm) for run, cm in compiled.items()}
         if kind is None or self.coco is None:
             if kind is not None:
                 log.warning("no labelled data at %s: accuracy bound not checked", self.coco_dir)

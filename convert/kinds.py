@@ -131,3 +131,57 @@ class DetectorKind:
         return metrics["recall"] >= reference["recall"] - DETECTOR_MAX_RECALL_DROP
 
     bound_text = f"person recall within {DETECTOR_MAX_RECALL_DROP} of f32 at the same score threshold (0.5)"
+
+
+SEQUENCE_MIN_AGREEMENT = 0.99  # issue 4: INT8 sequence models agree with float on >= 99 % of windows
+
+
+class SequenceKind:
+    """Fall and fatigue sequence models. Calibration: real training windows (Vigil's own pose sequences of the shared
+    footage, saved by `convert train`). Accuracy: the share of held-out windows on which a run's decision (score >=
+    0.5) agrees with f32's, and the window AUC against the labels."""
+
+    name = "sequence"
+    needs_coco = False
+
+    def __init__(self, runtime: Runtime, windows: Path):
+        self.runtime = runtime
+        if not windows.is_file():
+            from edge_app.errors import VigilError
+
+            raise VigilError(f"{windows}: training windows not found (run `python -m convert train` first)")
+        data = np.load(windows)
+        self.calibration_sources = [str(windows)]
+        self.x, self.y = data["x"].astype(np.float32), data["y"].astype(np.float32)
+        self.validation_index = np.arange(len(self.y))[::4]  # every 4th window: the held-out check set
+
+    def samples(self, fp_model: ov.Model, sources: list[Path]) -> Samples:
+        return Samples([w[None] for w in self.x], [f"window {i}" for i in range(len(self.x))])
+
+    def _scores(self, compiled: CompiledModel, x: np.ndarray) -> np.ndarray:
+        req = compiled.create_request()
+        return np.array([float(np.asarray(req.infer({0: w[None]})[0]).reshape(-1)[0]) for w in x])
+
+    def agreement_fn(self, fp_model: ov.Model, validation: list[np.ndarray]):
+        x = np.concatenate(validation)
+        ref = self._scores(self.runtime.compile(fp_model, "f32"), x) >= 0.5
+
+        def agreement(q: ov.Model) -> float:
+            return float(((self._scores(self.runtime.compile(q, "f32"), x) >= 0.5) == ref).mean())
+        return agreement
+
+    def accuracy(self, compiled: CompiledModel, coco=None) -> dict:
+        from convert.train.trainer import auc
+
+        x, y = self.x[self.validation_index], self.y[self.validation_index]
+        scores = self._scores(compiled, x)
+        if not hasattr(self, "_reference"):
+            self._reference = scores  # f32 is measured first
+        return {"windows": int(len(y)), "auc": round(auc(y, scores), 4),
+                "agreement_with_f32": round(float(((scores >= 0.5) == (self._reference >= 0.5)).mean()), 5)}
+
+    @staticmethod
+    def meets_bound(metrics: dict, reference: dict) -> bool:
+        return metrics["agreement_with_f32"] >= SEQUENCE_MIN_AGREEMENT
+
+    bound_text = f"decision (score >= 0.5) agrees with f32 on >= {SEQUENCE_MIN_AGREEMENT:.0%} of held-out windows"

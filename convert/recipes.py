@@ -71,6 +71,8 @@ class ModelRecipe:
     source: str | PyTorchSource = option(doc="a source file name, a .tflite/.onnx path, or a PyTorch model")
     outputs: list[str] = option(factory=list, doc="keep only these outputs (tensor names); empty keeps all")
     int8: Int8Recipe | None = option(None, doc="INT8 quantization; omit for the float variant only")
+    train: Literal["fall", "fatigue"] | None = option(
+        None, doc="a sequence model `convert build` trains first (`convert train NAME`) when its weights are missing")
     name: str = option("", doc="model name (filled from the mapping key)")
 
 
@@ -107,7 +109,10 @@ def load_recipes(path: str | Path = DEFAULT_RECIPES) -> Recipes:
     for mname, m in raw.models.items():
         if not re.fullmatch(r"[A-Za-z0-9_\-]+", mname):
             raise ConfigError(f"{path}: models.{mname}: model names may hold only letters, digits, _ and -")
-        models[mname] = ModelRecipe(m.kind, m.source, m.outputs, m.int8, mname)
+        source = m.source
+        if isinstance(source, PyTorchSource) and source.weights is not None and not source.weights.is_absolute():
+            source = PyTorchSource(source.pytorch, source.input_shape, (path.parent.parent / source.weights).resolve())
+        models[mname] = ModelRecipe(m.kind, source, m.outputs, m.int8, m.train, mname)
     recipes = Recipes(path, sources, models)
     for m in models.values():
         if isinstance(m.source, str) and not recipes.is_source_file(m.source) and not m.source.endswith(

@@ -1,0 +1,200 @@
+"""Fall detection per track: a sequence model's fall score combined with physical rules in a state machine.
+
+    upright --(model score >= threshold and a rapid descent)--> falling
+    falling --(down for confirm_s in all since the signal)--> alert raised
+              (down: torso far from vertical, or hips at feet level; counted in total, not in one stretch,
+              because poses of people on the floor flicker)
+    falling --(seen down at least once, then vanishes for lost_s: on the floor behind furniture, or out of the
+              pose model's reach)--> alert raised (details.person_lost)
+    falling --(not down within fall_window_s)--> upright      (stumbled and caught themselves: no alert)
+    (new track) --(appears down within refind_s of another track vanishing nearby: the pose model lost the person
+              mid-fall and found them on the floor)--> falling
+
+Body state (down, upright) comes from the current frame; the model and the descent speed from the window.
+    alerted --(still down after long_lie_s)--> one escalation event (fall_long_lie)
+    alerted --(upright for clear_s)--> alert cleared, cooldown_s before this track can raise again
+
+One alert per fall per track. Every threshold is in the config (analysis.fall).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from collections import deque
+
+from edge_app.analysis.features import FEATURE_NAMES, current_features, window
+from edge_app.analysis.sequence_model import SequenceModel, recent_history
+from edge_app.records import Event, Track
+
+log = logging.getLogger(__name__)
+
+TORSO = FEATURE_NAMES.index("torso_angle_2d")
+HIPS_ABOVE_FEET = FEATURE_NAMES.index("hips_above_feet")
+HIP_VY = FEATURE_NAMES.index("hip_velocity_y")
+L_ANKLE, R_ANKLE = 27, 28
+
+
+@dataclass(frozen=True)
+class FallSettings:
+    window_s: float = 2.0  # the model's window (from its input shape and rate)
+    rate: float = 15.0
+    every_s: float = 0.1  # the model runs at most this often per track
+    threshold: float = 0.5  # fall score
+    descent_speed: float = 1.0  # torso lengths per second of hip descent that count as rapid
+    confirm_s: float = 0.2  # down for this long in total after the fall signal -> alert
+    fall_window_s: float = 2.5  # the person must be down this soon after the fall signal
+    lost_s: float = 0.3  # a falling person unseen this long -> alert
+    clear_s: float = 1.5  # upright this long -> alert cleared
+    long_lie_s: float = 30.0  # still down this long after the alert -> escalation
+    cooldown_s: float = 5.0  # after a clear, before the same track can raise again
+    down_torso_deg: float = 60.0
+    down_hips_above_feet: float = 0.35  # in torso lengths
+    upright_torso_deg: float = 35.0
+    upright_hips_above_feet: float = 0.7
+    min_visibility: float = 0.5  # of a joint, to count as seen
+    refind_s: float = 2.0  # a person vanishing and a new one appearing down nearby this soon after: one fall
+
+
+class Phase(str, Enum):
+    UPRIGHT = "upright"
+    FALLING = "falling"
+    ALERTED = "alerted"
+
+
+@dataclass
+class FallState:
+    stream: str
+    track_id: int
+    phase: Phase = Phase.UPRIGHT
+    score: float = 0.0
+    max_score: float = 0.0
+    last_model: float = -1e9
+    last_seen: float = 0.0
+    last_wall: float = 0.0
+    signal_at: float = 0.0  # when the fall signal came
+    down_time: float = 0.0  # seconds seen down since the fall signal
+    last_update: float = 0.0
+    upright_since: float | None = None
+    alerted_at: float = 0.0
+    escalated: bool = False
+    cooldown_until: float = -1e9
+    first_seen: float = 0.0
+    centre: tuple[float, float] = (0.0, 0.0)
+    size: float = 0.0  # larger side of the body box, pixels
+    lost_recorded: bool = False
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Vanished:
+    stream: str
+    track_id: int
+    at: float
+    centre: tuple[float, float]
+    size: float
+    score: float
+
+
+def body_state(feats: np.ndarray, s: FallSettings, feet_visible: bool = True) -> tuple[bool, bool]:
+    """(down, upright) from one frame's features. Hips at the level of the feet count only when the feet are seen
+    (someone walking out of the picture has guessed feet)."""
+    torso, hips = feats[TORSO] * 90.0, feats[HIPS_ABOVE_FEET]
+    down = torso > s.down_torso_deg or (feet_visible and hips < s.down_hips_above_feet)
+    upright = torso < s.upright_torso_deg and hips > s.upright_hips_above_feet
+    return bool(down), bool(upright)
+
+
+class FallAnalyzer:
+    name = "fall"
+
+    def __init__(self, model: SequenceModel, settings: FallSettings = FallSettings(), forget_s: float = 120.0):
+        self.model, self.s, self.forget_s = model, settings, forget_s
+        self.states: dict[tuple[str, int], FallState] = {}
+        self.vanished: deque[Vanished] = deque(maxlen=32)
+
+    def _event(self, st: FallState, type_: str, state: str, now: float, wall: float, **details) -> Event:
+        return Event(type_, st.stream, st.track_id, state, round(st.max_score, 4), now, wall,
+                     {"phase": st.phase.value, **details})
+
+    def update(self, track: Track, stream: str, now: float, wall: float) -> list[Event]:
+        s = self.s
+        key = (stream, track.id)
+        if key not in self.states:
+            self.states[key] = FallState(stream, track.id, first_seen=now, last_update=now)
+        st = self.states[key]
+        dt = min(max(now - st.last_update, 0.0), 0.2)
+        st.last_seen, st.last_wall, st.last_update, st.lost_recorded = now, wall, now, False
+        x0, y0, x1, y1 = track.box
+        st.centre, st.size = ((x0 + x1) / 2, (y0 + y1) / 2), max(x1 - x0, y1 - y0)
+        feet_seen = bool(track.smoothed[[L_ANKLE, R_ANKLE], 3].max() >= s.min_visibility)
+        down, upright = body_state(current_features(track.smoothed, track.pose.world), s, feet_seen)
+        st.upright_since = (st.upright_since if st.upright_since is not None else now) if upright else None
+        if st.phase == Phase.UPRIGHT and down and now - st.first_seen <= 0.5:
+            self._refound(st, now)
+        hist = recent_history(track.history, now - s.window_s - 0.2)
+        feats = window(*hist, end=now, seconds=s.window_s, rate=s.rate) if hist is not None else None
+        descent = 0.0
+        if feats is not None:
+            if now - st.last_model >= s.every_s:
+                st.score, st.last_model = self.model(feats), now
+            descent = float(feats[-int(s.rate):, HIP_VY].max())
+        events: list[Event] = []
+        if st.phase == Phase.UPRIGHT and feats is not None:
+            if now >= st.cooldown_until and st.score >= s.threshold and descent >= s.descent_speed:
+                st.phase, st.signal_at, st.max_score, st.down_time = Phase.FALLING, now, st.score, 0.0
+                st.details = {"descent_speed": round(descent, 2)}
+                log.debug("%s track %d: falling (score %.2f, descent %.2f)", stream, track.id, st.score, descent)
+        if st.phase == Phase.FALLING:
+            st.max_score = max(st.max_score, st.score)
+            st.down_time += dt if down else 0.0
+            if st.down_time >= s.confirm_s:
+                events.append(self._raise(st, now, wall, person_lost=False))
+            elif now - st.signal_at > s.fall_window_s:
+                st.phase = Phase.UPRIGHT  # never went down: a stumble, or sitting down briskly
+        elif st.phase == Phase.ALERTED:
+            if st.upright_since is not None and now - st.upright_since >= s.clear_s:
+                st.phase, st.cooldown_until = Phase.UPRIGHT, now + s.cooldown_s
+                events.append(self._event(st, "fall", "cleared", now, wall, reason="got up",
+                                          down_for_s=round(now - st.alerted_at, 1)))
+            elif not st.escalated and now - st.alerted_at >= s.long_lie_s:
+                st.escalated = True
+                events.append(self._event(st, "fall_long_lie", "raised", now, wall,
+                                          down_for_s=round(now - st.alerted_at, 1)))
+        return events
+
+    def _refound(self, st: FallState, now: float) -> None:
+        """A new track that is down where another vanished moments ago continues that person's fall."""
+        for gone in reversed(self.vanished):
+            near = np.hypot(gone.centre[0] - st.centre[0], gone.centre[1] - st.centre[1]) <= 1.5 * max(
+                gone.size, st.size)
+            similar = st.size >= 0.4 * gone.size  # a person's body, not a fragment the pose model made up
+            if gone.stream == st.stream and 0 < now - gone.at <= self.s.refind_s and near and similar:
+                st.phase, st.signal_at, st.max_score, st.down_time = Phase.FALLING, now, gone.score, 0.0
+                st.details = {"refound_after_s": round(now - gone.at, 2), "lost_track": gone.track_id}
+                self.vanished.remove(gone)
+                return
+
+    def _raise(self, st: FallState, now: float, wall: float, person_lost: bool) -> Event:
+        st.phase, st.alerted_at, st.escalated = Phase.ALERTED, now, False
+        return self._event(st, "fall", "raised", now, wall, person_lost=person_lost,
+                           since_signal_s=round(now - st.signal_at, 2), **st.details)
+
+    def end_frame(self, stream: str, now: float, wall: float) -> list[Event]:
+        """After every frame of ``stream``: falling people who vanished raise the alert; old states are forgotten."""
+        events = []
+        for key, st in list(self.states.items()):
+            if st.stream != stream or st.last_seen >= now:
+                continue
+            if not st.lost_recorded and st.phase != Phase.ALERTED:
+                st.lost_recorded = True
+                self.vanished.append(Vanished(stream, st.track_id, st.last_seen, st.centre, st.size, st.score))
+            if st.phase == Phase.FALLING and st.down_time > 0 and now - st.last_seen >= self.s.lost_s:
+                events.append(self._raise(st, now, wall, person_lost=True))
+            elif now - st.last_seen > self.forget_s:
+                del self.states[key]
+        return events
