@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
         r.add_argument("--http", default=os.environ.get("VIGIL_HTTP"), metavar="HOST:PORT|off",
                        help="operator view and /metrics address (default: $VIGIL_HTTP, else the config's server "
                             "section)")
+    ev = sub.add_parser("evaluate", help="fall and fatigue alerts of the whole pipeline on labelled clips")
+    ev.add_argument("--clips", type=Path, required=True, help="clip list (.json) or a folder of videos")
+    ev.add_argument("--labels", type=Path, default=None, help="per-frame labels, UR Fall CSV format")
+    ev.add_argument("--json", type=Path, required=True, help="write the per-clip and total results here")
+    ev.add_argument("--config", type=Path, default=None, help="YAML config (default configs/default.yaml)")
     b = sub.add_parser("benchmark", help="model latency report (reports/benchmark.md and .json)")
     b.add_argument("--quick", action="store_true", help="fewer iterations (well under 2 minutes)")
     b.add_argument("--models-dir", type=Path, default=REPO / "models_ir")
@@ -122,6 +127,22 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         cfg = load_config(args.config)
         print(f"{cfg.path}: valid")
+        return 0
+
+    if args.command == "evaluate":
+        from edge_app.errors import VigilError
+        from edge_app.evaluate import evaluate, load_clips
+
+        clips = load_clips(args.clips, args.labels)
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.touch()
+        except OSError as exc:
+            raise VigilError(f"--json {args.json}: cannot write ({exc.strerror})") from None
+        result = evaluate(load_config(args.config), clips)
+        result["clip_list"] = str(args.clips)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result["totals"], indent=2))
         return 0
 
     if args.command == "benchmark":

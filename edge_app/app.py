@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from edge_app.analysis.base import Analyzer
+from edge_app.analysis.fall import FallAnalyzer
+from edge_app.analysis.posture import PostureAnalyzer
+from edge_app.analysis.sequence_model import SequenceModel
 from edge_app.config import Config
 from edge_app.inference.model_store import Chosen, ModelStore
 from edge_app.inference.runtime import Runtime
@@ -20,6 +24,8 @@ class PoseStack:
     runtime: Runtime
     detector: Chosen
     landmarks: Chosen
+    store: ModelStore | None = None
+    sequence_models: dict[str, Chosen] | None = None
 
     def engine(self, cfg: Config) -> PoseEngine:
         p = cfg.pose
@@ -36,4 +42,29 @@ def build_pose_stack(cfg: Config) -> PoseStack:
     landmarks = store.choose(cfg.models.landmarks, runtime, cfg.models.precision)
     for chosen in (detector, landmarks):
         log.info("model %s", chosen.describe())
-    return PoseStack(runtime, detector, landmarks)
+    return PoseStack(runtime, detector, landmarks, store, {})
+
+
+def sequence_model(stack: PoseStack, name: str, precision: str) -> SequenceModel | None:
+    """A sequence model from the manifest, compiled once per process; None (with a warning) when it was not built."""
+    if stack.store is None:
+        return None
+    if name not in stack.sequence_models:
+        if name not in stack.store.models:
+            log.warning("model %s is not in %s: its analysis is off (build it with `make models`, which needs "
+                        "../shared/data to train it)", name, stack.store.root / "manifest.json")
+            return None
+        chosen = stack.store.choose(name, stack.runtime, precision)
+        log.info("model %s", chosen.describe())
+        stack.sequence_models[name] = chosen
+    return SequenceModel(stack.sequence_models[name].compiled)
+
+
+def build_analyzers(cfg: Config, stack: PoseStack) -> list[Analyzer]:
+    """The analyzers the config asks for, sharing one set of compiled models for every stream."""
+    analyzers: list[Analyzer] = [PostureAnalyzer(cfg.analysis.posture.hold_s)]
+    if cfg.analysis.fall.enabled:
+        model = sequence_model(stack, cfg.analysis.fall.model, cfg.models.precision)
+        if model is not None:
+            analyzers.append(FallAnalyzer(model, cfg.analysis.fall))
+    return analyzers

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from edge_app.analysis.fall import FallSettings
 from edge_app.errors import ConfigError
 from edge_app.schema import build, load_yaml, option
 
@@ -82,6 +83,17 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class PostureConfig:
+    hold_s: float = option(0.4, "a new posture must hold this long before it is reported (seconds)")
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    posture: PostureConfig = option(factory=PostureConfig, doc="standing / sitting / lying per person")
+    fall: FallSettings = option(factory=FallSettings, doc="fall alerts: sequence model + physical rules")
+
+
+@dataclass(frozen=True)
 class DisplayConfig:
     window: bool = option(True, "show a window when a display exists (never with --headless)")
     kiosk: bool = option(False, "full-screen window without toolbar; quit keys ignored (also --kiosk)")
@@ -105,6 +117,7 @@ class Config:
     models: ModelsConfig = option(factory=ModelsConfig, doc="which models run, at which precision")
     inference: InferenceConfig = option(factory=InferenceConfig, doc="OpenVINO device and hints")
     pose: PoseConfig = option(factory=PoseConfig, doc="multi-person pose engine")
+    analysis: AnalysisConfig = option(factory=AnalysisConfig, doc="what is analysed per person")
     server: ServerConfig = option(factory=ServerConfig, doc="operator HTTP endpoints on the box")
     display: DisplayConfig = option(factory=DisplayConfig, doc="the on-screen operator window")
     sources: list[SourceConfig] = option(factory=list, doc="streams watched when no --source is given")

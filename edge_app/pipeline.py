@@ -14,8 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from edge_app.analysis.posture import PostureAnalyzer
-from edge_app.app import PoseStack
+from edge_app.app import PoseStack, build_analyzers
 from edge_app.config import Config, ServerConfig
 from edge_app.errors import VigilError
 from edge_app.metrics import FrameTiming, Metrics, rss_mb
@@ -81,7 +80,8 @@ class Pipeline:
         self.captures = [CaptureThread(s) for s in specs]
         self.engines = {s.name: stack.engine(cfg) for s in specs}
         self.trackers = {s.name: Tracker() for s in specs}
-        self.analyzers = [PostureAnalyzer()]
+        self.analyzers = build_analyzers(cfg, stack)
+        self.event_sinks: list = [self.events_log_sink]
         self.events = EventLog(events)
         self.metrics = Metrics()
         self.hub = FrameHub()
@@ -94,6 +94,14 @@ class Pipeline:
         if server is not None and server.enabled:
             self.server = OperatorServer(self.hub, self.snapshot, server.host, server.port, server.token,
                                          server.mjpeg_fps, server.jpeg_quality).start()
+
+    def events_log_sink(self, event: Event, frame_seq: int) -> None:
+        self.events.write(event, frame_seq)
+        if event.state == "raised":
+            log.warning("ALERT %s stream %s track %d (score %.2f) %s", event.type, event.stream, event.track_id,
+                        event.score, event.details)
+        elif event.state == "cleared":
+            log.info("cleared %s stream %s track %d %s", event.type, event.stream, event.track_id, event.details)
 
     def sources_summary(self) -> dict:
         return {c.spec.name: {"status": c.status.value, "captured": c.stats.captured,
@@ -121,11 +129,15 @@ class Pipeline:
         tracks = self.trackers[frame.stream].update(poses, frame.media_time)
         timing.tracked = time.monotonic()
         events: list[Event] = []
-        for track in tracks:
-            for analyzer in self.analyzers:
+        for analyzer in self.analyzers:
+            for track in tracks:
                 events += analyzer.update(track, frame.stream, frame.media_time, frame.capture_wall)
+            end_frame = getattr(analyzer, "end_frame", None)
+            if end_frame is not None:
+                events += end_frame(frame.stream, frame.media_time, frame.capture_wall)
         for event in events:
-            self.events.write(event, frame.seq)
+            for sink in self.event_sinks:
+                sink(event, frame.seq)
         timing.analysed = time.monotonic()
         views = [TrackView(t.id, t.smoothed.copy(), t.box, getattr(t.state.get("posture"), "posture", None))
                  for t in tracks]

@@ -44,6 +44,17 @@ def augmented(w: Windows) -> Windows:
                    np.concatenate([w.clip, w.clip]), np.concatenate([w.end, w.end]))
 
 
+def save_agreement_windows(out: Path, make) -> None:
+    """Windows of the held-back clips, features only (no labels, nothing trained on them): where `convert build`
+    checks that the INT8 model decides as the float one does on footage the model never saw."""
+    clips = [c for c in shared_clips() if c.split == "test"]
+    if not clips:
+        return
+    wins = make(clips, extract(clips))
+    x = np.concatenate([w.x for w in wins.values() if len(w.y)]) if wins else np.zeros((0,))
+    np.savez_compressed(out / "agreement_windows.npz", x=x, clips=np.array(sorted(wins)))
+
+
 def train(arch: str = "gru", epochs: int = 30, out: Path = OUT, compare: bool = True, seeds: int = 2) -> dict:
     torch.set_num_threads(2)
     clips = [c for c in shared_clips() if c.split == "train"]
@@ -83,5 +94,6 @@ def train(arch: str = "gru", epochs: int = 30, out: Path = OUT, compare: bool = 
     out.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out / f"{arch}.pt")
     np.savez_compressed(out / "windows.npz", x=data.x, y=data.y, clip=data.clip, end=data.end)
+    save_agreement_windows(out, lambda clips, seqs: fall_windows(clips, seqs, stride=0.2))
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

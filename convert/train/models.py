@@ -11,9 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from edge_app.analysis import fall
 from edge_app.analysis.features import NUM_FEATURES
 
-FALL_STEPS, FALL_RATE = 30, 15.0  # 2 s at 15 Hz
+FALL_STEPS, FALL_RATE = 30, fall.RATE_HZ  # 2 s at 15 Hz
 FATIGUE_STEPS, FATIGUE_RATE = 80, 4.0  # 20 s at 4 Hz
 
 

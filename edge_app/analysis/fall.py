@@ -20,16 +20,16 @@ One alert per fall per track. Every threshold is in the config (analysis.fall).
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
 
-from collections import deque
-
 from edge_app.analysis.features import FEATURE_NAMES, current_features, window
 from edge_app.analysis.sequence_model import SequenceModel, recent_history
 from edge_app.records import Event, Track
+from edge_app.schema import option
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +39,38 @@ HIP_VY = FEATURE_NAMES.index("hip_velocity_y")
 L_ANKLE, R_ANKLE = 27, 28
 
 
+RATE_HZ = 15.0  # the fall model's windows are resampled to this rate (its input length sets the window)
+
+
 @dataclass(frozen=True)
 class FallSettings:
-    window_s: float = 2.0  # the model's window (from its input shape and rate)
-    rate: float = 15.0
-    every_s: float = 0.1  # the model runs at most this often per track
-    threshold: float = 0.5  # fall score
-    descent_speed: float = 1.0  # torso lengths per second of hip descent that count as rapid
-    confirm_s: float = 0.2  # down for this long in total after the fall signal -> alert
-    fall_window_s: float = 2.5  # the person must be down this soon after the fall signal
-    lost_s: float = 0.3  # a falling person unseen this long -> alert
-    clear_s: float = 1.5  # upright this long -> alert cleared
-    long_lie_s: float = 30.0  # still down this long after the alert -> escalation
-    cooldown_s: float = 5.0  # after a clear, before the same track can raise again
-    down_torso_deg: float = 60.0
-    down_hips_above_feet: float = 0.35  # in torso lengths
-    upright_torso_deg: float = 35.0
-    upright_hips_above_feet: float = 0.7
-    min_visibility: float = 0.5  # of a joint, to count as seen
-    refind_s: float = 2.0  # a person vanishing and a new one appearing down nearby this soon after: one fall
+    """The ``analysis.fall`` config section."""
+
+    enabled: bool = option(True, "raise fall alerts (needs the fall_detector model from `make models`)")
+    model: str = option("fall_detector", "sequence model name in the manifest")
+    every_s: float = option(0.1, "the model runs at most this often per person (seconds)")
+    threshold: float = option(0.5, "fall score (0-1) that, with a rapid descent, starts a fall")
+    descent_speed: float = option(1.0, "hip descent, torso lengths per second, that counts as rapid")
+    confirm_s: float = option(0.2, "seconds seen down (in total) after the fall signal before the alert")
+    fall_window_s: float = option(2.5, "the person must be down this soon after the fall signal (seconds)")
+    lost_s: float = option(0.3, "a falling person seen down and then unseen this long raises the alert")
+    refind_s: float = option(2.0, "a person who vanishes and is found down nearby this soon after: one fall")
+    clear_s: float = option(1.5, "upright this long clears the alert (seconds)")
+    long_lie_s: float = option(30.0, "still down this long after the alert: one fall_long_lie escalation")
+    cooldown_s: float = option(5.0, "after a clear, seconds before the same person can raise again")
+    down_torso_deg: float = option(60.0, "torso this far from vertical counts as down (degrees)")
+    down_hips_above_feet: float = option(0.35, "hips this close above the feet (torso lengths) count as down")
+    upright_torso_deg: float = option(35.0, "torso within this of vertical (and hips high) counts as upright")
+    upright_hips_above_feet: float = option(0.7, "hips at least this high above the feet count as upright")
+    min_visibility: float = option(0.5, "a joint's visibility (0-1) to count as seen")
+
+    def validate(self) -> None:
+        if not 0 < self.threshold < 1:
+            raise ValueError("threshold must be between 0 and 1")
+        for name in ("every_s", "confirm_s", "fall_window_s", "lost_s", "refind_s", "clear_s", "long_lie_s",
+                     "cooldown_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
 
 
 class Phase(str, Enum):
@@ -114,6 +127,7 @@ class FallAnalyzer:
 
     def __init__(self, model: SequenceModel, settings: FallSettings = FallSettings(), forget_s: float = 120.0):
         self.model, self.s, self.forget_s = model, settings, forget_s
+        self.window_s = getattr(model, "steps", 30) / RATE_HZ
         self.states: dict[tuple[str, int], FallState] = {}
         self.vanished: deque[Vanished] = deque(maxlen=32)
 
@@ -136,13 +150,13 @@ class FallAnalyzer:
         st.upright_since = (st.upright_since if st.upright_since is not None else now) if upright else None
         if st.phase == Phase.UPRIGHT and down and now - st.first_seen <= 0.5:
             self._refound(st, now)
-        hist = recent_history(track.history, now - s.window_s - 0.2)
-        feats = window(*hist, end=now, seconds=s.window_s, rate=s.rate) if hist is not None else None
+        hist = recent_history(track.history, now - self.window_s - 0.2)
+        feats = window(*hist, end=now, seconds=self.window_s, rate=RATE_HZ) if hist is not None else None
         descent = 0.0
         if feats is not None:
             if now - st.last_model >= s.every_s:
                 st.score, st.last_model = self.model(feats), now
-            descent = float(feats[-int(s.rate):, HIP_VY].max())
+            descent = float(feats[-int(RATE_HZ):, HIP_VY].max())  # the last second
         events: list[Event] = []
         if st.phase == Phase.UPRIGHT and feats is not None:
             if now >= st.cooldown_until and st.score >= s.threshold and descent >= s.descent_speed:
@@ -168,16 +182,24 @@ class FallAnalyzer:
         return events
 
     def _refound(self, st: FallState, now: float) -> None:
-        """A new track that is down where another vanished moments ago continues that person's fall."""
+        """A new track that is down where another vanished moments ago continues that person's fall: it takes
+        over the vanished track's state, so the fall raises one alert, not one per track."""
         for gone in reversed(self.vanished):
             near = np.hypot(gone.centre[0] - st.centre[0], gone.centre[1] - st.centre[1]) <= 1.5 * max(
                 gone.size, st.size)
             similar = st.size >= 0.4 * gone.size  # a person's body, not a fragment the pose model made up
-            if gone.stream == st.stream and 0 < now - gone.at <= self.s.refind_s and near and similar:
+            if gone.stream != st.stream or not 0 < now - gone.at <= self.s.refind_s or not near or not similar:
+                continue
+            self.vanished.remove(gone)
+            before = self.states.get((gone.stream, gone.track_id))
+            st.details = {"refound_after_s": round(now - gone.at, 2), "lost_track": gone.track_id}
+            if before is not None and before.phase == Phase.ALERTED:  # already alerted while they were unseen
+                st.phase, st.alerted_at, st.max_score = Phase.ALERTED, before.alerted_at, before.max_score
+            else:
                 st.phase, st.signal_at, st.max_score, st.down_time = Phase.FALLING, now, gone.score, 0.0
-                st.details = {"refound_after_s": round(now - gone.at, 2), "lost_track": gone.track_id}
-                self.vanished.remove(gone)
-                return
+            if before is not None:  # the vanished track's fall is this track's now
+                before.phase, before.cooldown_until = Phase.UPRIGHT, now + self.s.cooldown_s
+            return
 
     def _raise(self, st: FallState, now: float, wall: float, person_lost: bool) -> Event:
         st.phase, st.alerted_at, st.escalated = Phase.ALERTED, now, False

@@ -19,9 +19,16 @@ def draw_pose(image: np.ndarray, pose: Pose, label: str = "", min_visibility: fl
     draw_skeleton(image, pose.landmarks, pose.box, label, min_visibility)
 
 
+ALERT = (0, 0, 255)
+
+
 def draw_skeleton(image: np.ndarray, lm: np.ndarray, box: tuple[float, float, float, float], label: str = "",
-                  min_visibility: float = 0.3) -> None:
+                  min_visibility: float = 0.3, highlight: bool = False) -> None:
+    """A person's skeleton and label; ``highlight`` (a raised alert) adds a red box around them."""
     pts = np.round(lm[:, :2]).astype(int)
+    if highlight:
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        cv2.rectangle(image, (x0 - 4, y0 - 4), (x1 + 4, y1 + 4), ALERT, 3, cv2.LINE_AA)
     seen = lm[:, 3] >= min_visibility
     for a, b in SKELETON:
         if seen[a] and seen[b]:
@@ -33,6 +40,15 @@ def draw_skeleton(image: np.ndarray, lm: np.ndarray, box: tuple[float, float, fl
         x0, y0 = int(box[0]), max(12, int(box[1]) - 6)
         cv2.putText(image, label, (x0, y0), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
         cv2.putText(image, label, (x0, y0), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def draw_banner(image: np.ndarray, text: str) -> None:
+    """A red alert banner along the bottom of the frame."""
+    h, w = image.shape[:2]
+    band = max(28, h // 12)
+    image[h - band:] = (image[h - band:] * 0.35 + np.array(ALERT) * 0.65).astype(np.uint8)
+    scale = band / 40
+    cv2.putText(image, text, (10, h - band // 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2, cv2.LINE_AA)
 
 
 def draw_hud(image: np.ndarray, lines: list[str]) -> None:

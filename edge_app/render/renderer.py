@@ -15,7 +15,7 @@ import numpy as np
 
 from edge_app.metrics import FrameTiming, Metrics
 from edge_app.records import Event, Frame, TrackView
-from edge_app.render.draw import draw_hud, draw_skeleton, mosaic
+from edge_app.render.draw import draw_banner, draw_hud, draw_skeleton, mosaic
 from edge_app.render.window import Window
 from edge_app.web.server import FrameHub
 
@@ -40,6 +40,7 @@ class Renderer(threading.Thread):
         self.streams, self.metrics, self.device, self.precision = streams, metrics, device, precision
         self.record, self.window, self.record_fps, self.lossless = record, window, record_fps, lossless
         self.hub = hub
+        self.alerts: dict[str, dict[tuple[int, str], Event]] = {}
         self.inbox: queue.Queue[Processed | None] = queue.Queue(maxsize=2)
         self.canvases: dict[str, np.ndarray] = {}
         self.dropped = 0
@@ -82,10 +83,31 @@ class Renderer(threading.Thread):
             if self.window is not None:
                 self.window.close()
 
+    def _track_alerts(self, item: Processed) -> dict[int, str]:
+        """Alerts raised and not yet cleared, per track of this stream (the render thread's own view of them)."""
+        active = self.alerts.setdefault(item.frame.stream, {})
+        for e in item.events:
+            if e.state == "raised":
+                active[(e.track_id, e.type)] = e
+            elif e.state == "cleared":
+                active.pop((e.track_id, e.type), None)
+                if e.type == "fall":
+                    active.pop((e.track_id, "fall_long_lie"), None)
+        out: dict[int, str] = {}
+        for (track_id, type_), _ in sorted(active.items()):
+            out[track_id] = f"{out[track_id]}, {type_}" if track_id in out else type_
+        return out
+
     def _render(self, item: Processed) -> None:
         canvas = item.frame.image.copy()
+        alerts = self._track_alerts(item)
         for t in item.tracks:
-            draw_skeleton(canvas, t.landmarks, t.box, f"#{t.id} {t.posture or ''}".strip())
+            label = f"#{t.id} {t.posture or ''}".strip()
+            if t.id in alerts:
+                label = f"#{t.id} {alerts[t.id].upper()}"
+            draw_skeleton(canvas, t.landmarks, t.box, label, highlight=t.id in alerts)
+        if alerts:
+            draw_banner(canvas, "  ".join(f"{kind.upper()} #{tid}" for tid, kind in sorted(alerts.items())))
         stage = item.timing.stage_ms()
         draw_hud(canvas, [f"{item.frame.stream}  {self.metrics.recent_fps(item.frame.stream):.1f} fps",
                           f"pre {stage['preprocess']:.1f}  infer {stage['infer']:.1f}  post {stage['postprocess']:.1f}"

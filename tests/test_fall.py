@@ -1,0 +1,247 @@
+"""Fall detection: features, the state machine on scripted skeletons, and the real model and pipeline on the shared
+footage (held-back clips)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from conftest import REPO, assert_clean_error, need_shared, run_cli
+from edge_app.analysis.fall import FallAnalyzer, FallSettings, Phase
+from edge_app.analysis.features import FEATURE_NAMES, current_features, window
+
+# a standing person, 170 px tall, feet at y=400 (image y down): joint -> (x, y)
+STANDING = {0: (300, 240), 11: (285, 265), 12: (315, 265), 13: (280, 300), 14: (320, 300), 15: (278, 330),
+            16: (322, 330), 23: (290, 330), 24: (310, 330), 25: (290, 365), 26: (310, 365), 27: (290, 400),
+            28: (310, 400)}
+
+
+def skeleton(angle_deg: float = 0.0, drop: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks (33, 5) and world (33, 3) of the standing pose rotated by ``angle_deg`` about the feet (90 =
+    lying) and lowered by ``drop`` pixels."""
+    lm = np.zeros((33, 5))
+    lm[:, :2] = STANDING[0]
+    for j, xy in STANDING.items():
+        lm[j, :2] = xy
+    pivot = np.array([300.0, 400.0])
+    a = math.radians(angle_deg)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    lm[:, :2] = (lm[:, :2] - pivot) @ rot.T + pivot + [0, drop]
+    lm[:, 3:] = 1.0
+    world = np.zeros((33, 3))
+    world[:, :2] = (lm[:, :2] - [300, 330]) / 170.0  # metres-ish, hip-centred, y down
+    return lm, world
+
+
+def series(angles: list[float], fps: float = 30.0, drops: list[float] | None = None):
+    drops = drops or [0.0] * len(angles)
+    times = np.arange(len(angles)) / fps
+    lms, worlds = zip(*(skeleton(a, d) for a, d in zip(angles, drops)))
+    return times, np.stack(lms), np.stack(worlds)
+
+
+def test_posture_features_of_standing_and_lying():
+    up = current_features(*skeleton(0))
+    down = current_features(*skeleton(90))
+    torso = FEATURE_NAMES.index("torso_angle_2d")
+    assert up[torso] * 90 < 5 and 85 < down[torso] * 90 < 95
+    assert up[FEATURE_NAMES.index("head_above_hips")] > 1.0 > down[FEATURE_NAMES.index("head_above_hips")]
+    assert np.isfinite(up).all() and np.isfinite(down).all()
+
+
+def test_descent_is_positive_and_rate_invariant():
+    """The same fall filmed at 30 and at 18 fps gives nearly the same window at the model's rate."""
+    def fall_angles(fps):
+        n = int(3 * fps)
+        t = np.arange(n) / fps
+        return list(np.clip((t - 2.0) / 0.6, 0, 1) * 90)
+    w30 = window(*series(fall_angles(30), 30), end=2.9, seconds=2.0, rate=15)
+    w18 = window(*series(fall_angles(18), 18), end=2.9, seconds=2.0, rate=15)
+    assert w30 is not None and w18 is not None and w30.shape == (30, len(FEATURE_NAMES))
+    hip_vy = FEATURE_NAMES.index("hip_velocity_y")
+    assert w30[-10:, hip_vy].max() > 1.0  # the hips go down during the fall: positive (image y down)
+    torso = FEATURE_NAMES.index("torso_angle_2d")
+    assert np.abs(w30[:, torso] - w18[:, torso]).max() < 0.1
+
+
+def test_no_window_until_enough_history():
+    times, lm, wd = series([0] * 20)
+    assert window(times, lm, wd, end=times[-1], seconds=2.0, rate=15) is None
+
+
+class ScriptedModel:
+    """A fall score given by the test (the model is tested separately): the state machine is what is tested."""
+    steps = 30
+
+    def __init__(self, score):
+        self.score = score
+
+    def __call__(self, window):
+        return self.score(window)
+
+
+def run(analyzer: FallAnalyzer, angles: list[float], fps: float = 30.0, track_id: int = 1, visible=None,
+        stream: str = "cam", drops=None) -> list:
+    """Feeds a scripted skeleton series through the analyzer as the pipeline does; returns the events."""
+    track = SimpleNamespace(id=track_id, history=deque(maxlen=900))
+    events = []
+    drops = drops or [0.0] * len(angles)
+    for i, (angle, drop) in enumerate(zip(angles, drops)):
+        t = i / fps
+        if visible is None or visible(t):
+            lm, world = skeleton(angle, drop)
+            track.smoothed, track.pose = lm, SimpleNamespace(world=world)
+            xy = lm[:, :2]
+            track.box = (xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max())
+            track.history.append((t, lm, world, 1.0))
+            events += analyzer.update(track, stream, t, 1000.0 + t)
+        events += analyzer.end_frame(stream, t, 1000.0 + t)
+    return events
+
+
+def fall_then(after: list[float], fps: float = 30.0) -> list[float]:
+    before = [0.0] * int(2.5 * fps)
+    falling = list(np.linspace(0, 90, int(0.5 * fps)))
+    return before + falling + after
+
+
+def fall_score(window):  # a model that recognises the fall in its window: the torso turns fast
+    torso = window[:, FEATURE_NAMES.index("torso_angle_2d")]
+    return 1.0 if torso[-1] - torso[0] > 0.5 else 0.0
+
+
+def test_a_fall_raises_one_alert_then_clears_when_the_person_gets_up():
+    fps = 30.0
+    settings = FallSettings(clear_s=1.0, cooldown_s=2.0)
+    events = run(FallAnalyzer(ScriptedModel(fall_score), settings),
+                 fall_then([90.0] * int(3 * fps) + [0.0] * int(2 * fps)), fps)
+    raised = [e for e in events if e.type == "fall" and e.state == "raised"]
+    cleared = [e for e in events if e.type == "fall" and e.state == "cleared"]
+    assert len(raised) == 1 and len(cleared) == 1
+    landed = 3.0  # the skeleton is horizontal 3.0 s in
+    assert landed - 0.5 <= raised[0].media_time <= landed + 0.5
+    assert cleared[0].media_time > raised[0].media_time + 3
+    assert raised[0].stream == "cam" and raised[0].track_id == 1 and raised[0].wall_time > 1000
+
+
+def test_long_lie_escalates_once():
+    events = run(FallAnalyzer(ScriptedModel(fall_score), FallSettings(long_lie_s=2.0)), fall_then([90.0] * 150))
+    assert [e.type for e in events if e.state == "raised"] == ["fall", "fall_long_lie"]
+
+
+def test_lying_down_slowly_or_a_high_score_without_descent_raise_nothing():
+    slow = [0.0] * 60 + list(np.linspace(0, 90, 150)) + [90.0] * 90  # 5 s to lie down on purpose
+    assert not run(FallAnalyzer(ScriptedModel(lambda w: 0.0)), slow)
+    standing = [0.0] * 200  # the model says fall, but nobody goes down
+    assert not run(FallAnalyzer(ScriptedModel(lambda w: 1.0)), standing)
+
+
+def test_a_stumble_that_does_not_end_down_raises_nothing():
+    stumble = [0.0] * 75 + list(np.linspace(0, 40, 10)) + list(np.linspace(40, 0, 10)) + [0.0] * 120
+    assert not run(FallAnalyzer(ScriptedModel(lambda w: 1.0), FallSettings(descent_speed=0.0)), stumble)
+
+
+def test_a_person_lost_after_going_down_raises_the_alert():
+    fps = 30.0
+    angles = fall_then([90.0] * 60, fps)
+    settings = FallSettings(confirm_s=5.0)  # so only the lost rule can raise it
+    events = run(FallAnalyzer(ScriptedModel(fall_score), settings), angles, fps, visible=lambda t: t < 2.95)
+    raised = [e for e in events if e.state == "raised"]
+    assert len(raised) == 1 and raised[0].details["person_lost"] is True
+
+
+def test_a_person_found_down_where_someone_vanished_continues_the_fall():
+    fps = 30.0
+    analyzer = FallAnalyzer(ScriptedModel(lambda w: 0.0))
+    events = run(analyzer, [0.0] * 75, fps, track_id=1)  # upright, then gone at 2.5 s
+    gone_at = 74 / fps
+    track = SimpleNamespace(id=2, history=deque(maxlen=900))
+    for i in range(30):  # found lying 0.5 s later, under a new id
+        t = gone_at + 0.5 + i / fps
+        lm, world = skeleton(90)
+        track.smoothed, track.pose, track.box = lm, SimpleNamespace(world=world), (200, 380, 400, 420)
+        track.history.append((t, lm, world, 1.0))
+        events += analyzer.update(track, "cam", t, t) + analyzer.end_frame("cam", t, t)
+    raised = [e for e in events if e.state == "raised"]
+    assert len(raised) == 1 and raised[0].track_id == 2 and raised[0].details["lost_track"] == 1
+    assert analyzer.states[("cam", 2)].phase == Phase.ALERTED
+
+
+@pytest.mark.parametrize("text, needle", [("analysis:\n  fall:\n    threshold: 2\n", "threshold must be"),
+                                          ("analysis:\n  fall:\n    confirm_s: -1\n", "confirm_s must be >= 0"),
+                                          ("analysis:\n  fall:\n    modle: x\n", "analysis.fall.modle: unknown")])
+def test_bad_fall_config(tmp_path, text, needle):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(text)
+    assert_clean_error(run_cli("edge_app", "config", "--config", str(cfg)), needle)
+
+
+# --- the real model and pipeline -----------------------------------------------------------------------------
+
+def test_int8_fall_model_agrees_with_float_on_held_back_clips(manifest):
+    entry = manifest["models"].get("fall_detector")
+    if entry is None:
+        pytest.skip("fall_detector not built (needs ../shared/data)")
+    acc = entry["variants"]["int8"]["runs"]["int8"]["accuracy"]
+    assert acc["agreement_source"] == "held-back clips" and acc["agreement_windows"] > 1000
+    assert acc["agreement_with_f32"] >= 0.99
+    assert entry["variants"]["int8"]["runs"]["int8"]["meets_bound"]
+
+
+def test_real_fall_clip_raises_and_sitting_clip_does_not(manifest, tmp_path):
+    if "fall_detector" not in manifest["models"]:
+        pytest.skip("fall_detector not built")
+    fall = need_shared("falls", "urfd", "fall-16-cam0.mp4")  # held back from training
+    sitting = need_shared("falls", "upfall_s1", "Activity8", "Trial2Cam1.mp4")
+    for clip, crop, expected in ((fall, ["--crop", "c=320,0,320,240"], 1), (sitting, [], 0)):
+        events = tmp_path / f"{clip.stem}.jsonl"
+        proc = run_cli("edge_app", "run", "--headless", "--fast", "--source", f"c={clip}", *crop,
+                       "--events", str(events))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        falls = [json.loads(line) for line in events.read_text().splitlines() if '"fall"' in line]
+        raised = [e for e in falls if e["type"] == "fall" and e["state"] == "raised"]
+        assert len(raised) == expected, (clip, raised)
+        if expected:
+            assert raised[0]["ts"] < 55 / 30 + 1.0  # within a second of the first labelled lying frame (55)
+
+
+def test_evaluate_writes_per_clip_and_total_results(manifest, tmp_path):
+    if "fall_detector" not in manifest["models"]:
+        pytest.skip("fall_detector not built")
+    labels = need_shared("falls", "urfd", "urfall-cam0-falls.csv")
+    clip_list = tmp_path / "clips.json"
+    clip_list.write_text(json.dumps([
+        {"path": str(need_shared("falls", "urfd", "fall-18-cam0.mp4")), "kind": "fall", "crop": [320, 0, 320, 240],
+         "label_source": "urfd-csv"},
+        {"path": str(need_shared("falls", "upfall_s1", "Activity9", "Trial2Cam2.mp4")), "kind": "adl"}]))
+    out = tmp_path / "eval.json"
+    proc = run_cli("edge_app", "evaluate", "--clips", str(clip_list), "--labels", str(labels), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    totals = result["totals"]
+    assert totals["fall_clips"] == 1 and totals["adl_clips"] == 1 and totals["fall_recall"] == 1.0
+    assert totals["false_fall_alerts"] == 0 and totals["alert_delay_s"]["clips_with_labels"] == 1
+    first = result["clips"][0]
+    assert first["first_lying_s"] == pytest.approx(45 / 30, abs=0.01) and first["alert_delay_s"] <= 1.0
+
+
+@pytest.mark.parametrize("content, needle", [("[]", "non-empty list"), ("{", "not a JSON clip list"),
+                                             ('[{"path": "x.mp4"}]', "needs \"path\" and \"kind\""),
+                                             ('[{"path": "nope.mp4", "kind": "fall"}]', "not found")])
+def test_evaluate_bad_clip_lists(tmp_path, content, needle):
+    clip_list = tmp_path / "clips.json"
+    clip_list.write_text(content)
+    proc = run_cli("edge_app", "evaluate", "--clips", str(clip_list), "--json", str(tmp_path / "o.json"))
+    assert_clean_error(proc, needle)
+
+
+def test_shipped_clip_lists_point_at_the_shared_data():
+    for name in ("falls_train.json", "falls_test.json"):
+        items = json.loads((REPO / "configs" / "clips" / name).read_text())
+        assert items and all(i["kind"] in ("fall", "adl") and i["path"].startswith("../../../shared/data/")
+                             for i in items)
