@@ -172,7 +172,7 @@ def evaluate(cfg, clips: list[Clip]) -> dict:
         cap.release()
         pipeline = Pipeline(cfg, stack, [spec], log_every=1e9)
         events: list = []
-        pipeline.event_sinks.append(lambda event, seq: events.append(event))
+        pipeline.event_sinks.append(lambda event, seq, sink=events: sink.append(event))
         summary = pipeline.run()
         result = _clip_result(clip, events, summary, fps)
         results.append(result)
