@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from edge_app.analysis.base import Analyzer
 from edge_app.analysis.fall import FallAnalyzer
+from edge_app.analysis.fatigue import FatigueAnalyzer
 from edge_app.analysis.posture import PostureAnalyzer
 from edge_app.analysis.sequence_model import SequenceModel
 from edge_app.config import Config
@@ -67,4 +68,8 @@ def build_analyzers(cfg: Config, stack: PoseStack) -> list[Analyzer]:
         model = sequence_model(stack, cfg.analysis.fall.model, cfg.models.precision)
         if model is not None:
             analyzers.append(FallAnalyzer(model, cfg.analysis.fall))
+    if cfg.analysis.fatigue.enabled:
+        model = sequence_model(stack, cfg.analysis.fatigue.model, cfg.models.precision)
+        if model is not None:
+            analyzers.append(FatigueAnalyzer(model, cfg.analysis.fatigue))
     return analyzers

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from edge_app.analysis.fall import FallSettings
+from edge_app.analysis.fatigue import FatigueSettings
 from edge_app.errors import ConfigError
 from edge_app.schema import build, load_yaml, option
 
@@ -91,6 +92,7 @@ class PostureConfig:
 class AnalysisConfig:
     posture: PostureConfig = option(factory=PostureConfig, doc="standing / sitting / lying per person")
     fall: FallSettings = option(factory=FallSettings, doc="fall alerts: sequence model + physical rules")
+    fatigue: FatigueSettings = option(factory=FatigueSettings, doc="fatigue alerts: sequence model + hysteresis")
 
 
 @dataclass(frozen=True)

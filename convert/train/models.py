@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edge_app.analysis import fall
+from edge_app.analysis import fall, fatigue
 from edge_app.analysis.features import NUM_FEATURES
 
 FALL_STEPS, FALL_RATE = 30, fall.RATE_HZ  # 2 s at 15 Hz
-FATIGUE_STEPS, FATIGUE_RATE = 80, 4.0  # 20 s at 4 Hz
+FATIGUE_STEPS, FATIGUE_RATE = 80, fatigue.RATE_HZ  # 20 s at 4 Hz
 
 
 class Normalise(nn.Module):
@@ -90,4 +90,4 @@ def fall_gru() -> nn.Module:
 
 
 def fatigue_tcn() -> nn.Module:
-    return TCN(dilations=(1, 2, 4, 8))
+    return TCN(dilations=(1, 2, 4, 8), dropout=0.3)

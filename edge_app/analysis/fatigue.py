@@ -1,0 +1,113 @@
+"""Fatigue per track: a sequence model over the last 20 s of posture and motion, relative to the same person's own
+first seconds in the same posture (so a camera's angle, a person's build, or sitting down is not read as fatigue),
+and a smoothed score with hysteresis that raises and clears the alert.
+
+    no baseline yet --(baseline_s seen in this posture)--> scoring every every_s:
+                                                           score = EMA(model(window - baseline))
+    posture changes (standing / sitting / lying, from the posture analyzer) --> baseline taken again
+    scoring --(score >= raise_at for hold_s)--> alert raised
+    raised --(score <= clear_at for clear_s)--> alert cleared
+
+What the shipped model was trained on (semi-synthetic sequences) and what that means is in the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_app.analysis.features import window
+from edge_app.analysis.sequence_model import SequenceModel, recent_history
+from edge_app.records import Event, Track
+from edge_app.schema import option
+
+RATE_HZ = 4.0  # fatigue windows are resampled to this rate (the model's input length sets the window: 80 = 20 s)
+BASELINE_S = 10.0
+
+
+def baseline(times: np.ndarray, landmarks: np.ndarray, world: np.ndarray, start: float,
+             seconds: float = BASELINE_S) -> np.ndarray | None:
+    """The median features of a person's first ``seconds`` in view (from ``start``); None if not yet covered."""
+    if len(times) < 2 or times[-1] < start + seconds:
+        return None
+    feats = window(times, landmarks, world, start + seconds, seconds, RATE_HZ)
+    return None if feats is None else np.median(feats, axis=0)
+
+
+@dataclass(frozen=True)
+class FatigueSettings:
+    """The ``analysis.fatigue`` config section."""
+
+    enabled: bool = option(True, "raise fatigue alerts (needs the fatigue_detector model from `make models`)")
+    model: str = option("fatigue_detector", "sequence model name in the manifest")
+    every_s: float = option(1.0, "seconds between model runs per person")
+    smoothing: float = option(0.3, "weight of each new score in the running score (exponential average, 0-1)")
+    raise_at: float = option(0.8, "running score at or above which the alert may be raised")
+    hold_s: float = option(10.0, "the running score must stay at or above raise_at this long (seconds)")
+    clear_at: float = option(0.4, "running score at or below which the alert may clear")
+    clear_s: float = option(10.0, "the running score must stay at or below clear_at this long (seconds)")
+
+    def validate(self) -> None:
+        if not 0 < self.smoothing <= 1:
+            raise ValueError("smoothing must be in (0, 1]")
+        if not 0 <= self.clear_at < self.raise_at <= 1:
+            raise ValueError("need 0 <= clear_at < raise_at <= 1 (hysteresis)")
+        if self.every_s <= 0 or self.hold_s < 0 or self.clear_s < 0:
+            raise ValueError("every_s must be > 0, hold_s and clear_s >= 0")
+
+
+@dataclass
+class FatigueState:
+    baseline: np.ndarray | None = None
+    posture: str | None = None  # the posture the baseline belongs to
+    segment_start: float | None = None  # since when the person has been in that posture
+    score: float = 0.0
+    scored: int = 0
+    last_model: float = -1e9
+    above_since: float | None = None
+    below_since: float | None = None
+    raised: bool = False
+    raised_at: float = 0.0
+
+
+class FatigueAnalyzer:
+    name = "fatigue"
+
+    def __init__(self, model: SequenceModel, settings: FatigueSettings = FatigueSettings()):
+        self.model, self.s = model, settings
+        self.window_s = getattr(model, "steps", 80) / RATE_HZ
+
+    def update(self, track: Track, stream: str, now: float, wall: float) -> list[Event]:
+        s = self.s
+        st: FatigueState = track.state.setdefault(self.name, FatigueState())
+        if now - st.last_model < s.every_s:
+            return []
+        st.last_model = now
+        posture = getattr(track.state.get("posture"), "posture", None)
+        if st.segment_start is None or (posture is not None and posture != st.posture):
+            st.segment_start = track.first_seen if st.segment_start is None else now
+            st.posture, st.baseline, st.scored, st.above_since = posture, None, 0, None
+        if st.baseline is None:
+            hist = recent_history(track.history, st.segment_start - 1.0)
+            st.baseline = baseline(*hist, start=st.segment_start) if hist is not None else None
+            if st.baseline is None:
+                return []
+        hist = recent_history(track.history, max(now - self.window_s - 1.0, st.segment_start))
+        feats = window(*hist, end=now, seconds=self.window_s, rate=RATE_HZ) if hist is not None else None
+        if feats is None:
+            return []
+        raw = self.model((feats - st.baseline).astype(np.float32))
+        st.score = raw if st.scored == 0 else (1 - s.smoothing) * st.score + s.smoothing * raw
+        st.scored += 1
+        st.above_since = (st.above_since if st.above_since is not None else now) if st.score >= s.raise_at else None
+        st.below_since = (st.below_since if st.below_since is not None else now) if st.score <= s.clear_at else None
+        details = {"score_now": round(raw, 3), "running_score": round(st.score, 3)}
+        if not st.raised and st.above_since is not None and now - st.above_since >= s.hold_s:
+            st.raised, st.raised_at = True, now
+            return [Event("fatigue", stream, track.id, "raised", round(st.score, 4), now, wall, details)]
+        if st.raised and st.below_since is not None and now - st.below_since >= s.clear_s:
+            st.raised = False
+            return [Event("fatigue", stream, track.id, "cleared", round(st.score, 4), now, wall,
+                          {**details, "raised_for_s": round(now - st.raised_at, 1)})]
+        return []

@@ -1,0 +1,115 @@
+"""Fatigue: the synthetic transformations, the analyzer's hysteresis, and the real model on held-back sequences."""
+
+from __future__ import annotations
+
+from collections import deque
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from test_fall import skeleton
+
+from conftest import MODELS_IR, need_shared
+from convert.train import synthetic
+from edge_app.analysis.fatigue import FatigueAnalyzer, FatigueSettings, baseline
+
+
+def still_person(seconds: float = 60.0, fps: float = 10.0):
+    rng = np.random.default_rng(0)
+    times = np.arange(0, seconds, 1 / fps)
+    lms, worlds = zip(*(skeleton(0) for _ in times))
+    lm, wd = np.stack(lms), np.stack(worlds)
+    lm[..., :2] += rng.normal(0, 0.5, lm[..., :2].shape)  # a live person is never perfectly still
+    return times, lm, wd
+
+
+@pytest.mark.parametrize("name", [n for n in synthetic.TRANSFORMS if n != "slowdown"])
+def test_each_transformation_changes_only_after_onset(name):
+    times, lm, wd = still_person()
+    ramp = synthetic.ramp_from(times, 30.0, 5.0)
+    params = {k: (lo + hi) / 2 for k, (lo, hi) in synthetic.FATIGUED[name].items()}
+    args = (times, lm, wd, ramp)
+    out_lm, out_wd = (synthetic.hand_to_face(*args, rng=np.random.default_rng(1), **params) if name == "hand_to_face"
+                      else synthetic.TRANSFORMS[name](*args, **params))
+    before, after = times < 29.0, times > 36.0
+    assert np.abs(out_lm[before] - lm[before]).max() < 1e-9
+    assert np.abs(out_lm[after, :, :2] - lm[after, :, :2]).max() > 2.0
+    assert out_lm.shape == lm.shape and out_wd.shape == wd.shape and np.isfinite(out_lm).all()
+
+
+def test_slowdown_takes_energy_out_of_movement():
+    times, lm, wd = still_person()
+    lm, wd = synthetic.sway(times, lm, wd, np.ones(len(times)), amplitude=0.3, period_s=1.0)  # a moving person
+    out, _ = synthetic.slowdown(times, lm, wd, synthetic.ramp_from(times, 30.0, 5.0), factor=0.8)
+    speed = np.abs(np.diff(out[:, 0, 0]))
+    assert speed[times[1:] > 40].mean() < 0.4 * speed[times[1:] < 25].mean()
+
+
+def test_head_droop_moves_the_head_down_towards_the_face_side():
+    times, lm, wd = still_person(20)
+    out, _ = synthetic.head_droop(times, lm, wd, np.ones(len(times)), degrees=40)
+    assert (out[:, 0, 1] > lm[:, 0, 1] + 5).all()  # the nose goes down (image y down)
+
+
+class Scripted:
+    steps = 80
+
+    def __init__(self, score_at):
+        self.score_at, self.now = score_at, 0.0
+
+    def __call__(self, window):
+        return self.score_at(self.now)
+
+
+def replay(analyzer, scripted, seconds, fps=10.0):
+    times, lm, wd = still_person(seconds, fps)
+    track = SimpleNamespace(id=7, history=deque(maxlen=900), state={}, first_seen=0.0, smoothed=lm[0])
+    events = []
+    for t, l, w in zip(times, lm, wd):
+        scripted.now = t
+        track.history.append((float(t), l, w, 1.0))
+        events += analyzer.update(track, "s", float(t), 1000 + float(t))
+    return events
+
+
+def test_hysteresis_raises_after_hold_and_clears_after_clear_time():
+    settings = FatigueSettings(hold_s=10, clear_s=10, smoothing=1.0)
+    scripted = Scripted(lambda t: 1.0 if 40 <= t < 80 else 0.0)
+    events = replay(FatigueAnalyzer(scripted, settings), scripted, 120)
+    assert [(e.state, round(e.media_time)) for e in events] == [("raised", 50), ("cleared", 90)]
+
+
+def test_brief_high_scores_raise_nothing():
+    scripted = Scripted(lambda t: 1.0 if int(t) % 12 < 6 else 0.0)  # 6 s on, 6 s off: never held for 10 s
+    assert not replay(FatigueAnalyzer(scripted, FatigueSettings(smoothing=1.0)), scripted, 120)
+
+
+def test_no_score_before_a_baseline():
+    times, lm, wd = still_person(9.0)
+    assert baseline(times, lm, wd, 0.0) is None
+    times, lm, wd = still_person(12.0)
+    assert baseline(times, lm, wd, 0.0).shape == (21,)
+
+
+def test_bad_fatigue_config(tmp_path):
+    from conftest import assert_clean_error, run_cli
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("analysis:\n  fatigue:\n    raise_at: 0.3\n    clear_at: 0.5\n")
+    assert_clean_error(run_cli("edge_app", "config", "--config", str(cfg)), "hysteresis")
+
+
+def test_real_fatigue_model_on_held_back_sequences(manifest, runtime):
+    """The shipped model, run by the runtime's analyzer: no alert on real people standing or sitting (trial 2,
+    never trained on), and alerts on fatigued versions of the same sequences."""
+    if "fatigue_detector" not in manifest["models"]:
+        pytest.skip("fatigue_detector not built (needs ../shared/data)")
+    need_shared("falls", "upfall_s1")
+    from convert.train.fatigue_check import check
+    from edge_app.analysis.sequence_model import SequenceModel
+    from edge_app.inference.model_store import ModelStore
+
+    model = SequenceModel(ModelStore(MODELS_IR).choose("fatigue_detector", runtime, "int8").compiled)
+    result = check(model, variants=2)
+    assert result["original_alerts"] == 0
+    assert result["fatigued_alerted"] >= result["fatigued_variants"] // 4, result
