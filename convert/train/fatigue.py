@@ -2,8 +2,9 @@
 
 No labelled fatigue footage exists. The shipped model is trained on semi-synthetic sequences: Vigil's own pose
 sequences of people walking, standing, sitting, jumping and lying down (UP-Fall subject 1, trial 1 only), each used
-as is, in mild variants and looking down as if reading (label 0), and in fatigued variants made by convert/train/synthetic.py (label 1 once the
-change has set in). With ``--data DIR`` it trains on a user's own labelled sequences instead:
+as is, in mild variants and looking down as if reading (label 0), and in fatigued variants made by
+convert/train/synthetic.py (label 1 once the change has set in). With ``--data DIR`` it trains on a user's own
+labelled sequences instead:
 
     DIR/*.npz, each with  times (T,) seconds;  landmarks (T, 33, 5) BlazePose image landmarks (x, y px, z,
     visibility, presence);  world (T, 33, 3) metres (optional);  and either label () 0/1 for the whole sequence or
@@ -92,7 +93,7 @@ def synthetic_windows(bases: list[tuple[str, Sequence]], seed: int, fatigued: in
         for _ in range(fatigued):
             flm, fwd, ramp, _ = fatigued_variant(t, lm, wd, rng)
 
-            def label(ends, ramp=ramp):
+            def label(ends, ramp=ramp, t=t):
                 mean = np.array([ramp[(t > e - SECONDS) & (t <= e)].mean() for e in ends])
                 at_end = np.interp(ends, t, ramp)
                 return np.where(mean >= 0.6, 1.0, np.where(at_end <= 0.05, 0.0, -1.0))

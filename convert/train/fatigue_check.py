@@ -42,7 +42,7 @@ def check(model, split: str = "test", activities=(7, 8), variants: int = 5, seed
         seq = seqs[clip.name].track(seqs[clip.name].subject)
         t, lm, wd = seq.times, seq.landmarks.astype(np.float64), seq.world.astype(np.float64)
 
-        def alerts(a, b):
+        def alerts(a, b, t=t):
             return [e for e in replay([PostureAnalyzer(), FatigueAnalyzer(model)], t, a, b)
                     if e.type == "fatigue" and e.state == "raised"]
         row = {"clip": clip.name, "seconds": round(float(t[-1] - t[0]), 1), "original_alerts": len(alerts(lm, wd)),
