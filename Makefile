@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vigil-installed
 DEMO_ARGS ?=
 
-.PHONY: setup system-deps models demo test test-slow benchmark lint clean-models
+.PHONY: setup system-deps models demo test test-slow benchmark evaluate lint clean-models
 
 setup: $(STAMP)
 
@@ -52,6 +52,11 @@ test-slow: setup models
 
 benchmark: setup models
 	$(PY) -m edge_app benchmark
+
+# Fall and fatigue alerts of the whole pipeline on the held-back clips of ../shared/data/falls.
+evaluate: setup models
+	$(PY) -m edge_app evaluate --clips configs/clips/falls_test.json \
+	  --labels ../shared/data/falls/urfd/urfall-cam0-falls.csv --json reports/eval_falls_test.json
 
 lint: setup
 	$(PY) -m ruff check edge_app convert tests scripts

@@ -106,7 +106,8 @@ class Builder:
                         "only; INT8 needs real frames")
             self.int8 = False
         for recipe in todo:
-            self.ensure_trained(recipe)
+            if not self.ensure_trained(recipe):
+                continue
             digest = recipe_hash(recipe, self.calib if self.int8 else [])
             if not self.force and self.up_to_date(recipe.name, digest):
                 log.info("%s: up to date (use --force to rebuild)", recipe.name)
@@ -114,17 +115,25 @@ class Builder:
             self.build(recipe, digest)
         return manifest.load(self.manifest_path)
 
-    def ensure_trained(self, recipe: ModelRecipe) -> None:
-        """A trained sequence model whose weights are missing is trained first (on the shared footage)."""
+    def ensure_trained(self, recipe: ModelRecipe) -> bool:
+        """A trained sequence model whose weights are missing is trained first (on the shared footage). False when
+        it cannot be: no weights and no training data (the runtime then runs without that analysis)."""
         if not recipe.train or not isinstance(recipe.source, PyTorchSource) or recipe.source.weights is None:
-            return
+            return True
         if recipe.source.weights.is_file() and (recipe.source.weights.parent / "windows.npz").is_file():
-            return
+            return True
         from convert.train import run_training
+        from convert.train.clips import shared_clips
+
+        if not any(c.split == "train" for c in shared_clips()):
+            log.warning("%s: skipped: no trained weights at %s and no training footage (../shared/data/falls); "
+                        "its analysis will be off", recipe.name, recipe.source.weights)
+            return False
 
         log.info("%s: no trained weights at %s: training it (`python -m convert train %s`)", recipe.name,
                  recipe.source.weights, recipe.train)
         run_training(recipe.train, recipe.source.weights)
+        return True
 
     def _kind(self, recipe: ModelRecipe):
         if recipe.kind == "sequence" and isinstance(recipe.source, PyTorchSource) and recipe.source.weights:
