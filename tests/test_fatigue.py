@@ -12,6 +12,7 @@ from test_fall import skeleton
 from conftest import MODELS_IR, need_shared
 from convert.train import synthetic
 from edge_app.analysis.fatigue import FatigueAnalyzer, FatigueSettings, baseline
+from edge_app.analysis.features import NUM_FEATURES
 
 
 def still_person(seconds: float = 60.0, fps: float = 10.0):
@@ -73,7 +74,7 @@ def replay(analyzer, scripted, seconds, fps=10.0):
 
 
 def test_hysteresis_raises_after_hold_and_clears_after_clear_time():
-    settings = FatigueSettings(hold_s=10, clear_s=10, smoothing=1.0)
+    settings = FatigueSettings(hold_s=10, clear_s=10, smoothing=1.0)  # explicit: the test fixes its timings
     scripted = Scripted(lambda t: 1.0 if 40 <= t < 80 else 0.0)
     events = replay(FatigueAnalyzer(scripted, settings), scripted, 120)
     assert [(e.state, round(e.media_time)) for e in events] == [("raised", 50), ("cleared", 90)]
@@ -88,7 +89,7 @@ def test_no_score_before_a_baseline():
     times, lm, wd = still_person(9.0)
     assert baseline(times, lm, wd, 0.0) is None
     times, lm, wd = still_person(12.0)
-    assert baseline(times, lm, wd, 0.0).shape == (21,)
+    assert baseline(times, lm, wd, 0.0).shape == (NUM_FEATURES,)
 
 
 def test_bad_fatigue_config(tmp_path):

@@ -2,9 +2,9 @@
 
 No labelled fatigue footage exists. The shipped model is trained on semi-synthetic sequences: Vigil's own pose
 sequences of people walking, standing, sitting, jumping and lying down (UP-Fall subject 1, trial 1 only), each used
-as is, in mild variants and looking down as if reading (label 0), and in fatigued variants made by
-convert/train/synthetic.py (label 1 once the change has set in). With ``--data DIR`` it trains on a user's own
-labelled sequences instead:
+as is, in mild variants, looking down as if reading and in ordinary changes of posture (label 0), and in fatigued
+variants made by convert/train/synthetic.py (label 1 once the change has set in). With ``--data DIR`` it trains on a
+user's own labelled sequences instead:
 
     DIR/*.npz, each with  times (T,) seconds;  landmarks (T, 33, 5) BlazePose image landmarks (x, y px, z,
     visibility, presence);  world (T, 33, 3) metres (optional);  and either label () 0/1 for the whole sequence or
@@ -23,7 +23,7 @@ import torch
 from convert.train import models
 from convert.train.clips import Clip, shared_clips
 from convert.train.extract import Sequence, extract
-from convert.train.synthetic import fatigued_variant, mild_variant, reading_variant
+from convert.train.synthetic import fatigued_variant, mild_variant, reading_variant, shift_variant
 from convert.train.trainer import fit, predict, window_metrics
 from convert.train.windows import Windows, mirrored
 from edge_app.analysis.fatigue import baseline
@@ -78,7 +78,7 @@ def windows_of(name: str, times, lm, world, labels_at) -> Windows:
 
 
 def synthetic_windows(bases: list[tuple[str, Sequence]], seed: int, fatigued: int = 4, mild: int = 2,
-                      reading: int = 2) -> Windows:
+                      reading: int = 2, shifts: int = 2) -> Windows:
     rng = np.random.default_rng(seed)
     parts = []
     for name, seq in bases:
@@ -90,6 +90,9 @@ def synthetic_windows(bases: list[tuple[str, Sequence]], seed: int, fatigued: in
         for _ in range(reading):
             rlm, rwd, _ = reading_variant(t, lm, wd, rng)
             parts.append(windows_of(name, t, rlm, rwd, lambda e: np.zeros(len(e))))
+        for _ in range(shifts):
+            slm, swd, _ = shift_variant(t, lm, wd, rng)
+            parts.append(windows_of(name, t, slm, swd, lambda e: np.zeros(len(e))))
         for _ in range(fatigued):
             flm, fwd, ramp, _ = fatigued_variant(t, lm, wd, rng)
 
@@ -139,6 +142,47 @@ def augmented(w: Windows) -> Windows:
                    np.concatenate([w.clip, w.clip]), np.concatenate([w.end, w.end]))
 
 
+def select_thresholds(model, bases: list[tuple[str, Sequence]], seed: int = 5) -> dict:
+    """The alert thresholds, chosen on validation sequences the model did not train on (camera-2 bases for the
+    camera-1 model): the setting that raises no alert on any ordinary version (as is, reading, posture shifts) and
+    the most on fatigued versions, the shortest hold among equals. Runs the runtime's analyzers."""
+    from convert.train.fatigue_check import replay
+    from edge_app.analysis.fatigue import FatigueAnalyzer, FatigueSettings
+    from edge_app.analysis.posture import PostureAnalyzer
+
+    rng = np.random.default_rng(seed)
+    cases = []  # (is_fatigued, times, lm, world)
+    for _, seq in bases:
+        t, lm, wd = seq.times, seq.landmarks.astype(np.float64), seq.world.astype(np.float64)
+        cases.append((False, t, lm, wd))
+        for make in (reading_variant, shift_variant):
+            a, b, _ = make(t, lm, wd, rng)
+            cases.append((False, t, a, b))
+        for _ in range(2):
+            a, b, _, _ = fatigued_variant(t, lm, wd, rng)
+            cases.append((True, t, a, b))
+
+    def scorer(window):
+        return float(predict(model, window[None].astype(np.float32))[0])
+    scorer.steps = models.FATIGUE_STEPS
+    table = []
+    for raise_at in (0.8, 0.9, 0.95):
+        for hold_s in (10.0, 15.0, 20.0):
+            settings = FatigueSettings(raise_at=raise_at, hold_s=hold_s)
+            hits = {True: 0, False: 0}
+            for fatigued, t, a, b in cases:
+                events = replay([PostureAnalyzer(), FatigueAnalyzer(scorer, settings)], t, a, b)
+                hits[fatigued] += any(e.type == "fatigue" and e.state == "raised" for e in events)
+            table.append({"raise_at": raise_at, "hold_s": hold_s, "ordinary_alerts": hits[False],
+                          "fatigued_alerted": hits[True]})
+    n_fat = sum(c[0] for c in cases)
+    clean = [r for r in table if r["ordinary_alerts"] == 0] or sorted(table, key=lambda r: r["ordinary_alerts"])[:1]
+    best = max(clean, key=lambda r: (r["fatigued_alerted"], -r["hold_s"], -r["raise_at"]))
+    log.info("fatigue thresholds (validation): raise_at %.2f, hold %.0f s: %d/%d fatigued alerted, %d ordinary",
+             best["raise_at"], best["hold_s"], best["fatigued_alerted"], n_fat, best["ordinary_alerts"])
+    return {"chosen": best, "fatigued_cases": n_fat, "ordinary_cases": len(cases) - n_fat, "grid": table}
+
+
 def train(arch: str = "tcn", epochs: int = 30, out: Path = OUT, data: Path | None = None) -> dict:
     torch.set_num_threads(2)
     report: dict = {"arch": arch, "window": {"seconds": SECONDS, "rate_hz": RATE}, "epochs": epochs}
@@ -164,6 +208,7 @@ def train(arch: str = "tcn", epochs: int = 30, out: Path = OUT, data: Path | Non
         fit(model, augmented(validation[0]), epochs=epochs, desc=f"fatigue {arch} (camera 1 only)")
         report["validation_camera2"] = window_metrics(validation[1].y, predict(model, validation[1].x))
         log.info("fatigue %s: validation (camera 2 bases, unseen) %s", arch, report["validation_camera2"])
+        report["thresholds"] = select_thresholds(model, val_bases)
     model = ARCHITECTURES[arch]()
     fit(model, augmented(train_set), epochs=epochs, desc=f"fatigue {arch}")
     report["train_fit"] = window_metrics(train_set.y, predict(model, train_set.x))

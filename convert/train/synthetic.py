@@ -14,8 +14,9 @@ the same for near and far people. What they model:
 ``fatigued_variant`` draws 2-4 of them at fatigued strengths, always with at least one of the moving signs (nodding,
 sway, slowdown): a head held down alone is what reading a phone or a laptop looks like. ``reading_variant`` is that
 ordinary posture, label 0: head and trunk bent forward at fatigued angles, quickly, and held. ``mild_variant`` draws
-one transformation at under a third of the smallest fatigued strength, so the model learns magnitude rather than the
-mere presence of a change.
+one transformation at under a third of the smallest fatigued strength, and ``shift_variant`` an ordinary change of
+posture (leaning back or forward, turning the head) held still, both label 0, so the model learns magnitude and
+movement rather than the mere presence of a change.
 """
 
 from __future__ import annotations
@@ -164,6 +165,18 @@ def reading_variant(times, lm, world, rng: np.random.Generator) -> tuple[np.ndar
     lm, world = head_droop(times, lm, world, ramp, **head)
     lm, world = trunk_slump(times, lm, world, ramp, **trunk)
     return lm, world, {"head_droop": head, "trunk_slump": trunk}
+
+
+def shift_variant(times, lm, world, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+    """An ordinary change of posture (not fatigue): within a second the person leans back or forward, turns or tilts
+    the head, and stays so. Static changes like these must not read as fatigue; the moving signs must."""
+    ramp = ramp_from(times, float(rng.uniform(times[0] + 10, max(times[0] + 10, times[-1] - 10))),
+                     float(rng.uniform(0.3, 1.0)))
+    trunk = float(rng.uniform(5, 25)) * float(rng.choice([-1.0, 1.0]))
+    head = float(rng.uniform(10, 40)) * float(rng.choice([-1.0, 1.0]))
+    lm, world = trunk_slump(times, lm, world, ramp, degrees=trunk)
+    lm, world = head_droop(times, lm, world, ramp, degrees=head)
+    return lm, world, {"trunk_degrees": round(trunk, 1), "head_degrees": round(head, 1)}
 
 
 def mild_variant(times, lm, world, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:

@@ -44,7 +44,8 @@ class FatigueSettings:
     every_s: float = option(1.0, "seconds between model runs per person")
     smoothing: float = option(0.3, "weight of each new score in the running score (exponential average, 0-1)")
     raise_at: float = option(0.8, "running score at or above which the alert may be raised")
-    hold_s: float = option(10.0, "the running score must stay at or above raise_at this long (seconds)")
+    hold_s: float = option(20.0, "the running score must stay at or above raise_at this long (seconds; chosen "
+                                 "on validation sequences: 10 s raised alerts on ordinary ones)")
     clear_at: float = option(0.4, "running score at or below which the alert may clear")
     clear_s: float = option(10.0, "the running score must stay at or below clear_at this long (seconds)")
 

@@ -3,7 +3,8 @@
 Pure functions. A window of a track's history is first resampled to a fixed rate (so a 30 fps camera and an 18 fps
 one give the same series), then each step gets the features below. Lengths are in torso lengths (shoulder centre to
 hip centre, floored by a quarter of the body box so a foreshortened torso does not blow them up); angles in units
-of 90 degrees; velocities per second. Image y points down, so a positive vertical velocity is a descent.
+of 90 degrees; velocities per second. Image y points down, so a positive vertical velocity is a descent. Four masks
+say whether the head, the hands, the hips and the feet are seen.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ FEATURE_NAMES = (
     "knee_angle_l", "knee_angle_r", "hip_angle_l", "hip_angle_r", "elbow_angle_l", "elbow_angle_r", "neck_angle",
     "head_droop_3d", "hand_to_face", "visibility",
     "hip_velocity_y", "hip_acceleration_y", "head_velocity_y", "hip_velocity_x", "movement_energy",
+    "head_seen", "hands_seen", "hips_seen", "feet_seen",
 )
+SEEN = 0.5  # visibility from which a joint counts as seen (the masks)
 NUM_FEATURES = len(FEATURE_NAMES)
 
 
@@ -95,6 +98,9 @@ def frame_features(lm: np.ndarray, world: np.ndarray, dt: float) -> np.ndarray:
         _joint_angle(nose, sh, hip) / np.pi, droop / right_angle, np.minimum(hand_face, 5.0), vis.mean(1),
         np.clip(hip_v[:, 1], -10, 10), np.clip(hip_a, -10, 10), np.clip(head_v[:, 1], -10, 10),
         np.clip(hip_v[:, 0], -10, 10), np.minimum(energy, 10.0),
+        # masks for joints not seen: a feature computed from guessed joints means less where its mask is 0
+        (vis[:, _K[NOSE]] >= SEEN), (vis[:, [_K[L_WRIST], _K[R_WRIST]]].max(1) >= SEEN),
+        (vis[:, [_K[L_HIP], _K[R_HIP]]].max(1) >= SEEN), (vis[:, [_K[L_ANKLE], _K[R_ANKLE]]].max(1) >= SEEN),
     ], axis=1)
     return np.nan_to_num(feats.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
