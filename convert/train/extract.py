@@ -3,6 +3,7 @@ training sees exactly what the analyzers see at run time. Cached per clip and mo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -62,6 +63,9 @@ def _cache_key(clip: Clip, cfg: Config) -> str:
 def extract(clips: list[Clip], cfg: Config | None = None, cache: Path = CACHE, progress: bool = True
             ) -> dict[str, Sequence]:
     cfg = cfg or load_config()
+    # Pinned, not `auto`: auto picks the fastest run when it starts, which can differ between runs of a busy
+    # machine, and training must see the same poses every time (INT8: what the runtime runs by default here).
+    cfg = dataclasses.replace(cfg, models=dataclasses.replace(cfg.models, precision="int8"))
     out: dict[str, Sequence] = {}
     todo = []
     for clip in clips:
