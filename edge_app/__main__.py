@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print((args.out / "benchmark.md").read_text())
         return 0
 
-    from edge_app.app import build_pose_stack
+    from edge_app.app import build_outputs, build_pose_stack
     from edge_app.errors import VigilError
     from edge_app.pipeline import Pipeline
 
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = Pipeline(cfg, build_pose_stack(cfg), specs, record=record, show=show,
                             kiosk=args.kiosk or cfg.display.kiosk, events=args.events,
                             max_frames=args.max_frames, duration=duration,
-                            server=server_override(cfg.server, args.http))
+                            server=server_override(cfg.server, args.http), outputs=build_outputs(cfg))
         summary = pipeline.run()
     print(json.dumps(summary, indent=2))
     if args.stats:

@@ -73,3 +73,13 @@ def build_analyzers(cfg: Config, stack: PoseStack) -> list[Analyzer]:
         if model is not None:
             analyzers.append(FatigueAnalyzer(model, cfg.analysis.fatigue))
     return analyzers
+
+
+def build_outputs(cfg: Config) -> list:
+    """Alert sinks beyond the screen and the event log, from ``alerts`` in the config."""
+    outputs = []
+    if cfg.alerts.mqtt.enabled:
+        from edge_app.alerts.mqtt import MqttSink
+
+        outputs.append(MqttSink(cfg.alerts.mqtt))
+    return outputs

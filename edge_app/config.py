@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from edge_app.alerts.mqtt import MqttSettings
 from edge_app.analysis.fall import FallSettings
 from edge_app.analysis.fatigue import FatigueSettings
 from edge_app.errors import ConfigError
@@ -96,6 +97,11 @@ class AnalysisConfig:
 
 
 @dataclass(frozen=True)
+class AlertsConfig:
+    mqtt: MqttSettings = option(factory=MqttSettings, doc="events and status to an MQTT broker, spooled on disk")
+
+
+@dataclass(frozen=True)
 class DisplayConfig:
     window: bool = option(True, "show a window when a display exists (never with --headless)")
     kiosk: bool = option(False, "full-screen window without toolbar; quit keys ignored (also --kiosk)")
@@ -120,6 +126,7 @@ class Config:
     inference: InferenceConfig = option(factory=InferenceConfig, doc="OpenVINO device and hints")
     pose: PoseConfig = option(factory=PoseConfig, doc="multi-person pose engine")
     analysis: AnalysisConfig = option(factory=AnalysisConfig, doc="what is analysed per person")
+    alerts: AlertsConfig = option(factory=AlertsConfig, doc="where events go besides the screen and --events")
     server: ServerConfig = option(factory=ServerConfig, doc="operator HTTP endpoints on the box")
     display: DisplayConfig = option(factory=DisplayConfig, doc="the on-screen operator window")
     sources: list[SourceConfig] = option(factory=list, doc="streams watched when no --source is given")
@@ -136,6 +143,9 @@ def load_config(path: str | Path | None = None) -> Config:
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise ConfigError(f"{path}: sources: name {duplicate!r} is used twice")
+    mqtt = cfg.alerts.mqtt
+    if not mqtt.spool_dir.is_absolute():  # relative to the repository, like the models
+        cfg = dataclasses.replace(cfg, alerts=AlertsConfig(dataclasses.replace(mqtt, spool_dir=REPO / mqtt.spool_dir)))
     return dataclasses.replace(cfg, models=_resolve_models(cfg.models, path), path=path)
 
 

@@ -28,6 +28,13 @@ from edge_app.web.server import FrameHub, OperatorServer
 log = logging.getLogger(__name__)
 
 
+def event_record(event: Event, frame_seq: int) -> dict:
+    """An event as every sink writes it (event log, MQTT payload)."""
+    return {"ts": round(event.media_time, 3), "wall": round(event.wall_time, 3), "stream": event.stream,
+            "frame": frame_seq, "type": event.type, "track_id": event.track_id, "state": event.state,
+            "score": round(event.score, 4), "details": event.details}
+
+
 class EventLog:
     """--events: one JSON object per line, flushed per event so nothing is lost on a crash."""
 
@@ -44,10 +51,7 @@ class EventLog:
     def write(self, event: Event, frame_seq: int) -> None:
         if self._fh is None:
             return
-        record = {"ts": round(event.media_time, 3), "wall": round(event.wall_time, 3), "stream": event.stream,
-                  "frame": frame_seq, "type": event.type, "track_id": event.track_id, "state": event.state,
-                  "score": round(event.score, 4), "details": event.details}
-        self._fh.write(json.dumps(record) + "\n")
+        self._fh.write(json.dumps(event_record(event, frame_seq)) + "\n")
         self._fh.flush()
 
     def close(self) -> None:
@@ -59,7 +63,8 @@ class EventLog:
 class Pipeline:
     def __init__(self, cfg: Config, stack: PoseStack, specs: list[SourceSpec], record: Path | None = None,
                  show: bool = False, kiosk: bool = False, events: Path | None = None, max_frames: int | None = None,
-                 duration: float | None = None, log_every: float = 10.0, server: ServerConfig | None = None):
+                 duration: float | None = None, log_every: float = 10.0, server: ServerConfig | None = None,
+                 outputs: list | None = None):
         if not specs:
             raise VigilError("no sources given")
         names = [s.name for s in specs]
@@ -82,6 +87,9 @@ class Pipeline:
         self.trackers = {s.name: Tracker() for s in specs}
         self.analyzers = build_analyzers(cfg, stack)
         self.event_sinks: list = [self.events_log_sink]
+        self.outputs = outputs or []  # alert sinks beyond the log (MQTT): called with each event record
+        for output in self.outputs:
+            self.event_sinks.append(lambda event, seq, output=output: output(event_record(event, seq)))
         self.events = EventLog(events)
         self.metrics = Metrics()
         self.hub = FrameHub()
@@ -151,6 +159,11 @@ class Pipeline:
         self.rss_samples.append((round(now - started, 1), rss_mb()))
         for cap in self.captures:
             name = cap.spec.name
+            for output in self.outputs:
+                status = getattr(output, "status", None)
+                if status is not None:
+                    status(name, {"status": cap.status.value, "fps": round(self.metrics.recent_fps(name), 2),
+                                  "wall": round(time.time(), 3)})
             log.info("stream %s: %s, %.1f fps, dropped %d, rss %.0f MB", name, cap.status.value,
                      self.metrics.recent_fps(name), cap.stats.dropped, self.rss_samples[-1][1])
         return now
@@ -204,6 +217,8 @@ class Pipeline:
                 cap.stop()
             self.renderer.close()
             self.events.close()
+            for output in self.outputs:
+                output.close()
             if self.server is not None:
                 self.server.stop()
         summary = self.metrics.summary(self.dropped())

@@ -1,0 +1,199 @@
+"""Alerts over MQTT with a real Mosquitto broker (Debian's package), started and stopped by the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_clean_error, free_port, run_cli
+from edge_app.alerts.mqtt import MqttSettings, MqttSink
+from edge_app.alerts.spool import Spool
+
+MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+
+
+class Broker:
+    """Mosquitto on loopback with persistence, so a control room's persistent session survives a restart."""
+
+    def __init__(self, folder: Path):
+        self.port, self.folder = free_port(), folder
+        self.conf = folder / "mosquitto.conf"
+        # `user`: started by root, mosquitto would switch to its own user, which cannot write to the test's folder
+        user = "root" if os.geteuid() == 0 else os.environ.get("USER", "mosquitto")
+        self.conf.write_text(f"user {user}\nlistener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                             f"persistence true\npersistence_location {folder}/\nautosave_interval 1\n"
+                             f"log_dest file {folder}/broker.log\n")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Broker:
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture
+def broker(tmp_path):
+    if MOSQUITTO is None:
+        pytest.skip("needs mosquitto (Debian package; `make setup` installs it)")
+    b = Broker(tmp_path).start()
+    yield b
+    b.stop()
+
+
+class ControlRoom:
+    """A subscriber with a persistent session (QoS 1), as a control room would run one."""
+
+    def __init__(self, port: int, topic: str = "vigil/#"):
+        import paho.mqtt.client as mqtt
+
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.lock = threading.Lock()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="control-room", clean_session=False)
+        client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        client.on_message = self._on_message
+        client.reconnect_delay_set(min_delay=1, max_delay=2)
+        client.connect("127.0.0.1", port, keepalive=5)
+        client.loop_start()
+        self.client = client
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self.lock:
+            self.messages.append((msg.topic, msg.payload, msg.retain))
+
+    def events(self) -> list[dict]:
+        with self.lock:
+            return [json.loads(p) for t, p, _ in self.messages if t.endswith("/events")]
+
+    def wait_events(self, n: int, timeout: float) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.events()) < n:
+            time.sleep(0.1)
+        return self.events()
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def alert(i: int) -> dict:
+    return {"ts": float(i), "wall": time.time(), "stream": "ward-3", "frame": i, "type": "fall", "track_id": 1,
+            "state": "raised", "score": 0.99, "details": {"n": i}}
+
+
+def test_alerts_raised_while_the_broker_is_down_arrive_in_order(broker, tmp_path):
+    room = ControlRoom(broker.port)
+    time.sleep(0.5)
+    sink = MqttSink(MqttSettings(enabled=True, port=broker.port, spool_dir=tmp_path / "spool", client_id="box-1"))
+    try:
+        for i in range(3):
+            sink(alert(i))
+        assert [e["details"]["n"] for e in room.wait_events(3, 10)] == [0, 1, 2]
+        broker.stop()  # the network or the broker is down for 30 s while alerts are raised
+        for i in range(3, 13):
+            sink(alert(i))
+            time.sleep(3.0)
+        assert len(sink.spool.pending()) == 10  # waiting on disk
+        broker.start()
+        got = room.wait_events(13, 30)
+        numbers = [e["details"]["n"] for e in got]
+        assert sorted(set(numbers)) == list(range(13)), numbers  # every alert arrived
+        firsts = [n for k, n in enumerate(numbers) if n not in numbers[:k]]
+        assert firsts == list(range(13)), numbers  # in order (QoS 1 may repeat one, never reorder)
+        assert all(e["stream"] == "ward-3" and e["seq"] >= 1 for e in got)
+        assert not sink.spool.pending()
+    finally:
+        sink.close()
+        room.close()
+
+
+def test_a_restart_resumes_the_spool_and_availability_is_published(broker, tmp_path):
+    spool = tmp_path / "spool"
+    room = ControlRoom(broker.port)
+    broker.stop()
+    first = MqttSink(MqttSettings(enabled=True, port=broker.port, spool_dir=spool, client_id="box-2"))
+    for i in range(4):
+        first(alert(i))
+    first.close(flush_timeout=0.5)  # Vigil stops with the broker unreachable: the alerts stay on disk
+    assert len(Spool(spool).pending()) == 4
+    broker.start()
+    second = MqttSink(MqttSettings(enabled=True, port=broker.port, spool_dir=spool, client_id="box-2"))
+    try:
+        assert [e["details"]["n"] for e in room.wait_events(4, 20)] == [0, 1, 2, 3]
+        second.status("ward-3", {"status": "online", "fps": 15.0})
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(t == "vigil/ward-3/status" for t, _, _ in room.messages):
+            time.sleep(0.1)
+        topics = {t: p for t, p, _ in room.messages}
+        assert topics.get("vigil/box-2/availability") == b"online"
+        assert json.loads(topics["vigil/ward-3/status"])["status"] == "online"
+    finally:
+        second.close()
+    time.sleep(0.5)
+    assert [p for t, p, _ in room.messages if t == "vigil/box-2/availability"][-1] == b"offline"
+    room.close()
+
+
+def test_spool_survives_a_torn_last_line(tmp_path):
+    spool = Spool(tmp_path)
+    spool.put({"a": 1})
+    spool.put({"a": 2})
+    with open(tmp_path / "outbox.jsonl", "a") as fh:
+        fh.write('{"a": 3, "se')  # power cut mid-write
+    again = Spool(tmp_path)
+    assert [r["a"] for r in again.pending()] == [1, 2]
+    again.mark_delivered(1)
+    assert [r["a"] for r in Spool(tmp_path).pending()] == [2]
+    assert Spool(tmp_path).put({"a": 4})["seq"] == 3
+
+
+@pytest.mark.parametrize("text, needle", [("alerts:\n  mqtt:\n    port: 0\n", "port must be 1-65535"),
+                                          ("alerts:\n  mqtt:\n    client_id: a/b\n", "client_id must not"),
+                                          ("alerts:\n  mqtt:\n    hots: x\n", "alerts.mqtt.hots: unknown key")])
+def test_bad_mqtt_config(tmp_path, text, needle):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(text)
+    assert_clean_error(run_cli("edge_app", "config", "--config", str(cfg)), needle)
+
+
+def test_a_real_fall_reaches_the_broker(broker, tmp_path, manifest):
+    """The whole pipeline on a held-back UR Fall clip with MQTT on: the fall alert arrives on the topic."""
+    from conftest import need_shared
+
+    if "fall_detector" not in manifest["models"]:
+        pytest.skip("fall_detector not built")
+    clip = need_shared("falls", "urfd", "fall-16-cam0.mp4")
+    room = ControlRoom(broker.port)
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text(f"alerts:\n  mqtt:\n    enabled: true\n    port: {broker.port}\n    client_id: box-3\n"
+                   f"    spool_dir: {tmp_path / 'spool'}\n")
+    proc = run_cli("edge_app", "run", "--config", str(cfg), "--headless", "--fast", "--source", f"bed-2={clip}",
+                   "--crop", "bed-2=320,0,320,240")
+    try:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        falls = [e for e in room.wait_events(1, 10) if e["type"] == "fall" and e["state"] == "raised"]
+        assert len(falls) == 1 and falls[0]["stream"] == "bed-2" and falls[0]["score"] > 0.9
+        assert not Spool(tmp_path / "spool").pending()
+        assert "password" not in proc.stderr
+    finally:
+        room.close()
