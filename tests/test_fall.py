@@ -13,7 +13,7 @@ import pytest
 
 from conftest import REPO, assert_clean_error, need_shared, run_cli
 from edge_app.analysis.fall import FallAnalyzer, FallSettings, Phase
-from edge_app.analysis.features import FEATURE_NAMES, current_features, window
+from edge_app.analysis.features import FEATURE_NAMES, current_features, posture_measures, window
 
 # a standing person, 170 px tall, feet at y=400 (image y down): joint -> (x, y)
 STANDING = {0: (300, 240), 11: (285, 265), 12: (315, 265), 13: (280, 300), 14: (320, 300), 15: (278, 330),
@@ -52,6 +52,16 @@ def test_posture_features_of_standing_and_lying():
     assert up[torso] * 90 < 5 and 85 < down[torso] * 90 < 95
     assert up[FEATURE_NAMES.index("head_above_hips")] > 1.0 > down[FEATURE_NAMES.index("head_above_hips")]
     assert np.isfinite(up).all() and np.isfinite(down).all()
+
+
+@pytest.mark.parametrize("angle", [0, 30, 75, 90, 180])
+def test_fast_posture_measures_equal_the_features(angle):
+    lm, world = skeleton(angle, drop=12)
+    lm[27, 1] += 7  # not perfectly symmetric
+    torso, hips = posture_measures(lm)
+    feats = current_features(lm, world)
+    assert torso == pytest.approx(feats[FEATURE_NAMES.index("torso_angle_2d")] * 90, abs=1e-3)
+    assert hips == pytest.approx(feats[FEATURE_NAMES.index("hips_above_feet")], abs=1e-4)
 
 
 def test_descent_is_positive_and_rate_invariant():

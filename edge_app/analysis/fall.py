@@ -26,15 +26,13 @@ from enum import Enum
 
 import numpy as np
 
-from edge_app.analysis.features import FEATURE_NAMES, current_features, window
+from edge_app.analysis.features import FEATURE_NAMES, posture_measures, window
 from edge_app.analysis.sequence_model import SequenceModel, recent_history
 from edge_app.records import Event, Track
 from edge_app.schema import option
 
 log = logging.getLogger(__name__)
 
-TORSO = FEATURE_NAMES.index("torso_angle_2d")
-HIPS_ABOVE_FEET = FEATURE_NAMES.index("hips_above_feet")
 HIP_VY = FEATURE_NAMES.index("hip_velocity_y")
 L_ANKLE, R_ANKLE = 27, 28
 
@@ -86,6 +84,7 @@ class FallState:
     track_id: int
     phase: Phase = Phase.UPRIGHT
     score: float = 0.0
+    descent: float = 0.0  # fastest hip descent in the last second of the last window, torso lengths per second
     max_score: float = 0.0
     last_model: float = -1e9
     last_seen: float = 0.0
@@ -114,10 +113,9 @@ class Vanished:
     score: float
 
 
-def body_state(feats: np.ndarray, s: FallSettings, feet_visible: bool = True) -> tuple[bool, bool]:
-    """(down, upright) from one frame's features. Hips at the level of the feet count only when the feet are seen
-    (someone walking out of the picture has guessed feet)."""
-    torso, hips = feats[TORSO] * 90.0, feats[HIPS_ABOVE_FEET]
+def body_state(torso: float, hips: float, s: FallSettings, feet_visible: bool = True) -> tuple[bool, bool]:
+    """(down, upright) from one frame's torso angle (degrees) and hips above feet (torso lengths). Hips at the
+    level of the feet count only when the feet are seen (someone walking out of the picture has guessed feet)."""
     down = torso > s.down_torso_deg or (feet_visible and hips < s.down_hips_above_feet)
     upright = torso < s.upright_torso_deg and hips > s.upright_hips_above_feet
     return bool(down), bool(upright)
@@ -147,19 +145,19 @@ class FallAnalyzer:
         x0, y0, x1, y1 = track.box
         st.centre, st.size = ((x0 + x1) / 2, (y0 + y1) / 2), max(x1 - x0, y1 - y0)
         feet_seen = bool(track.smoothed[[L_ANKLE, R_ANKLE], 3].max() >= s.min_visibility)
-        down, upright = body_state(current_features(track.smoothed, track.pose.world), s, feet_seen)
+        down, upright = body_state(*posture_measures(track.smoothed), s, feet_seen)
         st.upright_since = (st.upright_since if st.upright_since is not None else now) if upright else None
         if st.phase == Phase.UPRIGHT and down and now - st.first_seen <= 0.5:
             self._refound(st, now)
-        hist = recent_history(track.history, now - self.window_s - 0.2)
-        feats = window(*hist, end=now, seconds=self.window_s, rate=RATE_HZ) if hist is not None else None
-        descent = 0.0
-        if feats is not None:
-            if now - st.last_model >= s.every_s:
+        if now - st.last_model >= s.every_s:  # the window and the model: every_s, not every frame
+            hist = recent_history(track.history, now - self.window_s - 0.2)
+            feats = window(*hist, end=now, seconds=self.window_s, rate=RATE_HZ) if hist is not None else None
+            if feats is not None:
                 st.score, st.last_model = self.model(feats), now
-            descent = float(feats[-int(RATE_HZ):, HIP_VY].max())  # the last second
+                st.descent = float(feats[-int(RATE_HZ):, HIP_VY].max())  # the last second
+        descent = st.descent
         events: list[Event] = []
-        if st.phase == Phase.UPRIGHT and feats is not None:
+        if st.phase == Phase.UPRIGHT and st.last_model > -1e9:
             if now >= st.cooldown_until and st.score >= s.threshold and descent >= s.descent_speed:
                 st.phase, st.signal_at, st.max_score, st.down_time = Phase.FALLING, now, st.score, 0.0
                 st.details = {"descent_speed": round(descent, 2)}
