@@ -82,4 +82,8 @@ def build_outputs(cfg: Config) -> list:
         from edge_app.alerts.mqtt import MqttSink
 
         outputs.append(MqttSink(cfg.alerts.mqtt))
+    if cfg.alerts.webhook.enabled:
+        from edge_app.alerts.webhook import WebhookSink
+
+        outputs.append(WebhookSink(cfg.alerts.webhook))
     return outputs

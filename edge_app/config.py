@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from edge_app.alerts.mqtt import MqttSettings
+from edge_app.alerts.webhook import WebhookSettings
 from edge_app.analysis.fall import FallSettings
 from edge_app.analysis.fatigue import FatigueSettings
 from edge_app.errors import ConfigError
@@ -99,6 +100,13 @@ class AnalysisConfig:
 @dataclass(frozen=True)
 class AlertsConfig:
     mqtt: MqttSettings = option(factory=MqttSettings, doc="events and status to an MQTT broker, spooled on disk")
+    webhook: WebhookSettings = option(factory=WebhookSettings, doc="events POSTed to a URL, spooled on disk")
+    event_log_max_mb: float = option(50.0, "--events file size at which it is rotated (FILE.1 ... FILE.N)")
+    event_log_backups: int = option(5, "rotated event logs kept")
+
+    def validate(self) -> None:
+        if self.event_log_max_mb <= 0 or self.event_log_backups < 0:
+            raise ValueError("event_log_max_mb must be > 0 and event_log_backups >= 0")
 
 
 @dataclass(frozen=True)
@@ -143,9 +151,12 @@ def load_config(path: str | Path | None = None) -> Config:
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise ConfigError(f"{path}: sources: name {duplicate!r} is used twice")
-    mqtt = cfg.alerts.mqtt
-    if not mqtt.spool_dir.is_absolute():  # relative to the repository, like the models
-        cfg = dataclasses.replace(cfg, alerts=AlertsConfig(dataclasses.replace(mqtt, spool_dir=REPO / mqtt.spool_dir)))
+    mqtt, hook = cfg.alerts.mqtt, cfg.alerts.webhook  # spool folders are relative to the repository, like models
+    if not mqtt.spool_dir.is_absolute():
+        mqtt = dataclasses.replace(mqtt, spool_dir=REPO / mqtt.spool_dir)
+    if not hook.spool_dir.is_absolute():
+        hook = dataclasses.replace(hook, spool_dir=REPO / hook.spool_dir)
+    cfg = dataclasses.replace(cfg, alerts=dataclasses.replace(cfg.alerts, mqtt=mqtt, webhook=hook))
     return dataclasses.replace(cfg, models=_resolve_models(cfg.models, path), path=path)
 
 

@@ -36,10 +36,11 @@ def event_record(event: Event, frame_seq: int) -> dict:
 
 
 class EventLog:
-    """--events: one JSON object per line, flushed per event so nothing is lost on a crash."""
+    """--events: one JSON object per line, flushed per event so nothing is lost on a crash. When the file passes
+    ``max_bytes`` it is rotated (FILE -> FILE.1 -> ... -> FILE.<backups>, the oldest dropped)."""
 
-    def __init__(self, path: Path | None):
-        self.path = path
+    def __init__(self, path: Path | None, max_bytes: int = 50 * 2**20, backups: int = 5):
+        self.path, self.max_bytes, self.backups = path, max_bytes, backups
         self._fh = None
         if path is not None:
             try:
@@ -53,6 +54,20 @@ class EventLog:
             return
         self._fh.write(json.dumps(event_record(event, frame_seq)) + "\n")
         self._fh.flush()
+        if self._fh.tell() >= self.max_bytes:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        self._fh.close()
+        for i in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{i}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{i + 1}"))
+        if self.backups > 0:
+            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        else:
+            self.path.unlink()
+        self._fh = open(self.path, "a", encoding="utf-8")
 
     def close(self) -> None:
         if self._fh is not None:
@@ -90,7 +105,7 @@ class Pipeline:
         self.outputs = outputs or []  # alert sinks beyond the log (MQTT): called with each event record
         for output in self.outputs:
             self.event_sinks.append(lambda event, seq, output=output: output(event_record(event, seq)))
-        self.events = EventLog(events)
+        self.events = EventLog(events, int(cfg.alerts.event_log_max_mb * 2**20), cfg.alerts.event_log_backups)
         self.metrics = Metrics()
         self.hub = FrameHub()
         self.renderer = Renderer(names, self.metrics, stack.landmarks.compiled.device, stack.landmarks.run.name,
