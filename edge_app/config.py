@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from edge_app.alerts.evidence import EvidenceSettings
 from edge_app.alerts.mqtt import MqttSettings
 from edge_app.alerts.webhook import WebhookSettings
 from edge_app.analysis.fall import FallSettings
@@ -101,6 +102,7 @@ class AnalysisConfig:
 class AlertsConfig:
     mqtt: MqttSettings = option(factory=MqttSettings, doc="events and status to an MQTT broker, spooled on disk")
     webhook: WebhookSettings = option(factory=WebhookSettings, doc="events POSTed to a URL, spooled on disk")
+    evidence: EvidenceSettings = option(factory=EvidenceSettings, doc="snapshot and clip of every raised alert")
     event_log_max_mb: float = option(50.0, "--events file size at which it is rotated (FILE.1 ... FILE.N)")
     event_log_backups: int = option(5, "rotated event logs kept")
 
@@ -156,7 +158,10 @@ def load_config(path: str | Path | None = None) -> Config:
         mqtt = dataclasses.replace(mqtt, spool_dir=REPO / mqtt.spool_dir)
     if not hook.spool_dir.is_absolute():
         hook = dataclasses.replace(hook, spool_dir=REPO / hook.spool_dir)
-    cfg = dataclasses.replace(cfg, alerts=dataclasses.replace(cfg.alerts, mqtt=mqtt, webhook=hook))
+    evidence = cfg.alerts.evidence
+    if not evidence.dir.is_absolute():
+        evidence = dataclasses.replace(evidence, dir=REPO / evidence.dir)
+    cfg = dataclasses.replace(cfg, alerts=dataclasses.replace(cfg.alerts, mqtt=mqtt, webhook=hook, evidence=evidence))
     return dataclasses.replace(cfg, models=_resolve_models(cfg.models, path), path=path)
 
 

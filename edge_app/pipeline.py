@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from edge_app.alerts.evidence import EvidenceRecorder, paths_for
 from edge_app.app import PoseStack, build_analyzers
 from edge_app.config import Config, ServerConfig
 from edge_app.errors import VigilError
@@ -108,9 +109,11 @@ class Pipeline:
         self.events = EventLog(events, int(cfg.alerts.event_log_max_mb * 2**20), cfg.alerts.event_log_backups)
         self.metrics = Metrics()
         self.hub = FrameHub()
+        self.evidence_settings = cfg.alerts.evidence if cfg.alerts.evidence.enabled else None
         self.renderer = Renderer(names, self.metrics, stack.landmarks.compiled.device, stack.landmarks.run.name,
                                  record, Window(kiosk=kiosk) if show else None,
-                                 lossless=all(s.lossless for s in specs), hub=self.hub)
+                                 lossless=all(s.lossless for s in specs), hub=self.hub,
+                                 evidence=EvidenceRecorder(cfg.alerts.evidence) if self.evidence_settings else None)
         self.stop_event = threading.Event()
         self.processed = 0
         self.server = None
@@ -159,6 +162,9 @@ class Pipeline:
             if end_frame is not None:
                 events += end_frame(frame.stream, frame.media_time, frame.capture_wall)
         for event in events:
+            if event.state == "raised" and self.evidence_settings is not None:
+                snapshot, clip = paths_for(self.evidence_settings, event)
+                event.details.update(snapshot=str(snapshot), clip=str(clip))
             for sink in self.event_sinks:
                 sink(event, frame.seq)
         timing.analysed = time.monotonic()

@@ -35,11 +35,12 @@ class Renderer(threading.Thread):
 
     def __init__(self, streams: list[str], metrics: Metrics, device: str, precision: str,
                  record: Path | None, window: Window | None = None, record_fps: float = 15.0,
-                 lossless: bool = False, hub: FrameHub | None = None):
+                 lossless: bool = False, hub: FrameHub | None = None, evidence=None):
         super().__init__(name="render", daemon=True)
         self.streams, self.metrics, self.device, self.precision = streams, metrics, device, precision
         self.record, self.window, self.record_fps, self.lossless = record, window, record_fps, lossless
         self.hub = hub
+        self.evidence = evidence  # an EvidenceRecorder: snapshots and clips of raised alerts
         self.alerts: dict[str, dict[tuple[int, str], Event]] = {}
         self.inbox: queue.Queue[Processed | None] = queue.Queue(maxsize=2)
         self.canvases: dict[str, np.ndarray] = {}
@@ -59,10 +60,12 @@ class Renderer(threading.Thread):
                 return
             except queue.Full:
                 try:
-                    self.inbox.get_nowait()
+                    old = self.inbox.get_nowait()
                     self.dropped += 1
                 except queue.Empty:
-                    pass
+                    continue
+                if old.events:  # a frame may be skipped, its events never: they go with the newer frame
+                    item = Processed(item.frame, item.tracks, old.events + item.events, item.timing)
 
     def close(self) -> None:
         self.inbox.put(None)
@@ -82,6 +85,8 @@ class Renderer(threading.Thread):
                 self._writer.release()
             if self.window is not None:
                 self.window.close()
+            if self.evidence is not None:
+                self.evidence.close()
 
     def _track_alerts(self, item: Processed) -> dict[int, str]:
         """Alerts raised and not yet cleared, per track of this stream (the render thread's own view of them)."""
@@ -114,6 +119,9 @@ class Renderer(threading.Thread):
                           f"  queue {stage['queue']:.1f} ms",
                           f"{self.device} {self.precision}  people {len(item.tracks)}"])
         self.canvases[item.frame.stream] = canvas
+        if self.evidence is not None:
+            self.evidence.frame(item.frame.stream, item.frame.media_time, canvas,
+                                [e for e in item.events if e.state == "raised" and "clip" in e.details])
         view = mosaic([self.canvases[s] for s in self.streams if s in self.canvases])
         if self.record is not None:
             if self._writer is None:
