@@ -24,13 +24,13 @@ def run_four_streams(rtsp_server, tmp_path, seconds: float) -> dict:
     return json.loads(stats.read_text())
 
 
-def check_full_rate(summary: dict, seconds: float, tail: str = "p99") -> None:
+def check_full_rate(summary: dict, seconds: float, tail: str = "p99", max_dropped: float = 0.02) -> None:
     assert set(summary["streams"]) == {"cam1", "cam2", "cam3", "cam4"}
     for name, s in summary["streams"].items():
         assert s["fps"] >= 14.0, (name, s["fps"])  # the server sends 15 fps; fps is first to last frame
         # all but the start-up: OpenCV opens FFmpeg streams one at a time, about 1.3 s each here
         assert s["frames"] >= 14.0 * (seconds - 8), (name, s["frames"])
-        assert s["dropped"] <= 0.02 * s["frames"], (name, s["dropped"])
+        assert s["dropped"] <= max_dropped * s["frames"], (name, s["dropped"])
         assert s["glass_to_render_ms"][tail] <= 150, (name, s["glass_to_render_ms"])
 
 
@@ -38,8 +38,10 @@ def test_four_rtsp_streams_at_full_rate(rtsp_server, tmp_path, manifest):
     # The 30 s CI version: start-up (connects, first detections) is a quarter of the run here and fills its
     # slowest 1% (seen: one stream at p99 155 ms while p95 was 22 ms), so it checks p95; the p99 bound is
     # checked over the full two minutes by the slow test below (measured p99 28-81 ms).
+    # Drops too gather at start-up: while the later streams connect, the first ones lose a few frames (measured
+    # 7-11 of ~420 on cam1 in 30 s, with all analyzers on; 0-9 of ~1750 over two minutes).
     summary = run_four_streams(rtsp_server, tmp_path, 30)
-    check_full_rate(summary, 30, tail="p95")
+    check_full_rate(summary, 30, tail="p95", max_dropped=0.04)
 
 
 @pytest.mark.slow
