@@ -8,6 +8,7 @@ import numpy as np
 
 from convert.train.clips import Clip
 from convert.train.extract import Sequence
+from edge_app.analysis.fall import FallSettings
 from edge_app.analysis.features import FEATURE_NAMES, resample, window
 from edge_app.analysis.features import frame_features as _frame_features
 
@@ -42,15 +43,19 @@ def series(seq: Sequence, rate: float = 15.0) -> tuple[np.ndarray, np.ndarray]:
     return grid, _frame_features(lm, wd, 1.0 / rate)
 
 
-def is_down(feats: np.ndarray) -> np.ndarray:
-    """On the ground by body geometry: torso far from vertical, or hips as low as the feet."""
-    return (feats[:, TORSO] * 90 > 60) | (feats[:, HIPS_ABOVE_FEET] < 0.35)
+FALL_RULES = FallSettings()
+
+
+def is_down(feats: np.ndarray, s: FallSettings = FALL_RULES) -> np.ndarray:
+    """On the ground by body geometry, with the fall analyzer's thresholds: torso far from vertical, or hips as low
+    as the feet."""
+    return (feats[:, TORSO] * 90 > s.down_torso_deg) | (feats[:, HIPS_ABOVE_FEET] < s.down_hips_above_feet)
 
 
 def down_time(seq: Sequence, hold: float = 1.0, rate: float = 15.0) -> float | None:
     """The first moment after which the person stays down for ``hold`` seconds (80 % of its steps); None if never.
-    Used to place the fall in UP-Fall clips, whose labels are per clip. Only the subject's own track counts: the
-    subject's track (someone else in view has another id)."""
+    Used to place the fall in UP-Fall clips, whose labels are per clip. Only the subject's own track counts
+    (someone else in view has another id)."""
     if seq.subject is None:
         return None
     seq = seq.track(seq.subject)

@@ -14,7 +14,6 @@ import logging
 import socket
 import ssl
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,10 +116,7 @@ class MqttSink:
 
     def flush(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the outbox to empty; True if it did."""
-        deadline = time.monotonic() + timeout
-        while self.spool.pending() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return not self.spool.pending()
+        return self.spool.wait_empty(timeout)
 
     def close(self, flush_timeout: float = 5.0) -> None:
         if self.spool.pending() and self.connected.is_set():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 from edge_app.errors import VigilError
@@ -61,6 +62,14 @@ class Spool:
                 self._lock.wait(timeout)
             return bool(self._pending)
 
+    def wait_empty(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until everything is delivered; True if it is."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._pending and (left := deadline - time.monotonic()) > 0:
+                self._lock.wait(left)
+            return not self._pending
+
     def mark_delivered(self, seq: int) -> None:
         with self._lock:
             self._pending = [r for r in self._pending if r["seq"] > seq]
@@ -70,3 +79,4 @@ class Spool:
             tmp.replace(self._delivered_path)
             if not self._pending:
                 self._outbox.write_text("")  # all delivered: start the outbox afresh
+            self._lock.notify_all()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -90,10 +89,8 @@ class WebhookSink:
                 self.spool.mark_delivered(record["seq"])
 
     def flush(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.spool.pending() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return not self.spool.pending()
+        """Wait up to ``timeout`` seconds for the outbox to empty; True if it did."""
+        return self.spool.wait_empty(timeout)
 
     def close(self, flush_timeout: float = 5.0) -> None:
         self.flush(flush_timeout)
