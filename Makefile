@@ -11,7 +11,8 @@ DEMO_ARGS ?=
 setup: $(STAMP)
 
 # Debian packages the project needs (OpenCV's libGL and GLib, npm for the lite/heavy pose models, GStreamer's RTSP
-# server for the tests and the demo, Xvfb for the kiosk-window test, Mosquitto for the MQTT tests), installed only when what they provide is missing.
+# server for the tests and the demo, Xvfb for the kiosk-window test, Mosquitto for the MQTT tests, Chromium and its
+# WebDriver for the browser-console test), installed only when what they provide is missing.
 system-deps:
 	@missing=""; \
 	ldconfig -p | grep -q 'libGL.so.1 ' || missing="$$missing libgl1"; \
@@ -19,6 +20,7 @@ system-deps:
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	command -v Xvfb >/dev/null 2>&1 || missing="$$missing xvfb"; \
 	[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || missing="$$missing mosquitto"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium chromium-driver"; \
 	/usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); from gi.repository import GstRtspServer' \
 	  >/dev/null 2>&1 || missing="$$missing python3-gi gir1.2-gst-rtsp-server-1.0"; \
 	gst-inspect-1.0 x264enc >/dev/null 2>&1 || missing="$$missing gstreamer1.0-tools gstreamer1.0-plugins-base \

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from edge_app.alerts.board import AlertBoard, severity
 from edge_app.alerts.evidence import EvidenceRecorder, paths_for
 from edge_app.app import PoseStack, build_analyzers
 from edge_app.config import Config, ServerConfig
@@ -29,10 +30,12 @@ from edge_app.web.server import FrameHub, OperatorServer
 log = logging.getLogger(__name__)
 
 
-def event_record(event: Event, frame_seq: int) -> dict:
-    """An event as every sink writes it (event log, MQTT payload)."""
+def event_record(event: Event, frame_seq: int | None) -> dict:
+    """An event as every sink writes it (event log, MQTT payload). Operator actions (acknowledged, or cleared by
+    an operator) belong to no frame: their ``frame`` is null."""
     return {"ts": round(event.media_time, 3), "wall": round(event.wall_time, 3), "stream": event.stream,
             "frame": frame_seq, "type": event.type, "track_id": event.track_id, "state": event.state,
+            "severity": "info" if event.state == "info" else severity(event.type),
             "score": round(event.score, 4), "details": event.details}
 
 
@@ -50,7 +53,7 @@ class EventLog:
             except OSError as exc:
                 raise VigilError(f"--events {path}: cannot write ({exc.strerror})") from None
 
-    def write(self, event: Event, frame_seq: int) -> None:
+    def write(self, event: Event, frame_seq: int | None) -> None:
         if self._fh is None:
             return
         self._fh.write(json.dumps(event_record(event, frame_seq)) + "\n")
@@ -108,26 +111,44 @@ class Pipeline:
             self.event_sinks.append(lambda event, seq, output=output: output(event_record(event, seq)))
         self.events = EventLog(events, int(cfg.alerts.event_log_max_mb * 2**20), cfg.alerts.event_log_backups)
         self.metrics = Metrics()
+        self.board = AlertBoard()
         self.hub = FrameHub()
         self.evidence_settings = cfg.alerts.evidence if cfg.alerts.evidence.enabled else None
         self.renderer = Renderer(names, self.metrics, stack.landmarks.compiled.device, stack.landmarks.run.name,
                                  record, Window(kiosk=kiosk) if show else None,
-                                 lossless=all(s.lossless for s in specs), hub=self.hub,
+                                 lossless=all(s.lossless for s in specs), hub=self.hub, board=self.board,
                                  evidence=EvidenceRecorder(cfg.alerts.evidence) if self.evidence_settings else None)
         self.stop_event = threading.Event()
         self.processed = 0
         self.server = None
         if server is not None and server.enabled:
             self.server = OperatorServer(self.hub, self.snapshot, server.host, server.port, server.token,
-                                         server.mjpeg_fps, server.jpeg_quality).start()
+                                         server.mjpeg_fps, server.jpeg_quality, self.board).start()
 
-    def events_log_sink(self, event: Event, frame_seq: int) -> None:
+    def events_log_sink(self, event: Event, frame_seq: int | None) -> None:
         self.events.write(event, frame_seq)
         if event.state == "raised":
             log.warning("ALERT %s stream %s track %d (score %.2f) %s", event.type, event.stream, event.track_id,
                         event.score, event.details)
-        elif event.state == "cleared":
-            log.info("cleared %s stream %s track %d %s", event.type, event.stream, event.track_id, event.details)
+        elif event.state in ("cleared", "acknowledged"):
+            log.info("%s %s stream %s track %d %s", event.state, event.type, event.stream, event.track_id,
+                     event.details)
+
+    def emit(self, event: Event, frame_seq: int | None) -> None:
+        """One event to the alert board and then to every sink, in this order (the board adds the alert's id)."""
+        if event.state == "raised" and self.evidence_settings is not None:
+            snapshot, clip = paths_for(self.evidence_settings, event)
+            event.details.update(snapshot=str(snapshot), clip=str(clip))
+        self.board.observe(event)
+        for sink in self.event_sinks:
+            sink(event, frame_seq)
+
+    def operator_actions(self) -> None:
+        """Acknowledgements and clears from the console or the window, applied in the pipeline thread, so they are
+        logged and published in order with the alerts."""
+        for event in self.board.apply_requests():
+            for sink in self.event_sinks:
+                sink(event, None)
 
     def sources_summary(self) -> dict:
         return {c.spec.name: {"status": c.status.value, "captured": c.stats.captured,
@@ -162,11 +183,7 @@ class Pipeline:
             if end_frame is not None:
                 events += end_frame(frame.stream, frame.media_time, frame.capture_wall)
         for event in events:
-            if event.state == "raised" and self.evidence_settings is not None:
-                snapshot, clip = paths_for(self.evidence_settings, event)
-                event.details.update(snapshot=str(snapshot), clip=str(clip))
-            for sink in self.event_sinks:
-                sink(event, frame.seq)
+            self.emit(event, frame.seq)
         timing.analysed = time.monotonic()
         views = [TrackView(t.id, t.smoothed.copy(), t.box, getattr(t.state.get("posture"), "posture", None))
                  for t in tracks]
@@ -213,6 +230,7 @@ class Pipeline:
                 if self.duration is not None and time.monotonic() - started >= self.duration:
                     break
                 last_log = self._periodic(started, last_log)
+                self.operator_actions()
                 self._check_started(started)
                 for cap in self.captures:
                     if cap.error is not None:
@@ -234,6 +252,7 @@ class Pipeline:
                 if not got and len(self.captures) > 1:
                     time.sleep(0.002)
         finally:
+            self.operator_actions()  # an acknowledgement given just before the end is still logged and published
             for cap in self.captures:
                 cap.stop()
             self.renderer.close()

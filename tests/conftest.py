@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -143,3 +147,84 @@ def rtsp_server():
     yield start
     for server in servers:
         server.stop()
+
+
+# --- a real MQTT broker (Debian's Mosquitto) and a control room subscribed to it ---------------------------------
+
+MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+
+
+class Broker:
+    """Mosquitto on loopback with persistence, so a control room's persistent session survives a restart."""
+
+    def __init__(self, folder: Path):
+        self.port, self.folder = free_port(), folder
+        self.conf = folder / "mosquitto.conf"
+        # `user`: started by root, mosquitto would switch to its own user, which cannot write to the test's folder
+        user = "root" if os.geteuid() == 0 else os.environ.get("USER", "mosquitto")
+        self.conf.write_text(f"user {user}\nlistener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                             f"persistence true\npersistence_location {folder}/\nautosave_interval 1\n"
+                             f"log_dest file {folder}/broker.log\n")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Broker:
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture
+def broker(tmp_path):
+    if MOSQUITTO is None:
+        pytest.skip("needs mosquitto (Debian package; `make setup` installs it)")
+    b = Broker(tmp_path).start()
+    yield b
+    b.stop()
+
+
+class ControlRoom:
+    """A subscriber with a persistent session (QoS 1), as a control room would run one."""
+
+    def __init__(self, port: int, topic: str = "vigil/#"):
+        import paho.mqtt.client as mqtt
+
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.lock = threading.Lock()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="control-room", clean_session=False)
+        client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        client.on_message = self._on_message
+        client.reconnect_delay_set(min_delay=1, max_delay=2)
+        client.connect("127.0.0.1", port, keepalive=5)
+        client.loop_start()
+        self.client = client
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self.lock:
+            self.messages.append((msg.topic, msg.payload, msg.retain))
+
+    def events(self) -> list[dict]:
+        with self.lock:
+            return [json.loads(p) for t, p, _ in self.messages if t.endswith("/events")]
+
+    def wait_events(self, n: int, timeout: float) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.events()) < n:
+            time.sleep(0.1)
+        return self.events()
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()

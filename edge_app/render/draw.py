@@ -19,16 +19,23 @@ def draw_pose(image: np.ndarray, pose: Pose, label: str = "", min_visibility: fl
     draw_skeleton(image, pose.landmarks, pose.box, label, min_visibility)
 
 
-ALERT = (0, 0, 255)
+# Alert colours (BGR) by severity; an acknowledged alert turns slate blue, so the room sees someone is on it.
+SEVERITY_COLOURS = {"critical": (0, 0, 255), "warning": (0, 165, 255)}
+ACKNOWLEDGED = (140, 111, 90)
+ALERT = SEVERITY_COLOURS["critical"]
+
+
+def alert_colour(severity: str, acknowledged: bool) -> tuple[int, int, int]:
+    return ACKNOWLEDGED if acknowledged else SEVERITY_COLOURS.get(severity, SEVERITY_COLOURS["warning"])
 
 
 def draw_skeleton(image: np.ndarray, lm: np.ndarray, box: tuple[float, float, float, float], label: str = "",
-                  min_visibility: float = 0.3, highlight: bool = False) -> None:
-    """A person's skeleton and label; ``highlight`` (a raised alert) adds a red box around them."""
+                  min_visibility: float = 0.3, highlight: tuple[int, int, int] | None = None) -> None:
+    """A person's skeleton and label; ``highlight`` (an alert's colour) adds a box of that colour around them."""
     pts = np.round(lm[:, :2]).astype(int)
-    if highlight:
+    if highlight is not None:
         x0, y0, x1, y1 = (int(round(v)) for v in box)
-        cv2.rectangle(image, (x0 - 4, y0 - 4), (x1 + 4, y1 + 4), ALERT, 3, cv2.LINE_AA)
+        cv2.rectangle(image, (x0 - 4, y0 - 4), (x1 + 4, y1 + 4), highlight, 3, cv2.LINE_AA)
     seen = lm[:, 3] >= min_visibility
     for a, b in SKELETON:
         if seen[a] and seen[b]:
@@ -42,17 +49,21 @@ def draw_skeleton(image: np.ndarray, lm: np.ndarray, box: tuple[float, float, fl
         cv2.putText(image, label, (x0, y0), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
 
 
-def draw_banner(image: np.ndarray, text: str) -> None:
-    """A red alert banner along the bottom of the frame."""
+def draw_banner(image: np.ndarray, text: str, colour: tuple[int, int, int] = ALERT) -> int:
+    """An alert banner across the top of the frame, in the alert's colour (the top: a fallen person usually lies in
+    the bottom of the picture). Returns its height."""
     h, w = image.shape[:2]
     band = max(28, h // 12)
-    image[h - band:] = (image[h - band:] * 0.35 + np.array(ALERT) * 0.65).astype(np.uint8)
+    image[:band] = (image[:band] * 0.35 + np.array(colour) * 0.65).astype(np.uint8)
     scale = band / 40
-    cv2.putText(image, text, (10, h - band // 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2, cv2.LINE_AA)
+    cv2.putText(image, text, (10, band - band // 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2,
+                cv2.LINE_AA)
+    return band
 
 
-def draw_hud(image: np.ndarray, lines: list[str]) -> None:
-    y = 18
+def draw_hud(image: np.ndarray, lines: list[str], top: int = 0) -> None:
+    """Status lines in the top left corner, below ``top`` (the alert banner's height)."""
+    y = top + 18
     for text in lines:
         cv2.putText(image, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
         cv2.putText(image, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1, cv2.LINE_AA)

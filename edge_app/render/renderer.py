@@ -13,11 +13,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_app.alerts.board import ALL, Alert, AlertBoard
 from edge_app.metrics import FrameTiming, Metrics
 from edge_app.records import Event, Frame, TrackView
-from edge_app.render.draw import draw_banner, draw_hud, draw_skeleton, mosaic
+from edge_app.render.draw import alert_colour, draw_banner, draw_hud, draw_skeleton, mosaic
 from edge_app.render.window import Window
-from edge_app.web.server import FrameHub
+from edge_app.web.server import FrameHub, encode_jpeg
+
+THUMBNAIL_WIDTH = 320
 
 
 @dataclass(frozen=True)
@@ -35,13 +38,14 @@ class Renderer(threading.Thread):
 
     def __init__(self, streams: list[str], metrics: Metrics, device: str, precision: str,
                  record: Path | None, window: Window | None = None, record_fps: float = 15.0,
-                 lossless: bool = False, hub: FrameHub | None = None, evidence=None):
+                 lossless: bool = False, hub: FrameHub | None = None, evidence=None,
+                 board: AlertBoard | None = None):
         super().__init__(name="render", daemon=True)
         self.streams, self.metrics, self.device, self.precision = streams, metrics, device, precision
         self.record, self.window, self.record_fps, self.lossless = record, window, record_fps, lossless
         self.hub = hub
         self.evidence = evidence  # an EvidenceRecorder: snapshots and clips of raised alerts
-        self.alerts: dict[str, dict[tuple[int, str], Event]] = {}
+        self.board = board or AlertBoard()  # the alerts' states (active, acknowledged): read, written only by keys
         self.inbox: queue.Queue[Processed | None] = queue.Queue(maxsize=2)
         self.canvases: dict[str, np.ndarray] = {}
         self.dropped = 0
@@ -88,37 +92,50 @@ class Renderer(threading.Thread):
             if self.evidence is not None:
                 self.evidence.close()
 
-    def _track_alerts(self, item: Processed) -> dict[int, str]:
-        """Alerts raised and not yet cleared, per track of this stream (the render thread's own view of them)."""
-        active = self.alerts.setdefault(item.frame.stream, {})
-        for e in item.events:
-            if e.state == "raised":
-                active[(e.track_id, e.type)] = e
-            elif e.state == "cleared":
-                active.pop((e.track_id, e.type), None)
-                if e.type == "fall":
-                    active.pop((e.track_id, "fall_long_lie"), None)
-        out: dict[int, str] = {}
-        for (track_id, type_), _ in sorted(active.items()):
-            out[track_id] = f"{out[track_id]}, {type_}" if track_id in out else type_
-        return out
+    def _draw_alerts(self, canvas: np.ndarray, item: Processed) -> int:
+        """Each person with an open alert boxed in its colour (severity, or slate once acknowledged), and a banner
+        led by the most urgent alert of the stream. Returns the banner's height (0: none)."""
+        alerts = self.board.open_alerts(item.frame.stream)
+        by_track: dict[int, list[Alert]] = {}
+        for a in alerts:
+            by_track.setdefault(a.track_id, []).append(a)
+        for t in item.tracks:
+            mine = by_track.get(t.id)
+            if mine:
+                label = f"#{t.id} {', '.join(a.type for a in mine).upper()}"
+                colour = alert_colour(mine[0].severity, mine[0].state != "active")
+            else:
+                label, colour = f"#{t.id} {t.posture or ''}".strip(), None
+            draw_skeleton(canvas, t.landmarks, t.box, label, highlight=colour)
+        if alerts:
+            lead = alerts[0]
+            parts = [f"{a.type.upper()} #{a.track_id}" for a in alerts if a.state == "active"]
+            acked = [f"{a.type.upper()} #{a.track_id}" for a in alerts if a.state != "active"]
+            if parts:
+                text = "  ".join(parts) + ("   [A] acknowledge" if self.window is not None else "")
+            else:
+                text = "ACK " + "  ".join(acked) + f" ({lead.acknowledged_by})"
+            return draw_banner(canvas, text, alert_colour(lead.severity, lead.state != "active"))
+        return 0
+
+    def _thumbnails(self, canvas: np.ndarray, events: list[Event]) -> None:
+        for e in events:
+            if e.state == "raised" and "alert_id" in e.details:
+                h, w = canvas.shape[:2]
+                small = cv2.resize(canvas, (THUMBNAIL_WIDTH, max(1, round(h * THUMBNAIL_WIDTH / w))),
+                                   interpolation=cv2.INTER_AREA)
+                self.board.set_thumbnail(e.details["alert_id"], encode_jpeg(small, 80))
 
     def _render(self, item: Processed) -> None:
         canvas = item.frame.image.copy()
-        alerts = self._track_alerts(item)
-        for t in item.tracks:
-            label = f"#{t.id} {t.posture or ''}".strip()
-            if t.id in alerts:
-                label = f"#{t.id} {alerts[t.id].upper()}"
-            draw_skeleton(canvas, t.landmarks, t.box, label, highlight=t.id in alerts)
-        if alerts:
-            draw_banner(canvas, "  ".join(f"{kind.upper()} #{tid}" for tid, kind in sorted(alerts.items())))
+        banner = self._draw_alerts(canvas, item)
         stage = item.timing.stage_ms()
         draw_hud(canvas, [f"{item.frame.stream}  {self.metrics.recent_fps(item.frame.stream):.1f} fps",
                           f"pre {stage['preprocess']:.1f}  infer {stage['infer']:.1f}  post {stage['postprocess']:.1f}"
                           f"  queue {stage['queue']:.1f} ms",
-                          f"{self.device} {self.precision}  people {len(item.tracks)}"])
+                          f"{self.device} {self.precision}  people {len(item.tracks)}"], top=banner)
         self.canvases[item.frame.stream] = canvas
+        self._thumbnails(canvas, item.events)
         if self.evidence is not None:
             self.evidence.frame(item.frame.stream, item.frame.media_time, canvas,
                                 [e for e in item.events if e.state == "raised" and "clip" in e.details])
@@ -132,8 +149,10 @@ class Renderer(threading.Thread):
                 view = cv2.resize(view, self._size)
             self._writer.write(view)
         if self.hub is not None:
-            self.hub.publish(view)
+            self.hub.publish(view, dict(self.canvases))
         if self.window is not None:
             self.window.show(view)
+            if self.window.take_ack():
+                self.board.request("ack", ALL, by="on-screen", via="keyboard", timeout=None)
         item.timing.rendered = time.monotonic()
         self.metrics.add(item.frame.stream, item.timing)

@@ -12,6 +12,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 QUIT_KEYS = {ord("q"), 27}  # q, Esc
+ACK_KEYS = {ord("a"), ord("A")}  # acknowledge every active alert
 
 
 def screen_size() -> tuple[int, int] | None:
@@ -36,12 +37,14 @@ def screen_size() -> tuple[int, int] | None:
 
 class Window:
     """Created on the first frame. In kiosk mode the window fills the screen, keeps the picture's aspect ratio,
-    has no toolbar, and ignores the quit keys (a kiosk is not closed by a stray key press)."""
+    has no toolbar, and ignores the quit keys (a kiosk is not closed by a stray key press). The acknowledge key
+    (A) works in both: it sets ``ack_requested``, which the render stage takes with :meth:`take_ack`."""
 
     def __init__(self, title: str = "Vigil", kiosk: bool = False):
         self.title, self.kiosk = title, kiosk
         self._open = False
         self.quit_requested = False
+        self.ack_requested = False
 
     def show(self, image: np.ndarray) -> None:
         if not self._open:
@@ -60,9 +63,18 @@ class Window:
             self._open = True
             log.info("window %s%s", self.title, " (kiosk, full screen)" if self.kiosk else "")
         cv2.imshow(self.title, image)
-        key = cv2.waitKey(1) & 0xFF
+        self.key(cv2.waitKey(1) & 0xFF)
+
+    def key(self, key: int) -> None:
         if key in QUIT_KEYS and not self.kiosk:
             self.quit_requested = True
+        elif key in ACK_KEYS:
+            self.ack_requested = True
+
+    def take_ack(self) -> bool:
+        """True once per press of the acknowledge key."""
+        pressed, self.ack_requested = self.ack_requested, False
+        return pressed
 
     def close(self) -> None:
         if self._open:

@@ -1,9 +1,14 @@
-"""The operator's HTTP endpoints on the box: the annotated view as MJPEG, a snapshot, Prometheus metrics, health.
+"""The operator's HTTP endpoints on the box: the browser console, the annotated views as MJPEG, a snapshot, the
+alert board's JSON API (list, thumbnails, acknowledge, clear), Prometheus metrics and health.
 
 Bound to 127.0.0.1 by default. On any other address a token is required (``Authorization: Bearer <token>`` or
-``?token=``), compared in constant time. The server never touches the pipeline's threads: the render thread
-publishes each view to a :class:`FrameHub` (a reference, no copy, no encoding) and every client encodes JPEGs in
-its own thread at the rate it asked for, so a slow or stalled client cannot slow analysis.
+``?token=``), compared in constant time. Actions (POST) also need a JSON body and, when the browser sends an
+``Origin``, one that matches the server's own host, so another web page cannot acknowledge alerts behind the
+operator's back.
+
+The server never touches the pipeline's threads: the render thread publishes each view to a :class:`FrameHub`
+(references, no copy, no encoding) and every client encodes JPEGs in its own thread at the rate it asked for, so a
+slow or stalled client cannot slow analysis. Actions go through the alert board's queue to the pipeline thread.
 """
 
 from __future__ import annotations
@@ -12,15 +17,18 @@ import errno
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import cv2
 import numpy as np
 
+from edge_app.alerts.board import ACTIONS, AlertBoard
 from edge_app.errors import VigilError
 from edge_app.web.prometheus import render as render_prometheus
 
@@ -31,23 +39,32 @@ BOUNDARY = "vigilframe"
 
 
 class FrameHub:
-    """The newest rendered view, and a condition to wait for the next one."""
+    """The newest rendered view (the mosaic of every stream) and each stream's own, and a condition to wait for the
+    next one."""
 
     def __init__(self):
         self._cond = threading.Condition()
         self._image: np.ndarray | None = None
+        self._streams: dict[str, np.ndarray] = {}
         self.seq = 0
 
-    def publish(self, image: np.ndarray) -> None:
+    def publish(self, image: np.ndarray, streams: dict[str, np.ndarray] | None = None) -> None:
         with self._cond:
             self._image, self.seq = image, self.seq + 1
+            if streams is not None:
+                self._streams = streams
             self._cond.notify_all()
 
-    def newer_than(self, seq: int, timeout: float) -> tuple[int, np.ndarray | None]:
+    def newer_than(self, seq: int, timeout: float, stream: str | None = None) -> tuple[int, np.ndarray | None]:
+        """The newest image after ``seq`` (waiting up to ``timeout``): one stream's, or the mosaic."""
         with self._cond:
             if self.seq <= seq:
                 self._cond.wait(timeout)
-            return self.seq, self._image
+            return self.seq, self._image if stream is None else self._streams.get(stream)
+
+    def names(self) -> list[str]:
+        with self._cond:
+            return list(self._streams)
 
 
 def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
@@ -57,22 +74,20 @@ def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     return buf.tobytes()
 
 
-INDEX = """<!doctype html><html><head><meta charset="utf-8"><title>Vigil</title>
-<style>body{margin:0;background:#111;color:#ddd;font-family:sans-serif}img{max-width:100%;display:block}</style>
-</head><body><img id="view" src="stream.mjpg{query}" alt="live view">
-<p><a href="metrics{query}">metrics</a> &middot; <a href="health{query}">health</a></p></body></html>
-"""
+CONSOLE = Path(__file__).with_name("console.html")
+MAX_BODY = 4096
 
 
 class OperatorServer:
     """Starts with :meth:`start` (a clear error when the port is taken), stops with :meth:`stop`."""
 
     def __init__(self, hub: FrameHub, snapshot: Callable[[], dict], host: str = "127.0.0.1", port: int = 8090,
-                 token: str | None = None, mjpeg_fps: float = 10.0, jpeg_quality: int = 80):
+                 token: str | None = None, mjpeg_fps: float = 10.0, jpeg_quality: int = 80,
+                 board: AlertBoard | None = None):
         if host not in LOOPBACK and not token:
             raise VigilError(f"server.host {host}: a token (server.token) is required when serving beyond "
                              f"127.0.0.1")
-        self.hub, self.snapshot, self.host, self.port = hub, snapshot, host, port
+        self.hub, self.snapshot, self.host, self.port, self.board = hub, snapshot, host, port, board or AlertBoard()
         self.token, self.mjpeg_fps, self.jpeg_quality = token, mjpeg_fps, jpeg_quality
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -126,6 +141,9 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, handler)
 
 
+ALERT_PATH = re.compile(r"^/api/alerts/([A-Za-z0-9-]{1,40})/(thumbnail\.jpg|ack|clear)$")
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_ref: OperatorServer
     protocol_version = "HTTP/1.1"
@@ -138,29 +156,46 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
         self.wfile.write(body)
+
+    def _json(self, status: int, body: dict) -> None:
+        self._send(status, json.dumps(body).encode(), "application/json")
+
+    def _authorised(self, query: dict) -> bool:
+        if self.server_ref.authorised(self.headers, query):
+            return True
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", "Bearer")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return False
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         srv = self.server_ref
         url = urlsplit(self.path)
         query = parse_qs(url.query)
-        if not srv.authorised(self.headers, query):
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", "Bearer")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+        if not self._authorised(query):
             return
         try:
+            alert = ALERT_PATH.match(url.path)
             if url.path == "/metrics":
                 self._send(200, render_prometheus(srv.snapshot()).encode(), "text/plain; version=0.0.4")
             elif url.path == "/health":
                 snap = srv.snapshot()
-                body = {"streams": {s: v["status"] for s, v in snap.get("sources", {}).items()},
-                        "rss_mb": snap.get("rss_mb")}
-                self._send(200, json.dumps(body).encode(), "application/json")
+                self._json(200, {"streams": {s: v["status"] for s, v in snap.get("sources", {}).items()},
+                                 "rss_mb": snap.get("rss_mb")})
+            elif url.path == "/api/state":
+                self._json(200, self._state())
+            elif alert and alert.group(2) == "thumbnail.jpg":
+                jpeg = srv.board.thumbnail(alert.group(1))
+                if jpeg is None:
+                    self._send(404, b"no thumbnail for this alert\n", "text/plain")
+                else:
+                    self._send(200, jpeg, "image/jpeg")
             elif url.path == "/snapshot.jpg":
-                _, image = srv.hub.newer_than(0, 2.0)
+                _, image = srv.hub.newer_than(0, 2.0, (query.get("stream") or [None])[0])
                 if image is None:
                     self._send(503, b"no frame rendered yet\n", "text/plain")
                 else:
@@ -168,20 +203,77 @@ class _Handler(BaseHTTPRequestHandler):
             elif url.path == "/stream.mjpg":
                 self._stream(query)
             elif url.path in ("/", "/index.html"):
-                token = (query.get("token") or [""])[0]
-                page = INDEX.replace("{query}", f"?token={token}" if token else "")
-                self._send(200, page.encode(), "text/html; charset=utf-8")
+                self._send(200, CONSOLE.read_bytes(), "text/html; charset=utf-8")
             else:
                 self._send(404, b"not found\n", "text/plain")
         except (BrokenPipeError, ConnectionResetError):
             pass
 
+    def do_POST(self) -> None:  # noqa: N802
+        srv = self.server_ref
+        url = urlsplit(self.path)
+        if not self._authorised(parse_qs(url.query)):
+            return
+        alert = ALERT_PATH.match(url.path)
+        if not alert or alert.group(2) not in ACTIONS:
+            self._json(404, {"error": "not found (POST /api/alerts/<id>/ack or /clear)"})
+            return
+        origin = self.headers.get("Origin")
+        if origin and urlsplit(origin).netloc != self.headers.get("Host"):
+            self._json(403, {"error": "cross-origin request refused"})
+            return
+        if not self.headers.get("Content-Type", "").startswith("application/json"):
+            self._json(415, {"error": "send a JSON body (Content-Type: application/json)"})
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            self._json(413, {"error": f"body must be 0-{MAX_BODY} bytes"})
+            return
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            self._json(400, {"error": "body is not JSON"})
+            return
+        if not isinstance(body, dict):
+            self._json(400, {"error": "body must be a JSON object"})
+            return
+        try:
+            result = srv.board.request(alert.group(2), alert.group(1), body.get("by", "operator"), "console")
+        except TimeoutError:
+            self._json(503, {"error": "the pipeline is not running"})
+            return
+        if result is None:
+            self._json(404, {"error": f"no alert {alert.group(1)}"})
+        else:
+            self._json(200, {"alert": result.to_dict()})
+
+    def _state(self) -> dict:
+        srv = self.server_ref
+        snap = srv.snapshot()
+        streams = {name: {"status": src.get("status"), "fps": snap.get("streams", {}).get(name, {}).get("recent_fps"),
+                          "reconnects": src.get("reconnects", 0)}
+                   for name, src in snap.get("sources", {}).items()}
+        alerts = []
+        for a in srv.board.alerts():
+            item = a.to_dict()
+            item["snapshot"] = bool(item["snapshot"])  # a path on the box: the console needs only whether it exists
+            item["thumbnail"] = srv.board.thumbnail(a.id) is not None
+            alerts.append(item)
+        return {"streams": streams, "alerts": alerts, "time": time.time()}
+
     def _stream(self, query: dict) -> None:
         srv = self.server_ref
+        stream = (query.get("stream") or [None])[0]
         try:
             fps = min(30.0, max(0.5, float((query.get("fps") or [srv.mjpeg_fps])[0])))
         except ValueError:
             self._send(400, b"fps must be a number\n", "text/plain")
+            return
+        if stream is not None and stream not in srv.snapshot().get("sources", {}):
+            self._send(404, b"no such stream\n", "text/plain")
             return
         self.send_response(200)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
@@ -193,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
         srv.clients += 1
         try:
             while not srv.stopping.is_set():
-                seq, image = srv.hub.newer_than(seq, 1.0)
+                seq, image = srv.hub.newer_than(seq, 1.0, stream)
                 if image is None:
                     continue
                 wait = next_due - time.monotonic()

@@ -1,0 +1,375 @@
+"""The alert board, on-screen alert colours and acknowledge key, the console's API and its safety rules, and the
+browser console end to end in headless Chromium: a real fall streamed over RTSP, a real MQTT broker."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import PYTHON, REPO, ControlRoom, free_port, need_shared
+from edge_app.alerts.board import ALL, AlertBoard, clean_name
+from edge_app.metrics import Metrics
+from edge_app.records import Event, Frame, TrackView
+from edge_app.render.draw import ACKNOWLEDGED, SEVERITY_COLOURS
+from edge_app.render.renderer import Processed, Renderer
+from edge_app.render.window import Window
+from edge_app.web.server import FrameHub, OperatorServer
+
+
+def raised(type_="fall", stream="hall", track=3, wall=None) -> Event:
+    return Event(type_, stream, track, "raised", 0.99, 12.0, wall or time.time(), {})
+
+
+class PipelineThread:
+    """Applies the board's queued operator actions the way the pipeline thread does, collecting the events."""
+
+    def __init__(self, board: AlertBoard):
+        self.board, self.events, self._stop = board, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.events += self.board.apply_requests()
+            time.sleep(0.01)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(2)
+
+
+# --- the board ---------------------------------------------------------------------------------------------------
+
+def test_raised_alerts_get_ids_and_the_analyzers_clear_ends_them():
+    board = AlertBoard()
+    fall, tired = raised(), raised("fatigue", track=4)
+    board.observe(fall)
+    board.observe(tired)
+    assert fall.details["alert_id"] != tired.details["alert_id"]
+    assert [a.severity for a in board.open_alerts("hall")] == ["critical", "warning"]
+    board.observe(Event("posture", "hall", 3, "info", 1.0, 13.0, time.time(), {}))  # ignored
+    cleared = Event("fall", "hall", 3, "cleared", 0.1, 20.0, time.time(), {})
+    board.observe(cleared)
+    assert cleared.details["alert_id"] == fall.details["alert_id"]
+    assert [a.type for a in board.open_alerts("hall")] == ["fatigue"]
+    assert board.get(fall.details["alert_id"]).cleared_by == "analysis"
+
+
+def test_acknowledge_and_clear_become_events_once():
+    board = AlertBoard()
+    fall = raised()
+    board.observe(fall)
+    alert_id = fall.details["alert_id"]
+    board.request("ack", alert_id, by="Ana <script>", via="console", timeout=None)
+    board.request("ack", alert_id, by="Ben", via="console", timeout=None)  # already acknowledged: no second event
+    events = board.apply_requests()
+    assert [(e.state, e.details["by"], e.details["alert_id"]) for e in events] == [
+        ("acknowledged", "Ana script", alert_id)]
+    assert board.get(alert_id).state == "acknowledged"
+    board.request("clear", alert_id, by="Ben", timeout=None)
+    events = board.apply_requests()
+    assert [(e.state, e.type, e.track_id, e.details["via"]) for e in events] == [("cleared", "fall", 3, "console")]
+    assert board.open_alerts("hall") == []
+
+
+def test_the_acknowledge_key_takes_every_active_alert():
+    board = AlertBoard()
+    for track in (1, 2):
+        board.observe(raised(track=track))
+    board.observe(raised("fatigue", stream="dock", track=7))
+    board.request("ack", ALL, by="on-screen", via="keyboard", timeout=None)
+    assert len(board.apply_requests()) == 3
+    assert {a.state for a in board.alerts()} == {"acknowledged"}
+
+
+def test_requests_wait_for_the_pipeline_and_say_when_it_is_not_running():
+    board = AlertBoard()
+    with pytest.raises(TimeoutError):
+        board.request("ack", "x", timeout=0.1)
+    with pytest.raises(ValueError, match="unknown action"):
+        board.request("delete", "x")
+    worker = PipelineThread(board)
+    try:
+        assert board.request("ack", "no-such-alert") is None
+    finally:
+        worker.stop()
+
+
+def test_operator_names_are_cleaned():
+    assert clean_name("") == "operator"
+    assert clean_name("<img src=x onerror=alert(1)>") == "img srcx onerroralert1"
+    assert len(clean_name("x" * 500)) == 40
+
+
+def test_old_cleared_alerts_are_dropped_active_ones_never():
+    board = AlertBoard(keep=5)
+    for track in range(8):
+        board.observe(raised(track=track))
+    assert len(board.alerts()) == 8  # all active: kept
+    for track in range(8):
+        board.observe(Event("fall", "hall", track, "cleared", 0.0, 30.0, time.time(), {}))
+    board.observe(raised(track=99))
+    assert len(board.alerts()) == 5 and board.alerts()[0].track_id == 99
+
+
+# --- on screen -----------------------------------------------------------------------------------------------------
+
+def test_the_acknowledge_key_works_in_a_kiosk_where_quit_keys_do_not():
+    kiosk = Window(kiosk=True)
+    kiosk.key(ord("q"))
+    kiosk.key(ord("a"))
+    assert not kiosk.quit_requested
+    assert kiosk.take_ack() and not kiosk.take_ack()  # once per press
+
+
+def render_one(board: AlertBoard, events=(), window=None) -> np.ndarray:
+    hub = FrameHub()
+    renderer = Renderer(["hall"], Metrics(), "CPU", "INT8", None, window, hub=hub, board=board)
+    landmarks = np.zeros((33, 5), np.float32)
+    landmarks[:, :2], landmarks[:, 3] = (200, 150), 1.0
+    frame = Frame("hall", 1, np.full((240, 320, 3), 90, np.uint8), time.monotonic(), time.time(), 1.0)
+    from edge_app.metrics import FrameTiming
+
+    now = time.monotonic()
+    timing = FrameTiming(captured=now, taken=now, pose_done=now, pose_parts=(0, 0, 0), tracked=now, analysed=now)
+    renderer._render(Processed(frame, [TrackView(3, landmarks, (150.0, 100.0, 250.0, 200.0))], list(events), timing))
+    return hub.newer_than(0, 0)[1]
+
+
+def banner_colour(image: np.ndarray) -> np.ndarray:
+    return np.median(image[:6, :, :].reshape(-1, 3), axis=0)  # the banner's colour (most of it is not text)
+
+
+def expected(colour) -> np.ndarray:
+    return np.array([90, 90, 90]) * 0.35 + np.array(colour) * 0.65
+
+
+@pytest.mark.parametrize("type_", ["fall", "fatigue"])
+def test_banner_and_box_take_the_severity_colour_then_the_acknowledged_one(type_):
+    board = AlertBoard()
+    event = raised(type_)
+    board.observe(event)
+    image = render_one(board, [event])
+    colour = SEVERITY_COLOURS["critical" if type_ == "fall" else "warning"]
+    assert np.abs(banner_colour(image) - expected(colour)).max() < 4
+    assert tuple(int(v) for v in image[150, 254]) == colour  # the box around the person (its right side, x1+4)
+    board.request("ack", event.details["alert_id"], timeout=None)
+    board.apply_requests()
+    image = render_one(board)
+    assert np.abs(banner_colour(image) - expected(ACKNOWLEDGED)).max() < 4
+    thumbnail = cv2.imdecode(np.frombuffer(board.thumbnail(event.details["alert_id"]), np.uint8), cv2.IMREAD_COLOR)
+    assert thumbnail.shape == (240, 320, 3)  # made from the frame that raised it
+
+
+# --- the console's API ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def console():
+    board = AlertBoard()
+    hub = FrameHub()
+    snapshot = lambda: {"sources": {"hall": {"status": "online", "reconnects": 0}},  # noqa: E731
+                        "streams": {"hall": {"recent_fps": 15.0}}}
+    server = OperatorServer(hub, snapshot, "127.0.0.1", 0, board=board).start()
+    worker = PipelineThread(board)
+    yield server, board, worker
+    worker.stop()
+    server.stop()
+
+
+def post(url: str, body: bytes | None = b"{}", headers: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def test_state_lists_streams_and_alerts_and_actions_reach_the_board(console):
+    server, board, worker = console
+    event = raised()
+    board.observe(event)
+    alert_id = event.details["alert_id"]
+    with urllib.request.urlopen(server.url + "api/state", timeout=5) as resp:
+        state = json.loads(resp.read())
+    assert state["streams"] == {"hall": {"status": "online", "fps": 15.0, "reconnects": 0}}
+    assert [(a["id"], a["state"], a["severity"], a["thumbnail"]) for a in state["alerts"]] == [
+        (alert_id, "active", "critical", False)]
+    status, body = post(f"{server.url}api/alerts/{alert_id}/ack", json.dumps({"by": "Ana"}).encode())
+    assert status == 200 and body["alert"]["state"] == "acknowledged" and body["alert"]["acknowledged_by"] == "Ana"
+    assert [(e.state, e.details["by"], e.details["via"]) for e in worker.events] == [("acknowledged", "Ana", "console")]
+    assert post(f"{server.url}api/alerts/{alert_id}/clear")[1]["alert"]["state"] == "cleared"
+    assert post(f"{server.url}api/alerts/nope/ack")[0] == 404
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{server.url}api/alerts/{alert_id}/thumbnail.jpg", timeout=5)
+    assert err.value.code == 404
+    board.set_thumbnail(alert_id, b"\xff\xd8jpeg")
+    with urllib.request.urlopen(f"{server.url}api/alerts/{alert_id}/thumbnail.jpg", timeout=5) as resp:
+        assert resp.read() == b"\xff\xd8jpeg" and resp.headers["Content-Type"] == "image/jpeg"
+
+
+def test_actions_refuse_other_sites_and_non_json_bodies(console):
+    server, board, worker = console
+    event = raised()
+    board.observe(event)
+    url = f"{server.url}api/alerts/{event.details['alert_id']}/ack"
+    assert post(url, headers={"Origin": "http://evil.example"})[0] == 403  # another web page's form or fetch
+    assert post(url, headers={"Content-Type": "application/x-www-form-urlencoded"})[0] == 415
+    assert post(url, b"[1, 2]")[0] == 400
+    assert post(url, b"{not json")[0] == 400
+    assert post(url, b"x" * 5000)[0] == 413
+    assert post(f"{server.url}api/alerts/{event.details['alert_id']}/delete")[0] == 404
+    assert post(f"{server.url}api/alerts/..%2F..%2Fetc/ack")[0] == 404
+    assert board.get(event.details["alert_id"]).state == "active"  # none of them did anything
+    assert worker.events == []
+    port = server.port
+    status, _ = post(url, headers={"Origin": f"http://127.0.0.1:{port}"})  # the console itself
+    assert status == 200
+
+
+def test_actions_need_the_token_beyond_loopback():
+    board = AlertBoard()
+    server = OperatorServer(FrameHub(), lambda: {"sources": {}}, "0.0.0.0", 0, token="s3cret", board=board).start()
+    worker = PipelineThread(board)
+    try:
+        event = raised()
+        board.observe(event)
+        url = f"http://127.0.0.1:{server.port}/api/alerts/{event.details['alert_id']}/ack"
+        assert post(url)[0] == 401
+        assert post(url, headers={"Authorization": "Bearer wrong"})[0] == 401
+        assert post(url, headers={"Authorization": "Bearer s3cret"})[0] == 200
+    finally:
+        worker.stop()
+        server.stop()
+
+
+def test_the_pipeline_not_running_is_a_clear_503(console):
+    server, board, worker = console
+    worker.stop()
+    event = raised()
+    board.observe(event)
+    status, body = post(f"{server.url}api/alerts/{event.details['alert_id']}/ack")
+    assert status == 503 and "not running" in body["error"]
+
+
+# --- end to end in headless Chromium ----------------------------------------------------------------------------
+
+def chromium():
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("needs Debian's chromium and chromium-driver (make setup installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1400,900"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+
+
+def wait_for(condition, timeout: float, what: str, every: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+FRAME_PIXELS = """
+const img = document.querySelector('.tile[data-stream="hall"] img');
+if (!img || !img.naturalWidth) return null;
+const c = document.createElement('canvas'); c.width = 64; c.height = 48;
+const g = c.getContext('2d'); g.drawImage(img, 0, 0, 64, 48);
+return Array.from(g.getImageData(0, 0, 64, 48).data.filter((_, i) => i % 4 === 0));
+"""
+
+
+def test_console_in_chromium_shows_frames_and_a_real_fall_and_its_acknowledgement_reaches_app_and_mqtt(
+        tmp_path, manifest, rtsp_server, broker):
+    if "fall_detector" not in manifest["models"]:
+        pytest.skip("fall_detector not built")
+    clip = need_shared("falls", "upfall_s1", "Activity1", "Trial2Cam1.mp4")  # a fall forward, 1.4 s into the clip
+    camera = rtsp_server({"hall": clip}).warm()
+    room = ControlRoom(broker.port, "vigil/hall/events")
+    port = free_port()
+    cfg = tmp_path / "vigil.yaml"
+    cfg.write_text(f"alerts:\n  mqtt:\n    enabled: true\n    port: {broker.port}\n"
+                   f"    spool_dir: {tmp_path / 'spool'}\n"
+                   f"  evidence:\n    dir: {tmp_path / 'evidence'}\n    before_s: 1\n    after_s: 1\n")
+    events = tmp_path / "events.jsonl"
+    import subprocess
+
+    vigil = subprocess.Popen([PYTHON, "-m", "edge_app", "run", "--config", str(cfg), "--headless", "--source",
+                              f"hall={camera.url('hall')}", "--http", f"127.0.0.1:{port}", "--events", str(events),
+                              "--duration", "90"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+    browser = None
+    try:
+        def console_up():
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).status == 200
+            except OSError:
+                assert vigil.poll() is None, vigil.stderr.read()[-2000:]
+                return False
+
+        wait_for(console_up, 60, "the console to listen")
+        browser = chromium()
+        browser.get(f"http://127.0.0.1:{port}/")
+        operator = browser.find_element("id", "operator")
+        operator.clear()
+        operator.send_keys("Tester")
+        browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", operator)
+        # the page loads, the stream shows online, and frames arrive (the picture changes over time)
+        wait_for(lambda: "online" in browser.find_element("css selector", ".tile .status").text, 30, "online")
+        first = wait_for(lambda: browser.execute_script(FRAME_PIXELS), 20, "a first frame")
+        wait_for(lambda: browser.execute_script(FRAME_PIXELS) != first, 10, "a newer frame")
+        # the real fall appears as an active critical alert with its thumbnail
+        item = wait_for(lambda: browser.find_elements("css selector", "#alerts li.critical.active"), 60,
+                        "the fall alert in the list")[0]
+        alert_id = item.get_attribute("data-id")
+        wait_for(lambda: browser.execute_script(
+            "const i = document.querySelector(`#alerts li[data-id='${arguments[0]}'] img`);"
+            "return i && i.complete && i.naturalWidth > 0;", alert_id), 10, "the alert's thumbnail")
+        assert "FALL" in item.text.upper() and "ACTIVE" in item.text
+        item.find_element("css selector", "button.ack").click()
+        wait_for(lambda: "acknowledged by Tester" in browser.find_element(
+            "css selector", f"#alerts li[data-id='{alert_id}']").text, 10, "the acknowledgement in the list")
+        browser.save_screenshot(str(tmp_path / "console.png"))  # kept with the test's files, to look at
+        # the app took it: the board says so, and the on-screen banner turned from red to the acknowledged colour
+        state = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5).read())
+        mine = next(a for a in state["alerts"] if a["id"] == alert_id)
+        assert mine["acknowledged_by"] == "Tester"
+        if mine["state"] == "acknowledged":  # (the person may have got up since, and the analyzer cleared it)
+            jpeg = urllib.request.urlopen(f"http://127.0.0.1:{port}/snapshot.jpg?stream=hall", timeout=5).read()
+            view = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+            band = np.median(view[:8, :, :].reshape(-1, 3), axis=0)
+            assert band[0] > band[2], band  # slate blue, not red
+        # ... and MQTT carries the alert and then its acknowledgement, with the same id
+        got = wait_for(lambda: [e for e in room.events() if e["details"].get("alert_id") == alert_id and
+                                e["state"] == "acknowledged"] and room.events(), 15, "the acknowledgement on MQTT")
+        mine = [e for e in got if e["details"].get("alert_id") == alert_id]
+        assert [e["state"] for e in mine][:2] == ["raised", "acknowledged"]
+        assert mine[0]["severity"] == "critical" and mine[0]["type"] == "fall"
+        assert mine[1]["details"]["by"] == "Tester" and mine[1]["details"]["via"] == "console"
+        logged = [json.loads(x) for x in events.read_text().splitlines()]
+        assert any(e["state"] == "acknowledged" and e["details"]["alert_id"] == alert_id for e in logged)
+        assert Path(next(e for e in logged if e["state"] == "raised")["details"]["snapshot"]).is_file()
+    finally:
+        if browser is not None:
+            browser.quit()
+        room.close()
+        vigil.terminate()
+        vigil.wait(30)
