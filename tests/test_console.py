@@ -1,5 +1,6 @@
 """The alert board, on-screen alert colours and acknowledge key, the console's API and its safety rules, and the
-browser console end to end in headless Chromium: a real fall streamed over RTSP, a real MQTT broker."""
+browser console end to end in headless Chromium: a real fall streamed over RTSP, a real MQTT broker, the camera
+going away."""
 
 from __future__ import annotations
 
@@ -367,6 +368,10 @@ def test_console_in_chromium_shows_frames_and_a_real_fall_and_its_acknowledgemen
         logged = [json.loads(x) for x in events.read_text().splitlines()]
         assert any(e["state"] == "acknowledged" and e["details"]["alert_id"] == alert_id for e in logged)
         assert Path(next(e for e in logged if e["state"] == "raised")["details"]["snapshot"]).is_file()
+        # the camera goes away: the console shows the stream reconnecting
+        camera.stop()
+        wait_for(lambda: "reconnecting" in browser.find_element("css selector", ".tile .status").text, 15,
+                 "the stream's status to turn to reconnecting")
     finally:
         if browser is not None:
             browser.quit()
