@@ -157,12 +157,14 @@ MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sb
 class Broker:
     """Mosquitto on loopback with persistence, so a control room's persistent session survives a restart."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, secure: str = ""):
+        """``secure``: more configuration lines for the listener (TLS certificate, password file)."""
         self.port, self.folder = free_port(), folder
         self.conf = folder / "mosquitto.conf"
         # `user`: started by root, mosquitto would switch to its own user, which cannot write to the test's folder
         user = "root" if os.geteuid() == 0 else os.environ.get("USER", "mosquitto")
-        self.conf.write_text(f"user {user}\nlistener {self.port} 127.0.0.1\nallow_anonymous true\n"
+        access = secure or "allow_anonymous true\n"
+        self.conf.write_text(f"user {user}\nlistener {self.port} 127.0.0.1\n{access}"
                              f"persistence true\npersistence_location {folder}/\nautosave_interval 1\n"
                              f"log_dest file {folder}/broker.log\n")
         self.proc: subprocess.Popen | None = None

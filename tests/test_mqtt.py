@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 
 import pytest
 
-from conftest import ControlRoom, assert_clean_error, run_cli
+from conftest import MOSQUITTO, Broker, ControlRoom, assert_clean_error, run_cli
 from edge_app.alerts.mqtt import MqttSettings, MqttSink
 from edge_app.alerts.spool import Spool
 
@@ -113,3 +115,56 @@ def test_a_real_fall_reaches_the_broker(broker, tmp_path, manifest):
         assert "password" not in proc.stderr
     finally:
         room.close()
+
+
+@pytest.fixture
+def secure_broker(tmp_path):
+    """Mosquitto with TLS (a self-signed certificate for 127.0.0.1) and a password file: user vigil, password
+    'pa55-w0rd'."""
+    if MOSQUITTO is None or not shutil.which("openssl") or not shutil.which("mosquitto_passwd"):
+        pytest.skip("needs mosquitto, mosquitto_passwd and openssl")
+    cert, key, users = tmp_path / "broker.crt", tmp_path / "broker.key", tmp_path / "users"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(users), "vigil", "pa55-w0rd"], check=True, capture_output=True)
+    b = Broker(tmp_path, secure=f"certfile {cert}\nkeyfile {key}\nallow_anonymous false\npassword_file {users}\n")
+    b.cert = cert
+    yield b.start()
+    b.stop()
+
+
+def test_tls_and_a_password_deliver_and_the_password_is_never_logged(secure_broker, tmp_path, caplog):
+    import ssl
+
+    import paho.mqtt.client as mqtt
+
+    got: list[dict] = []
+    room = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="room-tls")
+    room.tls_set(ca_certs=str(secure_broker.cert), cert_reqs=ssl.CERT_REQUIRED)
+    room.username_pw_set("vigil", "pa55-w0rd")
+    room.on_connect = lambda c, u, f, rc, p: c.subscribe("vigil/+/events", qos=1)
+    room.on_message = lambda c, u, m: got.append(json.loads(m.payload))
+    room.connect("127.0.0.1", secure_broker.port)
+    room.loop_start()
+    settings = dict(enabled=True, port=secure_broker.port, tls=True, ca_file=secure_broker.cert, username="vigil")
+    caplog.set_level("DEBUG")
+    wrong = MqttSink(MqttSettings(**settings, password="not-it", spool_dir=tmp_path / "wrong", client_id="box-w"))
+    right = MqttSink(MqttSettings(**settings, password="pa55-w0rd", spool_dir=tmp_path / "right", client_id="box-r"))
+    try:
+        wrong(alert(1))
+        right(alert(2))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not got:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        assert [e["details"]["n"] for e in got] == [2]  # only the box with the right password got through
+        assert len(wrong.spool.pending()) == 1  # the refused box keeps its alert on disk
+        assert right.connected.is_set() and not wrong.connected.is_set()
+        assert any("refused" in r.getMessage() for r in caplog.records)
+        assert not any("pa55-w0rd" in r.getMessage() or "not-it" in r.getMessage() for r in caplog.records)
+    finally:
+        wrong.close(flush_timeout=0.1)
+        right.close()
+        room.loop_stop()
+        room.disconnect()
