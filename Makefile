@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vigil-installed
+# MediaPipe's own pipeline, the benchmark's peer: a venv of its own (mediapipe 0.10.21 pins an old numpy)
+MP_VENV := .cache/vigil/mediapipe-venv
+MP_STAMP := $(MP_VENV)/.installed
 DEMO_ARGS ?=
 
 .PHONY: setup system-deps models demo test test-slow benchmark evaluate lint clean-models
@@ -37,7 +40,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned to the local CPU build, so nothing pulls the CUDA wheels
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[toolchain,test]'
+	$(PY) -m pip install -q -e '.[toolchain,test,bench]'
+	@touch $@
+
+$(MP_STAMP):
+	@test -x $(MP_VENV)/bin/python || $(PYTHON) -m venv $(MP_VENV)
+	$(MP_VENV)/bin/pip install -q mediapipe==0.10.21
 	@touch $@
 
 # Fetch, convert, quantize and prove the models; models already up to date are skipped.
@@ -47,13 +55,13 @@ models: setup
 demo: setup models
 	$(PY) -m edge_app demo $(DEMO_ARGS)
 
-test: setup models
+test: setup models $(MP_STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
 
 test-slow: setup models
 	$(PY) -m pytest -q -m slow tests
 
-benchmark: setup models
+benchmark: setup models $(MP_STAMP)
 	$(PY) -m edge_app benchmark
 
 # Fall and fatigue alerts of the whole pipeline on the held-back clips of ../shared/data/falls.

@@ -24,7 +24,7 @@ from convert.fetch import fetch_file, sha256_of
 from convert.kinds import DetectorKind, LandmarkKind, SequenceKind
 from convert.quantize import quantize, split_holdout
 from convert.recipes import ModelRecipe, PyTorchSource, Recipes
-from convert.sources import load_source
+from convert.sources import export_onnx, load_source
 from edge_app.errors import VigilError
 from edge_app.inference.latency import measure_interleaved
 from edge_app.inference.runtime import Runtime
@@ -108,6 +108,7 @@ class Builder:
         for recipe in todo:
             if not self.ensure_trained(recipe):
                 continue
+            self.ensure_onnx(recipe)
             digest = recipe_hash(recipe, self.calib if self.int8 else [])
             if not self.force and self.up_to_date(recipe.name, digest):
                 log.info("%s: up to date (use --force to rebuild)", recipe.name)
@@ -134,6 +135,19 @@ class Builder:
                  recipe.source.weights, recipe.train)
         run_training(recipe.train, recipe.source.weights)
         return True
+
+    def ensure_onnx(self, recipe: ModelRecipe) -> None:
+        """A PyTorch model is also exported to ONNX (models_ir/<name>/onnx/model.onnx) for the benchmark's ONNX
+        Runtime peer; redone when the weights are newer."""
+        source = recipe.source
+        if not isinstance(source, PyTorchSource):
+            return
+        path = self.out / recipe.name / "onnx" / "model.onnx"
+        weights_time = source.weights.stat().st_mtime if source.weights and source.weights.is_file() else 0
+        if path.is_file() and path.stat().st_mtime >= weights_time:
+            return
+        export_onnx(source, path, f"{self.recipes.path}: models.{recipe.name}")
+        log.info("%s: ONNX export %s", recipe.name, path)
 
     def _kind(self, recipe: ModelRecipe):
         if recipe.kind == "sequence" and isinstance(recipe.source, PyTorchSource) and recipe.source.weights:

@@ -29,8 +29,8 @@ def load_file(path: Path) -> ov.Model:
         raise ModelError(f"{path}: cannot convert ({reason(exc)})") from None
 
 
-def load_pytorch(source: PyTorchSource, where: str) -> ov.Model:
-    """Import ``module:factory``, load weights if given, and convert with an example input of ``input_shape``."""
+def pytorch_module(source: PyTorchSource, where: str):
+    """Import ``module:factory`` and load the weights if given: the torch.nn.Module in eval mode."""
     import torch  # toolchain-only dependency
 
     module_name, _, factory_name = source.pytorch.partition(":")
@@ -52,13 +52,39 @@ def load_pytorch(source: PyTorchSource, where: str) -> ov.Model:
         except Exception as exc:
             raise ModelError(f"{source.weights}: cannot load weights into {source.pytorch} "
                              f"({reason(exc)})") from None
-    net.eval()
+    return net.eval()
+
+
+def load_pytorch(source: PyTorchSource, where: str) -> ov.Model:
+    """Import ``module:factory``, load weights if given, and convert with an example input of ``input_shape``."""
+    import torch
+
+    net = pytorch_module(source, where)
     example = torch.zeros(*source.input_shape)
     with torch.no_grad():
         try:
             return ov.convert_model(net, example_input=example, input=[tuple(source.input_shape)])
         except Exception as exc:
             raise ModelError(f"{where}: cannot convert {source.pytorch} ({reason(exc)})") from None
+
+
+def export_onnx(source: PyTorchSource, path: Path, where: str) -> Path:
+    """The same PyTorch model as ONNX (fixed input shape), for peers that run ONNX (the benchmark's ONNX Runtime).
+    Written to a temporary name first, so a failed export never leaves a half file."""
+    import torch
+
+    net = pytorch_module(source, where)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    with torch.no_grad():
+        try:
+            torch.onnx.export(net, (torch.zeros(*source.input_shape),), str(partial), dynamo=False,
+                              input_names=["input"], output_names=["output"], opset_version=17)
+        except Exception as exc:
+            partial.unlink(missing_ok=True)
+            raise ModelError(f"{where}: cannot export {source.pytorch} to ONNX ({reason(exc)})") from None
+    partial.replace(path)
+    return path
 
 
 def prune_outputs(model: ov.Model, keep: list[str], where: str) -> ov.Model:

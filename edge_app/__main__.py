@@ -51,8 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--labels", type=Path, default=None, help="per-frame labels, UR Fall CSV format")
     ev.add_argument("--json", type=Path, required=True, help="write the per-clip and total results here")
     ev.add_argument("--config", type=Path, default=None, help="YAML config (default configs/default.yaml)")
-    b = sub.add_parser("benchmark", help="model latency report (reports/benchmark.md and .json)")
-    b.add_argument("--quick", action="store_true", help="fewer iterations (well under 2 minutes)")
+    b = sub.add_parser("benchmark", help="latency report: models, peers, pipeline (reports/benchmark.md, .json, .png)")
+    b.add_argument("--quick", action="store_true", help="fewer iterations and scenarios (under 2 minutes)")
+    b.add_argument("--config", type=Path, default=None, help="YAML config of the pipeline scenarios")
     b.add_argument("--models-dir", type=Path, default=REPO / "models_ir")
     b.add_argument("--out", type=Path, default=REPO / "reports")
     c = sub.add_parser("config", help="validate a config, or describe every key")
@@ -146,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "benchmark":
-        from edge_app.benchmark import run as run_benchmark
+        from edge_app.bench import run as run_benchmark
 
-        run_benchmark(args.models_dir, args.out, args.quick)
+        run_benchmark(args.models_dir, args.out, args.quick, config=args.config)
         print((args.out / "benchmark.md").read_text())
         return 0
 

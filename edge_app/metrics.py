@@ -61,6 +61,7 @@ class Metrics:
         self._lock = threading.Lock()
         self.streams: dict[str, StreamMetrics] = {}
         self.started = time.monotonic()
+        self.alert_ms: deque = deque(maxlen=10000)  # glass-to-alert: capture of the raising frame -> dispatched
 
     def add(self, stream: str, timing: FrameTiming) -> None:
         with self._lock:
@@ -69,6 +70,11 @@ class Metrics:
             m.timings.append(timing)
             m.first = timing.rendered if m.first is None else m.first
             m.last = timing.rendered
+
+    def alert(self, ms: float) -> None:
+        """An alert was dispatched ``ms`` after the frame that raised it was captured."""
+        with self._lock:
+            self.alert_ms.append(ms)
 
     def recent_fps(self, stream: str, window: int = 30) -> float:
         with self._lock:
@@ -84,6 +90,7 @@ class Metrics:
         with self._lock:
             streams = {name: (m.frames, list(m.timings)[-recent:] if recent else list(m.timings), m.first, m.last)
                        for name, m in self.streams.items()}
+            alert_ms = list(self.alert_ms)
         out: dict = {"seconds": round(time.monotonic() - self.started, 2), "rss_mb": rss_mb(), "streams": {}}
         total = 0
         for name, (frames, timings, first, last) in streams.items():
@@ -99,6 +106,8 @@ class Metrics:
         out["frames"] = total
         out["fps"] = round(total / out["seconds"], 2) if out["seconds"] > 0 else 0.0
         out["dropped"] = sum((dropped or {}).values())
+        out["alerts_raised"] = len(alert_ms)
+        out["glass_to_alert_ms"] = percentiles(alert_ms)
         return out
 
 

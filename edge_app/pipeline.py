@@ -142,6 +142,8 @@ class Pipeline:
         self.board.observe(event)
         for sink in self.event_sinks:
             sink(event, frame_seq)
+        if event.state == "raised":
+            self.metrics.alert((time.time() - event.wall_time) * 1000)
 
     def operator_actions(self) -> None:
         """Acknowledgements and clears from the console or the window, applied in the pipeline thread, so they are

@@ -114,16 +114,6 @@ def test_build_unknown_model_name():
     assert_clean_error(run_cli("convert", "build", "no_such_model"), "no model 'no_such_model'")
 
 
-def test_quick_benchmark_writes_reports(tmp_path, manifest):
-    proc = run_cli("edge_app", "benchmark", "--quick", "--out", str(tmp_path), timeout=170)
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads((tmp_path / "benchmark.json").read_text())
-    assert data["machine"]["openvino"] and "pose_landmark_full" in data["models"]
-    full = data["models"]["pose_landmark_full"]
-    assert full["f32"]["LATENCY"]["precision_ran"] == "f32" and full["f32"]["LATENCY"]["p50_ms"] > 0
-    assert "| pose_landmark_full | int8 |" in (tmp_path / "benchmark.md").read_text()
-
-
 def test_demo_serves_the_clip_over_rtsp_and_records(tmp_path, manifest):
     import cv2
 

@@ -8,6 +8,7 @@ model classes infer.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,21 +50,34 @@ def random_inputs(model: CompiledModel, seed: int = 0) -> dict[int, np.ndarray]:
     return feeds
 
 
-def measure_interleaved(models: dict[str, CompiledModel], iterations: int = 200, warmup: int = 20,
-                        inputs: dict[str, dict[int, np.ndarray]] | None = None,
-                        progress=None) -> dict[str, LatencyStats]:
-    """Synchronous latency of each model, measured round-robin in one run. ``progress`` is called per round."""
-    requests = {name: m.create_request() for name, m in models.items()}
-    feeds = {name: (inputs or {}).get(name) or random_inputs(m) for name, m in models.items()}
+def measure_calls_interleaved(calls: dict[str, Callable[[], object]], iterations: int = 200, warmup: int = 20,
+                              progress=None) -> dict[str, LatencyStats]:
+    """Latency of each call (one synchronous inference of some engine), measured round-robin in one run, so a
+    noisy machine slows them all alike. ``progress`` is called once per round."""
     for _ in range(warmup):
-        for name, req in requests.items():
-            req.infer(feeds[name], share_inputs=True, share_outputs=True)
-    samples: dict[str, list[float]] = {name: [] for name in models}
+        for call in calls.values():
+            call()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(iterations):
-        for name, req in requests.items():
+        for name, call in calls.items():
             t0 = time.perf_counter()
-            req.infer(feeds[name], share_inputs=True, share_outputs=True)  # as the pose models infer
+            call()
             samples[name].append((time.perf_counter() - t0) * 1000.0)
         if progress:
             progress()
     return {name: stats_from_ms(s) for name, s in samples.items()}
+
+
+def infer_call(model: CompiledModel, feeds: dict[int, np.ndarray] | None = None) -> Callable[[], object]:
+    """One synchronous inference of ``model``, inputs and outputs shared (not copied) as the runtime's model
+    classes infer."""
+    req, feeds = model.create_request(), feeds or random_inputs(model)
+    return lambda: req.infer(feeds, share_inputs=True, share_outputs=True)
+
+
+def measure_interleaved(models: dict[str, CompiledModel], iterations: int = 200, warmup: int = 20,
+                        inputs: dict[str, dict[int, np.ndarray]] | None = None,
+                        progress=None) -> dict[str, LatencyStats]:
+    """Synchronous latency of each model, measured round-robin in one run. ``progress`` is called per round."""
+    calls = {name: infer_call(m, (inputs or {}).get(name)) for name, m in models.items()}
+    return measure_calls_interleaved(calls, iterations, warmup, progress)

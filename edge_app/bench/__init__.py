@@ -1,0 +1,207 @@
+"""`python -m edge_app benchmark [--quick]`: the latency report an integrator can trust.
+
+Writes reports/benchmark.json, reports/benchmark.md and PNG plots (reports/benchmark_*.png):
+- every built model x the precision it actually ran in x the LATENCY and THROUGHPUT hints, on every device present;
+- the peers on the same models in the same loop: LiteRT with XNNPACK (TFLite sources), ONNX Runtime (ONNX
+  exports), and MediaPipe's own pose pipeline on the same clip as Vigil's, run alternately;
+- the pipeline end to end: 1, 2, 4 and 8 camera streams, and the pose stage against the number of people in view;
+- the machine, and the exact commands.
+Every comparison is measured side by side in one run. ``--quick`` (< 2 minutes) is what the test suite runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from edge_app.bench import models as model_bench
+from edge_app.bench import pipeline as pipeline_bench
+from edge_app.bench.peers import ensure_mediapipe, peers_for, run_mediapipe
+from edge_app.bench.progress import Progress
+from edge_app.bench.report import markdown, plots
+from edge_app.errors import VigilError
+from edge_app.inference.model_store import ModelStore
+from edge_app.inference.runtime import Runtime
+from edge_app.system import machine
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data"
+FETCH_CACHE = REPO / ".cache" / "vigil" / "models"
+POSE_MODELS = ("pose_detector", "pose_landmark_lite", "pose_landmark_full", "pose_landmark_heavy")
+SAME_CLIP = SHARED / "falls" / "upfall_s1" / "Activity7" / "Trial1Cam1.mp4"  # one person standing, 640x480
+
+
+def stream_clips() -> list[Path]:
+    """Camera clips for the stream scenarios: UP-Fall's held-back falls, both cameras (640x480)."""
+    root = SHARED / "falls" / "upfall_s1"
+    return [root / f"Activity{a}" / f"Trial2Cam{c}.mp4" for a in range(1, 6) for c in (1, 2)
+            if (root / f"Activity{a}" / f"Trial2Cam{c}.mp4").is_file()]
+
+
+def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: Path | None = None) -> dict:
+    from edge_app.app import build_pose_stack
+    from edge_app.config import load_config
+
+    started = time.monotonic()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / ".write-test").touch()
+        (out_dir / ".write-test").unlink()
+    except OSError as exc:
+        raise VigilError(f"--out {out_dir}: cannot write ({exc.strerror})") from None
+    store = ModelStore(models_dir)
+    plan = model_bench.QUICK if quick else model_bench.FULL
+    devices = Runtime("CPU").available_devices
+    names = [n for n in (*POSE_MODELS, "fall_detector", "fatigue_detector") if n in store.models]
+    stream_counts = (1, 4) if quick else (1, 2, 4, 8)
+    rounds = 1 if quick else 3
+    progress = Progress(2 * len(names) + len(stream_counts) + 2 * rounds + 2, "benchmark")
+    command = "python -m edge_app benchmark" + (" --quick" if quick else "")
+    result: dict = {
+        "machine": {**machine(), "openvino_devices": devices},
+        "commands": {"benchmark": command, "make": "make benchmark",
+                     "mediapipe": ".cache/vigil/mediapipe-venv/bin/python scripts/mediapipe_baseline.py CLIP "
+                                  "--json OUT"},
+        "setup": {"quick": quick, "threads": threads, "latency_iterations": plan.iterations,
+                  "throughput_seconds": plan.throughput_s,
+                  "latency_method": "synchronous inference, every engine of a model round-robin in one loop",
+                  "throughput_method": "THROUGHPUT hint, optimal requests in flight (AsyncInferQueue), "
+                                       "engines take turns in bursts"},
+        "models": {}, "peers": {}, "pipeline": {}, "skipped": [], "ratios": {},
+    }
+
+    # --- models and their peers --------------------------------------------------------------------------------
+    for name in names:
+        progress.note(f"{name}: LATENCY hint, with peers")
+        source = model_bench.model_source(store, name, FETCH_CACHE)
+        peers, why = peers_for(*source, threads) if source else ([], [f"{name}: no source file for the peers"])
+        result["skipped"] += why
+        ours, theirs = model_bench.latency(store, name, devices, threads, plan, peers)
+        progress.step(f"{name}: LATENCY done")
+        result["models"][name] = {run: {"LATENCY": stats} for run, stats in ours.items()}
+        for peer, stats in theirs.items():
+            result["peers"].setdefault(peer, {})[name] = stats
+        progress.note(f"{name}: THROUGHPUT hint")
+        for run, stats in model_bench.throughput(store, name, devices, threads, plan).items():
+            result["models"][name].setdefault(run, {})["THROUGHPUT"] = stats
+        progress.step(f"{name}: THROUGHPUT done")
+
+    # --- the pipeline ------------------------------------------------------------------------------------------
+    cfg = load_config(config)
+    stack = build_pose_stack(cfg)
+    clips = stream_clips()
+    for n in stream_counts:
+        if not clips:
+            result["skipped"].append(f"streams_{n}: needs the fall clips of {SHARED / 'falls' / 'upfall_s1'}")
+            progress.step()
+            continue
+        progress.note(f"pipeline: {n} stream(s) for {6 if quick else 30} s")
+        result["pipeline"][f"streams_{n}"] = pipeline_bench.streams_scenario(cfg, stack, clips, n, 6.0 if quick
+                                                                            else 30.0)
+        progress.step(f"pipeline: {n} stream(s) done")
+    people_clip = _people_clip(result["skipped"])
+    progress.note("pipeline: people in view")
+    if people_clip is not None:
+        cctv = load_config(REPO / "configs" / "cctv.yaml")
+        result["pipeline"]["people"] = pipeline_bench.people_scenario(cctv, build_pose_stack(cctv), people_clip,
+                                                                      150 if quick else 800)
+    progress.step("pipeline: people in view done")
+
+    # --- Vigil's loop against MediaPipe's pipeline, alternately ---------------------------------------------------
+    progress.note("MediaPipe venv")
+    python = ensure_mediapipe(progress.note)
+    progress.step()
+    if not SAME_CLIP.is_file():
+        result["skipped"].append(f"vigil_vs_mediapipe: needs {SAME_CLIP}")
+    elif python is None:
+        result["skipped"].append("vigil_vs_mediapipe: the MediaPipe venv could not be created")
+    else:
+        result["pipeline"]["vigil_vs_mediapipe"] = _versus_mediapipe(cfg, stack, python, quick, rounds, progress)
+    progress.close()
+    result["ratios"] = ratios(result)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    (out_dir / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
+    result["plots"] = plots(result, out_dir)
+    (out_dir / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out_dir / "benchmark.md").write_text(markdown(result))
+    return result
+
+
+def _people_clip(skipped: list[str]) -> Path | None:
+    from edge_app.demo_source import vtest_clip
+
+    try:
+        return vtest_clip()
+    except VigilError as exc:
+        skipped.append(f"people: {exc}")
+        return None
+
+
+def _versus_mediapipe(cfg, stack, python: Path, quick: bool, rounds: int, progress: Progress) -> dict:
+    max_frames = 120 if quick else None
+    vigil, mediapipe = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            progress.note(f"Vigil's loop on {SAME_CLIP.name}, round {r + 1}/{rounds}")
+            vigil.append(pipeline_bench.vigil_fast(cfg, stack, SAME_CLIP, max_frames))
+            progress.step()
+            progress.note(f"MediaPipe's pipeline on {SAME_CLIP.name}, round {r + 1}/{rounds}")
+            mediapipe.append(run_mediapipe(python, SAME_CLIP, max_frames, Path(tmp) / f"mp{r}.json"))
+            progress.step()
+    return {
+        "clip": str(SAME_CLIP.relative_to(SHARED.parent)),
+        "frames": vigil[0]["frames"],
+        "vigil": {"fps": [v["fps"] for v in vigil], "loop_ms_per_frame": [v["loop_ms_per_frame"] for v in vigil],
+                  "stage_ms": vigil[-1]["stage_ms"], "what": "whole loop: decode, pose, tracking, posture, fall and "
+                  "fatigue analysis, render (no display)"},
+        "mediapipe": {"fps": [m["fps"] for m in mediapipe], "loop_ms_per_frame": [m["loop_ms_per_frame"]
+                                                                                  for m in mediapipe],
+                      "version": mediapipe[0]["version"], "what": f"decode + mp.solutions.pose "
+                      f"({mediapipe[0]['settings']})"},
+        "fps": statistics.median(v["fps"] for v in vigil),
+        "per_round_ratio": [round(v["fps"] / m["fps"], 2) for v, m in zip(vigil, mediapipe) if m["fps"]],
+    }
+
+
+def ratios(result: dict) -> dict:
+    """The headline comparisons, each with both measured sides (same run)."""
+    out = {}
+    litert = result["peers"].get("litert_xnnpack", {})
+    for name in POSE_MODELS:
+        ours = result["models"].get(name, {})
+        if "int8" in ours and name in litert:
+            a, b = ours["int8"]["LATENCY"], litert[name]
+            out[f"{name}: Vigil INT8 vs LiteRT XNNPACK (p50 latency)"] = {
+                "vigil": {"run": "int8", "p50_ms": a["p50_ms"]}, "peer": {"engine": "litert_xnnpack",
+                                                                          "p50_ms": b["p50_ms"]},
+                "speedup": round(b["p50_ms"] / a["p50_ms"], 2)}
+        if "int8" in ours and "f32" in ours:
+            a, b = ours["int8"]["LATENCY"], ours["f32"]["LATENCY"]
+            out[f"{name}: Vigil INT8 vs Vigil f32 (p50 latency)"] = {
+                "vigil": {"run": "int8", "p50_ms": a["p50_ms"]}, "peer": {"engine": "openvino f32",
+                                                                          "p50_ms": b["p50_ms"]},
+                "speedup": round(b["p50_ms"] / a["p50_ms"], 2)}
+    ort = result["peers"].get("onnxruntime", {})
+    for name, stats in ort.items():
+        runs = result["models"].get(name, {})
+        if runs:
+            best = min(runs, key=lambda r: runs[r]["LATENCY"]["p50_ms"])
+            a = runs[best]["LATENCY"]
+            out[f"{name}: Vigil ({best}) vs ONNX Runtime (p50 latency)"] = {
+                "vigil": {"run": best, "p50_ms": a["p50_ms"]}, "peer": {"engine": "onnxruntime",
+                                                                        "p50_ms": stats["p50_ms"]},
+                "speedup": round(stats["p50_ms"] / a["p50_ms"], 2)}
+    versus = result["pipeline"].get("vigil_vs_mediapipe")
+    if versus:
+        v, m = statistics.median(versus["vigil"]["fps"]), statistics.median(versus["mediapipe"]["fps"])
+        out["pipeline: Vigil vs MediaPipe (frames per second, same clip)"] = {
+            "vigil": {"fps": v, "rounds": versus["vigil"]["fps"]},
+            "peer": {"engine": f"mediapipe {versus['mediapipe']['version']}", "fps": m,
+                     "rounds": versus["mediapipe"]["fps"]},
+            "speedup": round(v / m, 2) if m else None}
+    return out

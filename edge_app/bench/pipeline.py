@@ -1,0 +1,119 @@
+"""The pipeline end to end on real clips: Vigil's whole loop (capture, pose, tracking, fall and fatigue analysis,
+render) as it runs on a box, measured per scenario.
+
+- ``streams_N``: N cameras at once (fall clips of ../shared/data played at their own frame rate, looped, as live
+  cameras would send them): frames per second per stream, dropped frames, per-stage latency, glass-to-render and
+  glass-to-alert latency, CPU and memory.
+- ``people``: the pose stage's cost against the number of people in view (a multi-person CCTV clip, every frame).
+- ``vigil_vs_mediapipe``: Vigil's whole loop and MediaPipe's own pose pipeline on the same clip, every frame as fast
+  as each goes, run alternately (see peers.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import resource
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_app.app import PoseStack
+from edge_app.config import Config
+from edge_app.metrics import STAGES, percentiles, rss_mb
+from edge_app.pipeline import Pipeline
+from edge_app.sources.capture import SourceSpec
+from edge_app.tracking.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+
+def bench_config(cfg: Config) -> Config:
+    """The config with nothing written outside the report: no evidence files, no MQTT, no webhook."""
+    alerts = dataclasses.replace(
+        cfg.alerts, evidence=dataclasses.replace(cfg.alerts.evidence, enabled=False),
+        mqtt=dataclasses.replace(cfg.alerts.mqtt, enabled=False),
+        webhook=dataclasses.replace(cfg.alerts.webhook, enabled=False))
+    return dataclasses.replace(cfg, alerts=alerts)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def pooled(pipeline: Pipeline) -> tuple[dict, dict]:
+    """Stage latency p50/p95 and glass-to-render p50/p95/p99 over every frame of every stream."""
+    timings = [t for m in pipeline.metrics.streams.values() for t in m.timings]
+    per_frame = [t.stage_ms() for t in timings]
+    stages = {s: percentiles([ms[s] for ms in per_frame], (50, 95)) for s in STAGES}
+    return stages, percentiles([t.glass_to_render_ms for t in timings])
+
+
+def measure(pipeline: Pipeline) -> dict:
+    """Run a pipeline to its end and collect the scenario's figures."""
+    cpu0, wall0, rss0 = cpu_seconds(), time.monotonic(), rss_mb()
+    summary = pipeline.run()
+    wall = time.monotonic() - wall0
+    stages, g2r = pooled(pipeline)
+    streams = summary["streams"]
+    return {
+        "streams": len(pipeline.specs),
+        "seconds": round(wall, 2),
+        "fps": round(sum(s["fps"] for s in streams.values()), 2),
+        "fps_per_stream": {name: s["fps"] for name, s in streams.items()},
+        "frames": summary["frames"],
+        "dropped": summary["dropped"],
+        "stage_ms": stages,
+        "glass_to_render_ms": g2r,
+        "glass_to_alert_ms": summary["glass_to_alert_ms"],
+        "alerts_raised": summary["alerts_raised"],
+        "cpu_pct": round(100 * (cpu_seconds() - cpu0) / wall, 1) if wall else 0.0,
+        "rss_mb": summary["rss_mb"],
+        "rss_growth_mb": round(summary["rss_mb"] - rss0, 1),
+    }
+
+
+def streams_scenario(cfg: Config, stack: PoseStack, clips: list[Path], n: int, seconds: float) -> dict:
+    specs = [SourceSpec(f"cam{i + 1}", str(clips[i % len(clips)]), realtime=True, loop=True) for i in range(n)]
+    result = measure(Pipeline(bench_config(cfg), stack, specs, duration=seconds, log_every=3600.0))
+    result["clips"] = [Path(s.uri).parent.name + "/" + Path(s.uri).name for s in specs]
+    result["source_fps"] = round(float(cv2.VideoCapture(str(clips[0])).get(cv2.CAP_PROP_FPS)), 2)
+    return result
+
+
+def vigil_fast(cfg: Config, stack: PoseStack, clip: Path, max_frames: int | None) -> dict:
+    """Vigil's whole loop over a clip, every frame, as fast as it goes (``run --fast --headless``)."""
+    spec = SourceSpec("clip", str(clip), realtime=False, lossless=True)
+    result = measure(Pipeline(bench_config(cfg), stack, [spec], max_frames=max_frames, log_every=3600.0))
+    frames = result["frames"]
+    result["loop_ms_per_frame"] = round(result["seconds"] * 1000 / max(frames, 1), 3)
+    result["fps"] = round(frames / result["seconds"], 2) if result["seconds"] else 0.0  # whole run, like MediaPipe's
+    return result
+
+
+def people_scenario(cfg: Config, stack: PoseStack, clip: Path, max_frames: int) -> dict:
+    """The pose stage (detector, landmarks of everyone, tracking) on every frame of a multi-person clip, grouped by
+    how many people were in view."""
+    engine, tracker = stack.engine(cfg), Tracker()
+    engine.warm_up()
+    cap = cv2.VideoCapture(str(clip))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
+    by_people: dict[int, list[float]] = {}
+    frames = 0
+    while frames < max_frames:
+        ok, image = cap.read()
+        if not ok:
+            break
+        t0 = time.perf_counter()
+        poses = engine.process(image)
+        tracker.update(poses, frames / fps)
+        by_people.setdefault(len(poses), []).append((time.perf_counter() - t0) * 1000)
+        frames += 1
+    cap.release()
+    return {"clip": clip.name, "frames": frames,
+            "by_people": {str(k): {"frames": len(v), **percentiles(v, (50, 95)),
+                                   "mean_ms": round(float(np.mean(v)), 3)}
+                          for k, v in sorted(by_people.items())}}
