@@ -160,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config)
     if args.max_frames is not None and args.max_frames < 1:
         raise VigilError(f"--max-frames must be >= 1, got {args.max_frames}")
+    if args.stats is not None:
+        from edge_app.cli_support import check_writable
+
+        check_writable("--stats", args.stats)
     show = not args.headless and cfg.display.window and _display_available()
     record = args.record
     duration = args.duration

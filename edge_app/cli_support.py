@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from edge_app.errors import VigilError
 
@@ -17,3 +18,16 @@ def run_main(main: Callable[[], int], prog: str) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def check_writable(flag: str, path: Path) -> None:
+    """Fail at start, not after an hour's run, when an output file cannot be written. Leaves no file behind."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existed = path.exists()
+        with open(path, "a"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise VigilError(f"{flag} {path}: cannot write ({exc.strerror})") from None

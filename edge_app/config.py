@@ -71,7 +71,8 @@ class ServerConfig:
     enabled: bool = option(True, "serve the operator view (MJPEG), /metrics (Prometheus) and /health over HTTP")
     host: str = option("127.0.0.1", "address to listen on; anything but loopback requires a token")
     port: int = option(8090, "TCP port (0 = any free port, logged at start)")
-    token: str | None = option(None, "bearer token clients must send (Authorization header or ?token=)")
+    token: str | None = option(None, "bearer token clients must send (Authorization header or ?token=)",
+                               secret=True)
     mjpeg_fps: float = option(10.0, "default frame rate of /stream.mjpg (clients may ask ?fps=N, up to 30)")
     jpeg_quality: int = option(80, "JPEG quality of the stream and snapshots (10-100)")
 

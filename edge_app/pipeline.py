@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import threading
 import time
 from pathlib import Path
@@ -119,6 +120,7 @@ class Pipeline:
                                  lossless=all(s.lossless for s in specs), hub=self.hub, board=self.board,
                                  evidence=EvidenceRecorder(cfg.alerts.evidence) if self.evidence_settings else None)
         self.stop_event = threading.Event()
+        self.stopped_by: str | None = None  # the signal that stopped the run, if one did
         self.processed = 0
         self.server = None
         if server is not None and server.enabled:
@@ -154,7 +156,7 @@ class Pipeline:
 
     def sources_summary(self) -> dict:
         return {c.spec.name: {"status": c.status.value, "captured": c.stats.captured,
-                              "backlog_skipped": c.stats.backlog, "blank": c.stats.blank,
+                              "backlog_skipped": c.stats.backlog, "blank": c.stats.blank, "corrupt": c.stats.corrupt,
                               "reconnects": c.stats.reconnects}
                 for c in self.captures}
 
@@ -218,7 +220,31 @@ class Pipeline:
                 raise VigilError(f"source {cap.spec.name} ({redact(cap.spec.uri)}): cannot open (unreachable, "
                                  f"or no frame within {timeout:.0f} s)")
 
+    def _on_signal(self, signum: int, frame) -> None:
+        name = signal.Signals(signum).name
+        if self.stop_event.is_set():  # asked twice: stop now, without draining
+            signal.signal(signum, signal.SIG_DFL)
+            raise KeyboardInterrupt
+        log.warning("%s: stopping: finishing the frames in flight, closing clips, flushing the event log and the "
+                    "alert outboxes (send it again to stop at once)", name)
+        self.stopped_by = name
+        self.stop_event.set()
+
+    def _catch_signals(self) -> dict:
+        """SIGINT and SIGTERM stop the run gracefully (only the main thread can take signals)."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
     def run(self) -> dict:
+        previous_handlers = self._catch_signals()
+        try:
+            return self._run()
+        finally:
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+
+    def _run(self) -> dict:
         for engine in self.engines.values():
             engine.warm_up()
         for cap in self.captures:
@@ -267,5 +293,6 @@ class Pipeline:
         summary["render_dropped"] = self.renderer.dropped
         summary["rss_mb_samples"] = self.rss_samples
         summary["sources"] = self.sources_summary()
+        summary["stopped_by"] = self.stopped_by
         summary["models"] = {"detector": self.stack.detector.describe(), "landmarks": self.stack.landmarks.describe()}
         return summary

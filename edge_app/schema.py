@@ -26,11 +26,12 @@ from edge_app.errors import ConfigError
 MISSING = dataclasses.MISSING
 
 
-def option(default: Any = MISSING, doc: str = "", *, factory: Any = MISSING) -> Any:
-    """A config field with a default (or ``factory`` for mutable defaults) and a one-line description."""
+def option(default: Any = MISSING, doc: str = "", *, factory: Any = MISSING, secret: bool = False) -> Any:
+    """A config field with a default (or ``factory`` for mutable defaults) and a one-line description. A ``secret``
+    (password, token) is left out of the config's repr, so printing or logging a config never shows it."""
     if factory is not MISSING:
-        return dataclasses.field(default_factory=factory, metadata={"doc": doc})
-    return dataclasses.field(default=default, metadata={"doc": doc})
+        return dataclasses.field(default_factory=factory, metadata={"doc": doc}, repr=not secret)
+    return dataclasses.field(default=default, metadata={"doc": doc}, repr=not secret)
 
 
 def load_yaml(path: str | Path) -> Any:

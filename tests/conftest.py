@@ -157,9 +157,9 @@ MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sb
 class Broker:
     """Mosquitto on loopback with persistence, so a control room's persistent session survives a restart."""
 
-    def __init__(self, folder: Path, secure: str = ""):
+    def __init__(self, folder: Path, secure: str = "", port: int | None = None):
         """``secure``: more configuration lines for the listener (TLS certificate, password file)."""
-        self.port, self.folder = free_port(), folder
+        self.port, self.folder = port or free_port(), folder
         self.conf = folder / "mosquitto.conf"
         # `user`: started by root, mosquitto would switch to its own user, which cannot write to the test's folder
         user = "root" if os.geteuid() == 0 else os.environ.get("USER", "mosquitto")

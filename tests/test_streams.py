@@ -1,4 +1,5 @@
-"""Several live RTSP streams from a real server on loopback, through the whole pipeline."""
+"""Several live RTSP streams from a real server on loopback, through the whole pipeline (the CLI). The CI
+version of the four-stream run is the 3-minute soak in test_soak.py."""
 
 from __future__ import annotations
 
@@ -32,16 +33,6 @@ def check_full_rate(summary: dict, seconds: float, tail: str = "p99", max_droppe
         assert s["frames"] >= 14.0 * (seconds - 8), (name, s["frames"])
         assert s["dropped"] <= max_dropped * s["frames"], (name, s["dropped"])
         assert s["glass_to_render_ms"][tail] <= 150, (name, s["glass_to_render_ms"])
-
-
-def test_four_rtsp_streams_at_full_rate(rtsp_server, tmp_path, manifest):
-    # The 30 s CI version: start-up (connects, first detections) is a quarter of the run here and fills its
-    # slowest 1% (seen: one stream at p99 155 ms while p95 was 22 ms), so it checks p95; the issue's p99 bound is
-    # checked over the full two minutes by the slow test below (measured p99 28-81 ms).
-    # Drops too gather at start-up: while the later streams connect, the first ones lose a few frames (measured
-    # 7-11 of ~420 on cam1 in 30 s, with all analyzers on; 0-9 of ~1750 over two minutes).
-    summary = run_four_streams(rtsp_server, tmp_path, 30)
-    check_full_rate(summary, 30, tail="p95", max_dropped=0.04)
 
 
 @pytest.mark.slow

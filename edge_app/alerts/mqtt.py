@@ -31,7 +31,7 @@ class MqttSettings:
     host: str = option("127.0.0.1", "broker host")
     port: int = option(1883, "broker port (8883 is the usual TLS port)")
     username: str | None = option(None, "user name, if the broker needs one")
-    password: str | None = option(None, "password (never logged)")
+    password: str | None = option(None, "password (never logged)", secret=True)
     tls: bool = option(False, "connect with TLS")
     ca_file: Path | None = option(None, "CA certificate for TLS (null = the system's)")
     topic_prefix: str = option("vigil", "topics are <prefix>/<stream>/events and <prefix>/<stream>/status")

@@ -25,7 +25,7 @@ class WebhookSettings:
 
     enabled: bool = option(False, "POST every event as JSON to url")
     url: str = option("", "http(s):// address that receives the events")
-    token: str | None = option(None, "sent as Authorization: Bearer <token> (never logged)")
+    token: str | None = option(None, "sent as Authorization: Bearer <token> (never logged)", secret=True)
     timeout_s: float = option(5.0, "seconds to wait for an answer")
     backoff_max_s: float = option(60.0, "longest wait between retries")
     spool_dir: Path = option(Path(".cache/vigil/spool/webhook"), "on-disk outbox for events not yet delivered")

@@ -70,7 +70,7 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
         "setup": {"quick": quick, "threads": threads, "latency_iterations": plan.iterations,
                   "throughput_seconds": plan.throughput_s,
                   "latency_method": "synchronous inference, every engine of a model round-robin in one loop",
-                  "throughput_method": "THROUGHPUT hint, optimal requests in flight (AsyncInferQueue), "
+                  "throughput_method": "THROUGHPUT hint, the optimal number of requests kept in flight, "
                                        "engines take turns in bursts"},
         "models": {}, "peers": {}, "pipeline": {}, "skipped": [], "ratios": {},
     }

@@ -67,13 +67,23 @@ def latency(store: ModelStore, name: str, devices: list[str], threads: int, plan
 
 
 def _burst(compiled: ov.CompiledModel, feeds: dict, seconds: float, requests: int, latencies: list) -> int:
-    queue = ov.AsyncInferQueue(compiled, requests)
-    queue.set_callback(lambda request, t0: latencies.append((time.perf_counter() - t0) * 1000.0))
+    """Keep ``requests`` inferences in flight for ``seconds``, in turn (no Python callbacks: OpenVINO's callback
+    thread and a start_async waiting for a free request deadlocked on the GIL here). Each request's own latency is
+    OpenVINO's ``InferRequest.latency``."""
+    pool = [compiled.create_infer_request() for _ in range(requests)]
+    for request in pool:
+        request.start_async(feeds, share_inputs=True)
     count, end = 0, time.perf_counter() + seconds
     while time.perf_counter() < end:
-        queue.start_async(feeds, userdata=time.perf_counter(), share_inputs=True)
+        for request in pool:
+            request.wait()
+            latencies.append(request.latency)
+            count += 1
+            request.start_async(feeds, share_inputs=True)
+    for request in pool:
+        request.wait()
+        latencies.append(request.latency)
         count += 1
-    queue.wait_all()
     return count
 
 

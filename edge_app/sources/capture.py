@@ -54,12 +54,14 @@ class CaptureStats:
     dropped: int = 0  # replaced by newer frames before anyone took it
     backlog: int = 0  # of those, skipped in the first second after (re)connecting: the sender's buffered burst
     blank: int = 0
+    corrupt: int = 0  # frames of a file that could not be decoded (skipped)
     reconnects: int = 0
     status_changes: list = field(default_factory=list)  # (monotonic time, status)
 
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 BACKLOG_WINDOW_S = 1.0
+MAX_CORRUPT_IN_A_ROW = 100  # a file whose next 100 frames cannot be decoded is treated as ended
 
 
 def redact(source: str) -> str:
@@ -164,7 +166,7 @@ def probe(spec: SourceSpec) -> None:
 class CaptureThread(threading.Thread):
     """Reads one source in its own thread; :meth:`get` returns the newest frame not yet delivered."""
 
-    def __init__(self, spec: SourceSpec, backoff_start: float = 0.25, backoff_max: float = 4.0,
+    def __init__(self, spec: SourceSpec, backoff_start: float = 0.25, backoff_max: float = 0.5,
                  stall_timeout: float = 2.0, max_pending: int = 2):
         super().__init__(name=f"capture-{spec.name}", daemon=True)
         check_spec(spec)
@@ -285,16 +287,30 @@ class CaptureThread(threading.Thread):
         self.fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
         file_start = time.monotonic()
         file_frames = 0
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not self.spec.is_live else 0
+        bad_in_a_row = 0
         while not self._stopping.is_set():
             ok, image = cap.read()
             if not ok or image is None:
                 if self.spec.is_live:
                     return False
+                position = int(cap.get(cv2.CAP_PROP_POS_FRAMES) or 0)
+                if position < total - 1 and bad_in_a_row < MAX_CORRUPT_IN_A_ROW:
+                    # a frame that cannot be decoded inside a file: skipped and counted, the file goes on
+                    bad_in_a_row += 1
+                    self.stats.corrupt += 1
+                    file_frames += 1
+                    if self.stats.corrupt == 1:
+                        log.warning("source %s: frame %d cannot be decoded: skipped (counted as corrupt)",
+                                    self.spec.name, position)
+                    cap.set(cv2.CAP_PROP_POS_FRAMES, position + 1)
+                    continue
                 if self.spec.loop and file_frames:
                     cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                     file_start, file_frames = time.monotonic(), 0
                     continue
                 return True
+            bad_in_a_row = 0
             self._set_status(Status.ONLINE)
             if self._start_mono is None:
                 self._start_mono = time.monotonic()

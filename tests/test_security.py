@@ -1,0 +1,102 @@
+"""Security: loopback by default, secrets never shown (RTSP credentials, the MQTT password) in logs, events, the
+console, metrics or MQTT, and no way out of the configured folders through stream names or URLs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import MOSQUITTO, PYTHON, REPO, ControlRoom, free_port, need_shared
+from edge_app.config import load_config
+
+CAM_SECRET, MQTT_SECRET = "cam-Pa55word", "mqtt-Pa55word"
+
+
+def test_defaults_listen_on_loopback_only():
+    cfg = load_config()
+    assert cfg.server.host == "127.0.0.1" and cfg.server.token is None
+    assert cfg.alerts.mqtt.enabled is False and cfg.alerts.webhook.enabled is False
+
+
+def test_secrets_never_appear_anywhere(tmp_path, manifest, rtsp_server, broker):
+    clip = need_shared("falls", "upfall_s1", "Activity1", "Trial2Cam1.mp4")  # a fall: events and MQTT traffic
+    camera = rtsp_server({"hall": clip}).warm()
+    url = camera.url("hall").replace("rtsp://", f"rtsp://admin:{CAM_SECRET}@")
+    room = ControlRoom(broker.port, "vigil/#")
+    port = free_port()
+    cfg = tmp_path / "vigil.yaml"
+    cfg.write_text(f"alerts:\n  mqtt:\n    enabled: true\n    port: {broker.port}\n    username: vigil\n"
+                   f"    password: {MQTT_SECRET}\n    spool_dir: {tmp_path / 'spool'}\n"
+                   f"  evidence:\n    dir: {tmp_path / 'evidence'}\n    after_s: 1\n"
+                   f"sources:\n  - name: hall\n    uri: {url}\n")
+    events, stats = tmp_path / "events.jsonl", tmp_path / "stats.json"
+    vigil = subprocess.Popen([PYTHON, "-m", "edge_app", "-v", "run", "--config", str(cfg), "--headless",
+                              "--http", f"127.0.0.1:{port}", "--events", str(events), "--stats", str(stats),
+                              "--duration", "25"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    pages = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (events.exists() and '"raised"' in events.read_text()):
+            time.sleep(0.5)
+        for path in ("api/state", "metrics", "health", "", "snapshot.jpg"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/{path}", timeout=5) as resp:
+                pages.append(resp.read().decode("latin-1"))
+        out, err = vigil.communicate(timeout=60)
+    finally:
+        if vigil.poll() is None:
+            vigil.kill()
+        room.close()
+    assert vigil.returncode == 0, err[-2000:]
+    assert '"raised"' in events.read_text(), "the run must have produced alerts for the check to mean something"
+    assert room.events(), "and MQTT traffic"
+    mqtt_payloads = "".join(p.decode("latin-1") for _, p, _ in room.messages)
+    everything = {"stderr": err, "stdout": out, "events": events.read_text(), "stats": stats.read_text(),
+                  "console and metrics": "".join(pages), "mqtt": mqtt_payloads,
+                  "spool": "".join(p.read_text() for p in (tmp_path / "spool").glob("*") if p.is_file())}
+    for where, text in everything.items():
+        assert CAM_SECRET not in text and MQTT_SECRET not in text, f"a secret in {where}"
+    assert "***@127.0.0.1" in err  # the camera is still named, credentials hidden
+
+
+@pytest.mark.parametrize("path", ["/stream.mjpg?stream=../../etc/passwd", "/snapshot.jpg?stream=%2e%2e%2fx",
+                                  "/api/alerts/..%2F..%2Fetc%2Fpasswd/thumbnail.jpg", "/../../etc/passwd",
+                                  "/api/alerts/x/thumbnail.jpg/../../../etc/passwd"])
+def test_the_console_serves_nothing_outside_its_routes(path):
+    from edge_app.web.server import FrameHub, OperatorServer
+
+    server = OperatorServer(FrameHub(), lambda: {"sources": {"hall": {"status": "online"}}}, "127.0.0.1", 0).start()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=5)
+        assert err.value.code in (404, 503)
+        assert b"root:" not in err.value.read()
+    finally:
+        server.stop()
+
+
+def test_stream_names_cannot_leave_the_evidence_folder_or_the_topic(tmp_path):
+    """A hostile name on the command line is not taken as a name; in the config it is refused."""
+    from edge_app.__main__ import source_spec
+    from edge_app.errors import ConfigError
+
+    spec = source_spec("../../etc=clip.mp4", 0, False)
+    assert spec.name == "stream0"  # not a name: the whole text is the source (which then does not exist)
+    for name in ("../x", "a/b", "vigil/#", "+"):
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"sources:\n  - name: {json.dumps(name)}\n    uri: x.mp4\n")
+        with pytest.raises(ConfigError, match="letters, digits"):
+            load_config(cfg)
+
+
+@pytest.mark.skipif(MOSQUITTO is None, reason="needs mosquitto")
+def test_mqtt_settings_do_not_print_the_password():
+    from edge_app.alerts.mqtt import MqttSettings
+
+    settings = MqttSettings(password=MQTT_SECRET)
+    assert MQTT_SECRET not in repr(settings) and MQTT_SECRET not in str(settings)
