@@ -11,6 +11,7 @@ from edge_app.analysis.fatigue import FatigueAnalyzer
 from edge_app.analysis.posture import PostureAnalyzer
 from edge_app.analysis.sequence_model import SequenceModel
 from edge_app.config import Config
+from edge_app.errors import VigilError
 from edge_app.inference.model_store import Chosen, ModelStore
 from edge_app.inference.runtime import Runtime
 from edge_app.pose.detector import PoseDetector
@@ -37,7 +38,10 @@ class PoseStack:
 
 
 def build_pose_stack(cfg: Config) -> PoseStack:
-    runtime = Runtime(cfg.inference.device, cfg.inference.hint, cfg.inference.threads, cfg.inference.cache_dir)
+    try:
+        runtime = Runtime(cfg.inference.device, cfg.inference.hint, cfg.inference.threads, cfg.inference.cache_dir)
+    except VigilError as exc:
+        raise VigilError(f"{cfg.path}: inference.device: {exc}") from None
     store = ModelStore(cfg.models.dir)
     detector = store.choose(cfg.models.detector, runtime, cfg.models.precision)
     landmarks = store.choose(cfg.models.landmarks, runtime, cfg.models.precision)

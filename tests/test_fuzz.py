@@ -82,9 +82,12 @@ def test_http_requests_get_an_answer_never_a_crash(console, path, body, content_
         resp.read()
     finally:
         conn.close()
-    with http.client.HTTPConnection("127.0.0.1", server.port, timeout=5) as check:  # still serving
+    check = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)  # still serving
+    try:
         check.request("GET", "/api/state")
         assert check.getresponse().status == 200
+    finally:
+        check.close()
 
 
 # --- the spool on restart ----------------------------------------------------------------------------------------

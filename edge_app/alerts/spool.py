@@ -8,12 +8,15 @@ highest ``seq`` confirmed). When everything is delivered the outbox is emptied.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
 from pathlib import Path
 
 from edge_app.errors import VigilError
+
+log = logging.getLogger(__name__)
 
 
 class Spool:
@@ -27,16 +30,37 @@ class Spool:
         except OSError as exc:
             raise VigilError(f"spool {self.folder}: cannot write ({exc.strerror})") from None
         self._lock = threading.Condition()
-        self.delivered = int(self._delivered_path.read_text().strip() or 0) if self._delivered_path.is_file() else 0
+        self.delivered = self._read_delivered()
         self._pending: list[dict] = []
-        for line in self._outbox.read_text(encoding="utf-8").splitlines():
+        damaged = 0
+        for line in self._outbox.read_bytes().splitlines():
             try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash mid-write: never confirmed to the caller, skipped
-            if isinstance(record, dict) and isinstance(record.get("seq"), int) and record["seq"] > self.delivered:
+                record = json.loads(line.decode("utf-8"))
+            except ValueError:  # also UnicodeDecodeError
+                damaged += 1  # a line cut short by a crash mid-write: never confirmed to the caller, skipped
+                continue
+            seq = record.get("seq") if isinstance(record, dict) else None
+            if isinstance(seq, int) and not isinstance(seq, bool) and seq > self.delivered:
                 self._pending.append(record)
+            elif line.strip():
+                damaged += bool(not isinstance(seq, int) or isinstance(seq, bool))
+        if damaged:
+            log.warning("spool %s: %d damaged line(s) in %s skipped", self.folder, damaged, self._outbox.name)
+        self._pending.sort(key=lambda r: r["seq"])
         self._next = max([self.delivered] + [r["seq"] for r in self._pending]) + 1
+
+    def _read_delivered(self) -> int:
+        """The highest confirmed ``seq``; 0 (everything in the outbox goes out again: at least once) when the file
+        is missing or damaged."""
+        if not self._delivered_path.is_file():
+            return 0
+        try:
+            text = self._delivered_path.read_text(encoding="utf-8").strip()
+            return max(0, int(text or 0))
+        except (ValueError, OSError):
+            log.warning("spool %s: %s is damaged: events not known to be delivered are sent again", self.folder,
+                        self._delivered_path.name)
+            return 0
 
     def put(self, record: dict) -> dict:
         """Append ``record`` (a ``seq`` is added) durably; returns it."""

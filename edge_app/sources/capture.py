@@ -245,6 +245,7 @@ class CaptureThread(threading.Thread):
             self._cond.notify_all()
 
     def run(self) -> None:
+        log.info("source %s: reading %s", self.spec.name, redact(self.spec.uri))
         try:
             self._run()
         except VigilError as exc:  # e.g. a live camera whose frames do not fit the configured crop
@@ -303,8 +304,7 @@ class CaptureThread(threading.Thread):
                     if self.stats.corrupt == 1:
                         log.warning("source %s: frame %d cannot be decoded: skipped (counted as corrupt)",
                                     self.spec.name, position)
-                    cap.set(cv2.CAP_PROP_POS_FRAMES, position + 1)
-                    continue
+                    continue  # the decoder moves on by itself (a seek here loses the rest of an MJPEG file)
                 if self.spec.loop and file_frames:
                     cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                     file_start, file_frames = time.monotonic(), 0
