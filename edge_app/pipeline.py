@@ -29,6 +29,7 @@ from edge_app.tracking.tracker import Tracker
 from edge_app.web.server import FrameHub, OperatorServer
 
 log = logging.getLogger(__name__)
+GAP_S = 1.0  # a stream silent this long (media time) has had a gap: its tracks are not carried across it
 
 
 def event_record(event: Event, frame_seq: int | None) -> dict:
@@ -105,6 +106,7 @@ class Pipeline:
         self.captures = [CaptureThread(s) for s in specs]
         self.engines = {s.name: stack.engine(cfg) for s in specs}
         self.trackers = {s.name: Tracker() for s in specs}
+        self.last_media: dict[str, float] = {}
         self.analyzers = build_analyzers(cfg, stack)
         self.event_sinks: list = [self.events_log_sink]
         self.outputs = outputs or []  # alert sinks beyond the log (MQTT): called with each event record
@@ -171,8 +173,19 @@ class Pipeline:
         snap["sources"] = self.sources_summary()
         return snap
 
+    def _after_gap(self, frame: Frame) -> None:
+        """A stream that sent nothing for GAP_S (a reconnect, a stall) starts its people afresh: nothing is known of
+        the gap, and a series bridged across it would read as a person standing perfectly still."""
+        last = self.last_media.get(frame.stream)
+        self.last_media[frame.stream] = frame.media_time
+        if last is not None and frame.media_time - last > GAP_S:
+            log.info("stream %s: %.1f s without frames: tracking starts afresh", frame.stream, frame.media_time - last)
+            self.trackers[frame.stream].reset()
+            self.engines[frame.stream].reset()
+
     def process(self, frame: Frame) -> Processed:
         timing = FrameTiming(captured=frame.capture_mono, taken=time.monotonic())
+        self._after_gap(frame)
         engine = self.engines[frame.stream]
         poses = engine.process(frame.image)
         timing.pose_done = time.monotonic()

@@ -56,6 +56,11 @@ class Tracker:
         self._filters: dict[int, OneEuroFilter] = {}
         self._next_id = 1
 
+    def reset(self) -> None:
+        """Forget every track (after a gap in the stream: what happened in it is unknown). New people get new ids,
+        so no analyzer mistakes them for the ones before the gap."""
+        self.tracks, self._filters = [], {}
+
     def update(self, poses: list[Pose], t: float) -> list[Track]:
         """Match ``poses`` (taken at media time ``t``) to tracks; returns the confirmed tracks seen now."""
         s = self.settings
