@@ -77,6 +77,9 @@ def test_pipeline_scenarios(quick):
         assert set(s["stage_ms"]) >= {"queue", "preprocess", "infer", "postprocess", "pose", "tracking", "analysis",
                                       "render"}
         assert s["alerts_raised"] >= 1 and s["glass_to_alert_ms"]["p50"] > 0  # the fall clips raise alerts
+    for scenario in data["pipeline"].values():  # the documented layout, whatever the scenario
+        positive(scenario, "fps", "cpu_pct", "rss_mb")
+        assert {"p50", "p95", "p99"} <= set(scenario["glass_to_render_ms"]) and "pose" in scenario["stage_ms"]
     people = data["pipeline"]["people"]["by_people"]
     assert len(people) >= 3  # the CCTV clip has frames with 1 to 5 people
     versus = data["ratios"]["pipeline: Vigil vs MediaPipe (frames per second, same clip)"]

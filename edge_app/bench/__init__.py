@@ -153,7 +153,9 @@ def _versus_mediapipe(cfg, stack, python: Path, quick: bool, rounds: int, progre
             progress.note(f"MediaPipe's pipeline on {SAME_CLIP.name}, round {r + 1}/{rounds}")
             mediapipe.append(run_mediapipe(python, SAME_CLIP, max_frames, Path(tmp) / f"mp{r}.json"))
             progress.step()
+    last = vigil[-1]
     return {
+        **{k: last[k] for k in ("stage_ms", "glass_to_render_ms", "cpu_pct", "rss_mb", "dropped")},
         "clip": str(SAME_CLIP.relative_to(SHARED.parent)),
         "frames": vigil[0]["frames"],
         "vigil": {"fps": [v["fps"] for v in vigil], "loop_ms_per_frame": [v["loop_ms_per_frame"] for v in vigil],

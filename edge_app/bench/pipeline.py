@@ -4,7 +4,8 @@ render) as it runs on a box, measured per scenario.
 - ``streams_N``: N cameras at once (fall clips of ../shared/data played at their own frame rate, looped, as live
   cameras would send them): frames per second per stream, dropped frames, per-stage latency, glass-to-render and
   glass-to-alert latency, CPU and memory.
-- ``people``: the pose stage's cost against the number of people in view (a multi-person CCTV clip, every frame).
+- ``people``: the whole loop on every frame of a multi-person CCTV clip, and the pose stage's cost against the
+  number of people in view.
 - ``vigil_vs_mediapipe``: Vigil's whole loop and MediaPipe's own pose pipeline on the same clip, every frame as fast
   as each goes, run alternately (see peers.py).
 """
@@ -25,7 +26,6 @@ from edge_app.config import Config
 from edge_app.metrics import STAGES, percentiles, rss_mb
 from edge_app.pipeline import Pipeline
 from edge_app.sources.capture import SourceSpec
-from edge_app.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -95,25 +95,21 @@ def vigil_fast(cfg: Config, stack: PoseStack, clip: Path, max_frames: int | None
 
 
 def people_scenario(cfg: Config, stack: PoseStack, clip: Path, max_frames: int) -> dict:
-    """The pose stage (detector, landmarks of everyone, tracking) on every frame of a multi-person clip, grouped by
-    how many people were in view."""
-    engine, tracker = stack.engine(cfg), Tracker()
-    engine.warm_up()
-    cap = cv2.VideoCapture(str(clip))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
+    """Vigil's whole loop over every frame of a multi-person clip; the pose stage's cost grouped by how many people
+    were tracked in the frame."""
+    spec = SourceSpec("people", str(clip), realtime=False, lossless=True)
+    pipe = Pipeline(bench_config(cfg), stack, [spec], max_frames=max_frames, log_every=3600.0)
     by_people: dict[int, list[float]] = {}
-    frames = 0
-    while frames < max_frames:
-        ok, image = cap.read()
-        if not ok:
-            break
-        t0 = time.perf_counter()
-        poses = engine.process(image)
-        tracker.update(poses, frames / fps)
-        by_people.setdefault(len(poses), []).append((time.perf_counter() - t0) * 1000)
-        frames += 1
-    cap.release()
-    return {"clip": clip.name, "frames": frames,
-            "by_people": {str(k): {"frames": len(v), **percentiles(v, (50, 95)),
-                                   "mean_ms": round(float(np.mean(v)), 3)}
-                          for k, v in sorted(by_people.items())}}
+    process = pipe.process
+
+    def counted(frame):
+        item = process(frame)
+        by_people.setdefault(len(item.tracks), []).append(item.timing.stage_ms()["pose"])
+        return item
+
+    pipe.process = counted
+    result = measure(pipe)
+    result["clip"] = clip.name
+    result["by_people"] = {str(k): {"frames": len(v), **percentiles(v, (50, 95)),
+                                    "mean_ms": round(float(np.mean(v)), 3)} for k, v in sorted(by_people.items())}
+    return result
