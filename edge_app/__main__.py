@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = Pipeline(cfg, build_pose_stack(cfg), specs, record=record, show=show,
                             kiosk=args.kiosk or cfg.display.kiosk, events=args.events,
                             max_frames=args.max_frames, duration=duration,
-                            server=server_override(cfg.server, args.http), outputs=build_outputs(cfg))
+                            server=server_override(cfg.server, args.http), outputs=build_outputs(cfg),
+                            catch_signals=True)
         summary = pipeline.run()
     print(json.dumps(summary, indent=2))
     if args.stats:

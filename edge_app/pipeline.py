@@ -85,7 +85,7 @@ class Pipeline:
     def __init__(self, cfg: Config, stack: PoseStack, specs: list[SourceSpec], record: Path | None = None,
                  show: bool = False, kiosk: bool = False, events: Path | None = None, max_frames: int | None = None,
                  duration: float | None = None, log_every: float = 10.0, server: ServerConfig | None = None,
-                 outputs: list | None = None):
+                 outputs: list | None = None, catch_signals: bool = False):
         if not specs:
             raise VigilError("no sources given")
         names = [s.name for s in specs]
@@ -123,6 +123,7 @@ class Pipeline:
                                  evidence=EvidenceRecorder(cfg.alerts.evidence) if self.evidence_settings else None)
         self.stop_event = threading.Event()
         self.stopped_by: str | None = None  # the signal that stopped the run, if one did
+        self.catch_signals = catch_signals  # the `run` command: SIGINT and SIGTERM stop it gracefully
         self.processed = 0
         self.server = None
         if server is not None and server.enabled:
@@ -245,7 +246,7 @@ class Pipeline:
 
     def _catch_signals(self) -> dict:
         """SIGINT and SIGTERM stop the run gracefully (only the main thread can take signals)."""
-        if threading.current_thread() is not threading.main_thread():
+        if not self.catch_signals or threading.current_thread() is not threading.main_thread():
             return {}
         return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 

@@ -21,19 +21,20 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
-REPEATS = 40  # a 40 s clip plays for about 27 minutes
+REPEATS = 40  # default: a 40 s clip plays for about 27 minutes (--repeats for longer runs)
 
 
 class LoopingFactory(GstRtspServer.RTSPMediaFactory):
-    def __init__(self, path: str, width: int, height: int, fps: int):
+    def __init__(self, path: str, width: int, height: int, fps: int, repeats: int = REPEATS):
         super().__init__()
-        self.path, self.width, self.height, self.fps = path, width, height, fps
+        self.path, self.width, self.height, self.fps, self.repeats = path, width, height, fps, repeats
         self.set_shared(True)
         self.set_stop_on_disconnect(False)  # like a camera: once started, the stream runs with or without clients
 
     def do_create_element(self, url):
-        # the clip is decoded REPEATS times back to back through `concat` (multifilesrc cannot loop a container)
-        sources = " ".join(f"filesrc location=\"{self.path}\" ! decodebin ! videoconvert ! c." for _ in range(REPEATS))
+        # the clip is decoded `repeats` times back to back through `concat` (multifilesrc cannot loop a container)
+        sources = " ".join(f"filesrc location=\"{self.path}\" ! decodebin ! videoconvert ! c."
+                           for _ in range(self.repeats))
         pipeline = (
             f"concat name=c ! videoconvert ! videoscale ! "
             f"videorate ! video/x-raw,format=I420,width={self.width},height={self.height},framerate={self.fps}/1 ! "
@@ -50,6 +51,7 @@ def main() -> int:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--fps", type=int, default=15)
+    p.add_argument("--repeats", type=int, default=REPEATS, help="times each clip is played back to back")
     args = p.parse_args()
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
@@ -61,7 +63,7 @@ def main() -> int:
         if not name or not path:
             print(f"rtsp_server: error: --mount {spec!r} is not NAME=FILE", file=sys.stderr)
             return 2
-        mounts.add_factory(f"/{name}", LoopingFactory(path, args.width, args.height, args.fps))
+        mounts.add_factory(f"/{name}", LoopingFactory(path, args.width, args.height, args.fps, args.repeats))
     if server.attach(None) == 0:
         print(f"rtsp_server: error: cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)
         return 2

@@ -81,8 +81,8 @@ def free_port() -> int:
 class RtspServer:
     """GStreamer's gst-rtsp-server on loopback, run by the system python3 (scripts/rtsp_server.py)."""
 
-    def __init__(self, mounts: dict[str, Path], port: int | None = None, fps: int = 15):
-        self.mounts, self.port, self.fps = mounts, port or free_port(), fps
+    def __init__(self, mounts: dict[str, Path], port: int | None = None, fps: int = 15, repeats: int = 40):
+        self.mounts, self.port, self.fps, self.repeats = mounts, port or free_port(), fps, repeats
         self.proc: subprocess.Popen | None = None
 
     def url(self, mount: str) -> str:
@@ -92,7 +92,7 @@ class RtspServer:
         import time
 
         args = ["/usr/bin/python3", str(REPO / "scripts" / "rtsp_server.py"), "--port", str(self.port),
-                "--fps", str(self.fps)]
+                "--fps", str(self.fps), "--repeats", str(self.repeats)]
         for name, path in self.mounts.items():
             args += ["--mount", f"{name}={path}"]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

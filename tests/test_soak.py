@@ -14,7 +14,9 @@ from conftest import need_shared
 from edge_app.metrics import rss_mb
 
 CLIPS = [("Activity1", "Trial2Cam1"), ("Activity7", "Trial2Cam2"), ("Activity8", "Trial2Cam1"),
-         ("Activity4", "Trial2Cam2")]  # two falls among them: alerts, evidence off, analyzers busy
+         ("Activity4", "Trial2Cam2")]  # two falls among them (7.8 s clips): alerts raised again and again
+LONG_CLIPS = [("Activity6", "Trial2Cam1"), ("Activity7", "Trial2Cam2"), ("Activity8", "Trial2Cam1"),
+              ("Activity11", "Trial2Cam2")]  # 42-45 s of walking, standing, sitting, lying: for the long soak
 WARM_UP_S = 75.0  # the tracks' history rings fill in 60 s at 15 fps
 
 
@@ -29,8 +31,10 @@ def soak(rtsp_server, minutes: float) -> tuple[list[dict], object]:
     from edge_app.pipeline import Pipeline
     from edge_app.sources.capture import SourceSpec
 
-    mounts = {f"cam{i + 1}": need_shared("falls", "upfall_s1", a, f"{t}.mp4") for i, (a, t) in enumerate(CLIPS)}
-    server = rtsp_server(mounts, fps=15).warm()
+    # the server plays each clip `repeats` times back to back: enough for the whole run (7.8 s x 40 = 5 minutes)
+    clips, repeats = (CLIPS, 40) if minutes <= 4 else (LONG_CLIPS, int(minutes * 60 / 40) + 10)
+    mounts = {f"cam{i + 1}": need_shared("falls", "upfall_s1", a, f"{t}.mp4") for i, (a, t) in enumerate(clips)}
+    server = rtsp_server(mounts, fps=15, repeats=repeats).warm()
     cfg = bench_config(load_config())
     pipe = Pipeline(cfg, build_pose_stack(cfg), [SourceSpec(n, server.url(n)) for n in mounts],
                     duration=minutes * 60, log_every=3600.0)
