@@ -70,6 +70,17 @@ def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
     return last
 
 
+def wait_for(condition, timeout: float, what: str, every: float = 0.2):
+    """Poll ``condition`` until it returns something true (returned), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
 def free_port() -> int:
     import socket
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import PYTHON, REPO, ControlRoom, free_port, need_shared
+from conftest import PYTHON, REPO, ControlRoom, free_port, need_shared, wait_for
 from edge_app.alerts.board import ALL, AlertBoard, clean_name
 from edge_app.metrics import Metrics
 from edge_app.records import Event, Frame, TrackView
@@ -277,16 +277,6 @@ def chromium():
                 "--window-size=1400,900"):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-
-
-def wait_for(condition, timeout: float, what: str, every: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 FRAME_PIXELS = """

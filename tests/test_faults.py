@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import need_shared
+from conftest import need_shared, wait_for
 from edge_app.sources.capture import SourceSpec
 
 OUTAGES_S = [1, 10, 2, 9, 3, 8, 4, 7, 5, 6]  # each from 1 to 10 s, all of them, in a mixed order
@@ -43,17 +43,9 @@ def test_ten_server_kills_each_stream_resumes_within_two_seconds(rtsp_server, ma
     runner.start()
     capture = pipe.captures[0]
 
-    def wait_for(condition, timeout: float, what: str) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return time.monotonic()
-            time.sleep(0.02)
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
     outages = []
     try:
-        wait_for(lambda: capture.status.value == "online" and seen, 30, "the stream to start")
+        wait_for(lambda: capture.status.value == "online" and seen, 30, "the stream to start", every=0.02)
         for outage in OUTAGES_S:
             time.sleep(random.uniform(2.0, 3.0))  # running
             server.proc.kill()  # the camera dies: no goodbye
@@ -62,7 +54,9 @@ def test_ten_server_kills_each_stream_resumes_within_two_seconds(rtsp_server, ma
             time.sleep(outage)
             server.start()
             back = time.monotonic()
-            resumed = wait_for(lambda back=back: seen and seen[-1][1] > back, 15, f"frames after a {outage} s outage")
+            wait_for(lambda back=back: seen and seen[-1][1] > back, 15, f"frames after a {outage} s outage",
+                     every=0.02)
+            resumed = time.monotonic()
             outages.append((outage, killed, back, resumed))
             assert runner.is_alive(), "Vigil stopped"
     finally:

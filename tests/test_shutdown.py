@@ -11,17 +11,7 @@ import time
 import cv2
 import pytest
 
-from conftest import MOSQUITTO, PYTHON, REPO, Broker, ControlRoom, free_port, need_shared
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+from conftest import MOSQUITTO, PYTHON, REPO, Broker, ControlRoom, free_port, need_shared, wait_for
 
 
 def start_vigil(cfg, source: str, events, *extra: str) -> subprocess.Popen:

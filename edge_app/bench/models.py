@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import openvino as ov
 
 from edge_app.bench.peers import Peer
@@ -125,7 +124,3 @@ def model_source(store: ModelStore, name: str, cache: Path) -> tuple[str, Path] 
         return ("tflite", path) if path.is_file() else None
     onnx = store.root / name / "onnx" / "model.onnx"
     return ("onnx", onnx) if onnx.is_file() else None
-
-
-def as_float32(arrays) -> list[np.ndarray]:
-    return [np.ascontiguousarray(a, dtype=np.float32) for a in arrays]

@@ -62,10 +62,6 @@ class FrameHub:
                 self._cond.wait(timeout)
             return self.seq, self._image if stream is None else self._streams.get(stream)
 
-    def names(self) -> list[str]:
-        with self._cond:
-            return list(self._streams)
-
 
 def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
