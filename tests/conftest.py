@@ -92,18 +92,18 @@ def free_port() -> int:
 class RtspServer:
     """GStreamer's gst-rtsp-server on loopback, run by the system python3 (scripts/rtsp_server.py)."""
 
-    def __init__(self, mounts: dict[str, Path], port: int | None = None, fps: int = 15, repeats: int = 40):
-        self.mounts, self.port, self.fps, self.repeats = mounts, port or free_port(), fps, repeats
+    def __init__(self, mounts: dict[str, Path], port: int | None = None, fps: int = 15):
+        self.mounts, self.port, self.fps = mounts, port or free_port(), fps
         self.proc: subprocess.Popen | None = None
 
     def url(self, mount: str) -> str:
         return f"rtsp://127.0.0.1:{self.port}/{mount}"
 
-    def start(self, timeout: float = 15.0) -> RtspServer:
+    def start(self, timeout: float = 60.0) -> RtspServer:  # it encodes each clip once before it listens
         import time
 
         args = ["/usr/bin/python3", str(REPO / "scripts" / "rtsp_server.py"), "--port", str(self.port),
-                "--fps", str(self.fps), "--repeats", str(self.repeats)]
+                "--fps", str(self.fps)]
         for name, path in self.mounts.items():
             args += ["--mount", f"{name}={path}"]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

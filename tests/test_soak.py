@@ -31,10 +31,9 @@ def soak(rtsp_server, minutes: float) -> tuple[list[dict], object]:
     from edge_app.pipeline import Pipeline
     from edge_app.sources.capture import SourceSpec
 
-    # the server plays each clip `repeats` times back to back: enough for the whole run (7.8 s x 40 = 5 minutes)
-    clips, repeats = (CLIPS, 40) if minutes <= 4 else (LONG_CLIPS, int(minutes * 60 / 40) + 10)
+    clips = CLIPS if minutes <= 4 else LONG_CLIPS  # the server loops each clip for as long as the run lasts
     mounts = {f"cam{i + 1}": need_shared("falls", "upfall_s1", a, f"{t}.mp4") for i, (a, t) in enumerate(clips)}
-    server = rtsp_server(mounts, fps=15, repeats=repeats).warm()
+    server = rtsp_server(mounts, fps=15).warm()
     cfg = bench_config(load_config())
     pipe = Pipeline(cfg, build_pose_stack(cfg), [SourceSpec(n, server.url(n)) for n in mounts],
                     duration=minutes * 60, log_every=3600.0)

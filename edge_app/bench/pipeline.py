@@ -23,7 +23,7 @@ import numpy as np
 
 from edge_app.app import PoseStack
 from edge_app.config import Config
-from edge_app.metrics import STAGES, percentiles, rss_mb
+from edge_app.metrics import STAGES, STAMPS, glass_to_render_ms, percentiles, rss_mb, stage_ms
 from edge_app.pipeline import Pipeline
 from edge_app.sources.capture import SourceSpec
 
@@ -46,10 +46,10 @@ def cpu_seconds() -> float:
 
 def pooled(pipeline: Pipeline) -> tuple[dict, dict]:
     """Stage latency p50/p95 and glass-to-render p50/p95/p99 over every frame of every stream."""
-    timings = [t for m in pipeline.metrics.streams.values() for t in m.timings]
-    per_frame = [t.stage_ms() for t in timings]
-    stages = {s: percentiles([ms[s] for ms in per_frame], (50, 95)) for s in STAGES}
-    return stages, percentiles([t.glass_to_render_ms for t in timings])
+    rows = np.concatenate([m.timings.newest() for m in pipeline.metrics.streams.values()] or [np.empty((0, len(STAMPS)))])
+    per_stage = stage_ms(rows)
+    stages = {s: percentiles(per_stage[s], (50, 95)) for s in STAGES}
+    return stages, percentiles(glass_to_render_ms(rows))
 
 
 def measure(pipeline: Pipeline) -> dict:
