@@ -46,7 +46,8 @@ def cpu_seconds() -> float:
 
 def pooled(pipeline: Pipeline) -> tuple[dict, dict]:
     """Stage latency p50/p95 and glass-to-render p50/p95/p99 over every frame of every stream."""
-    rows = np.concatenate([m.timings.newest() for m in pipeline.metrics.streams.values()] or [np.empty((0, len(STAMPS)))])
+    kept = [m.timings.newest() for m in pipeline.metrics.streams.values()]
+    rows = np.concatenate(kept) if kept else np.empty((0, len(STAMPS)))
     per_stage = stage_ms(rows)
     stages = {s: percentiles(per_stage[s], (50, 95)) for s in STAGES}
     return stages, percentiles(glass_to_render_ms(rows))
