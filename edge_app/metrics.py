@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# "pose" is preprocess + infer + postprocess (detector and landmarks together) plus the engine's own bookkeeping.
 TIMINGS_KEPT = 9000  # per stream: the last 10 minutes at 15 fps, in a ring allocated up front (650 KB)
+# "pose" is preprocess + infer + postprocess (detector and landmarks together) plus the engine's own bookkeeping.
 STAGES = ("queue", "preprocess", "infer", "postprocess", "pose", "tracking", "analysis", "render")
 
 
@@ -29,11 +29,11 @@ class FrameTiming:
     rendered: float = 0.0
 
     def stage_ms(self) -> dict[str, float]:
-        return {stage: float(ms[0]) for stage, ms in stage_ms(np.array([self.stamps()])).items()}
+        return stage_ms(dict(zip(STAMPS, self.stamps())))
 
     @property
     def glass_to_render_ms(self) -> float:
-        return (self.rendered - self.captured) * 1000
+        return glass_to_render_ms(dict(zip(STAMPS, self.stamps())))
 
     def stamps(self) -> tuple[float, ...]:
         return (self.captured, self.taken, self.pose_done, *self.pose_parts, self.tracked, self.analysed,
@@ -69,17 +69,28 @@ class TimingRing:
         return self._data[idx]
 
 
-def stage_ms(rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-stage milliseconds of each row of a :class:`TimingRing` copy (the columns of ``STAMPS``)."""
-    c = {name: rows[:, i] for name, i in _COL.items()}
+def columns(rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The named columns (``STAMPS``) of rows from :meth:`TimingRing.newest`."""
+    return {name: rows[:, i] for name, i in _COL.items()}
+
+
+def stage_ms(c: dict) -> dict:
+    """Per-stage milliseconds from named stamps: one frame's floats, or many frames' :func:`columns`."""
     return {"queue": (c["taken"] - c["captured"]) * 1000, "preprocess": c["pre"] * 1000,
             "infer": c["infer"] * 1000, "postprocess": c["post"] * 1000,
             "pose": (c["pose_done"] - c["taken"]) * 1000, "tracking": (c["tracked"] - c["pose_done"]) * 1000,
             "analysis": (c["analysed"] - c["tracked"]) * 1000, "render": (c["rendered"] - c["analysed"]) * 1000}
 
 
-def glass_to_render_ms(rows: np.ndarray) -> np.ndarray:
-    return (rows[:, _COL["rendered"]] - rows[:, _COL["captured"]]) * 1000
+def glass_to_render_ms(c: dict):
+    return (c["rendered"] - c["captured"]) * 1000
+
+
+def latency_percentiles(rows: np.ndarray) -> tuple[dict, dict]:
+    """Stage p50/p95 and glass-to-render p50/p95/p99 (ms) over rows from :meth:`TimingRing.newest`."""
+    c = columns(rows)
+    per_stage = stage_ms(c)
+    return {s: percentiles(per_stage[s], (50, 95)) for s in STAGES}, percentiles(glass_to_render_ms(c))
 
 
 def percentiles(values, ps=(50, 95, 99)) -> dict[str, float]:
@@ -139,12 +150,11 @@ class Metrics:
         for name, (frames, timings, first, last) in streams.items():
             total += frames
             span = (last - first) if first is not None and last is not None else 0.0
-            per_stage = stage_ms(timings)
-            stage = {s: percentiles(per_stage[s], (50, 95)) for s in STAGES}
+            stage, glass_to_render = latency_percentiles(timings)
             out["streams"][name] = {
                 "frames": frames, "fps": round((frames - 1) / span, 2) if span > 0 else 0.0,
                 "dropped": (dropped or {}).get(name, 0), "stage_ms": stage,
-                "glass_to_render_ms": percentiles(glass_to_render_ms(timings)),
+                "glass_to_render_ms": glass_to_render,
             }
         out["frames"] = total
         out["fps"] = round(total / out["seconds"], 2) if out["seconds"] > 0 else 0.0

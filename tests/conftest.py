@@ -100,8 +100,6 @@ class RtspServer:
         return f"rtsp://127.0.0.1:{self.port}/{mount}"
 
     def start(self, timeout: float = 60.0) -> RtspServer:  # it encodes each clip once before it listens
-        import time
-
         args = ["/usr/bin/python3", str(REPO / "scripts" / "rtsp_server.py"), "--port", str(self.port),
                 "--fps", str(self.fps)]
         for name, path in self.mounts.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_app.metrics import STAGES, FrameTiming, Metrics, TimingRing, stage_ms
+from edge_app.metrics import STAGES, FrameTiming, Metrics, TimingRing, columns, stage_ms
 
 
 def timing(i: int) -> FrameTiming:
@@ -30,7 +30,7 @@ def test_ring_stage_times_agree_with_the_frame_record():
     ring = TimingRing(capacity=4)
     for i in range(3):
         ring.append(timing(i))
-    per_stage = stage_ms(ring.newest())
+    per_stage = stage_ms(columns(ring.newest()))
     for i in range(3):
         one = timing(i).stage_ms()
         assert set(one) == set(STAGES)

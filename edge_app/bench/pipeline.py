@@ -23,7 +23,7 @@ import numpy as np
 
 from edge_app.app import PoseStack
 from edge_app.config import Config
-from edge_app.metrics import STAGES, STAMPS, glass_to_render_ms, percentiles, rss_mb, stage_ms
+from edge_app.metrics import STAMPS, latency_percentiles, percentiles, rss_mb
 from edge_app.pipeline import Pipeline
 from edge_app.sources.capture import SourceSpec
 
@@ -47,10 +47,7 @@ def cpu_seconds() -> float:
 def pooled(pipeline: Pipeline) -> tuple[dict, dict]:
     """Stage latency p50/p95 and glass-to-render p50/p95/p99 over every frame of every stream."""
     kept = [m.timings.newest() for m in pipeline.metrics.streams.values()]
-    rows = np.concatenate(kept) if kept else np.empty((0, len(STAMPS)))
-    per_stage = stage_ms(rows)
-    stages = {s: percentiles(per_stage[s], (50, 95)) for s in STAGES}
-    return stages, percentiles(glass_to_render_ms(rows))
+    return latency_percentiles(np.concatenate(kept) if kept else np.empty((0, len(STAMPS))))
 
 
 def measure(pipeline: Pipeline) -> dict:
