@@ -215,12 +215,19 @@ class ControlRoom:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.lock = threading.Lock()
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="control-room", clean_session=False)
+        subscribed = threading.Event()
         client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        client.on_subscribe = lambda c, u, mid, codes, p: subscribed.set()
         client.on_message = self._on_message
         client.reconnect_delay_set(min_delay=1, max_delay=2)
         client.connect("127.0.0.1", port, keepalive=5)
         client.loop_start()
         self.client = client
+        # The broker keeps messages for this session only once it holds the subscription: a test that stops the
+        # broker right after this returns would otherwise race the SUBSCRIBE (and lose every message, as CI saw).
+        if not subscribed.wait(10):
+            self.close()
+            raise RuntimeError(f"control room: no SUBACK from the broker on port {port} within 10 s")
 
     def _on_message(self, client, userdata, msg) -> None:
         with self.lock:

@@ -21,7 +21,6 @@ def alert(i: int) -> dict:
 
 def test_alerts_raised_while_the_broker_is_down_arrive_in_order(broker, tmp_path):
     room = ControlRoom(broker.port)
-    time.sleep(0.5)
     sink = MqttSink(MqttSettings(enabled=True, port=broker.port, spool_dir=tmp_path / "spool", client_id="box-1"))
     try:
         for i in range(3):
