@@ -83,6 +83,20 @@ def served():
     server.stop()
 
 
+def test_hub_builds_the_mosaic_only_when_asked_and_once_per_frame():
+    hub = FrameHub()
+    red, blue = np.zeros((120, 160, 3), np.uint8), np.zeros((120, 160, 3), np.uint8)
+    red[..., 2], blue[..., 0] = 255, 255
+    hub.publish(None, {"door": red, "hall": blue})  # the renderer's way with no window and no recording
+    seq, view = hub.newer_than(0, 0)
+    assert seq == 1 and view.shape == (480, 1280, 3)  # two tiles side by side, each scaled to 640 wide
+    assert view[240, 320, 2] == 255 and view[240, 960, 0] == 255 and view[240, 960, 2] == 0  # in stream order
+    assert hub.newer_than(0, 0)[1] is view  # built once for this frame, whoever asks
+    assert hub.newer_than(0, 0, "hall")[1] is blue  # one stream's own view is never rebuilt
+    hub.publish(None, {"door": blue, "hall": red})
+    assert hub.newer_than(1, 0)[1][240, 320, 0] == 255  # the next frame gets a new mosaic
+
+
 def test_snapshot_stream_metrics_and_health(served):
     hub, server = served
     with pytest.raises(urllib.error.HTTPError) as err:

@@ -139,7 +139,9 @@ class Renderer(threading.Thread):
         if self.evidence is not None:
             self.evidence.frame(item.frame.stream, item.frame.media_time, canvas,
                                 [e for e in item.events if e.state == "raised" and "clip" in e.details])
-        view = mosaic([self.canvases[s] for s in self.streams if s in self.canvases])
+        shown = {s: self.canvases[s] for s in self.streams if s in self.canvases}
+        # the mosaic only for a window or a recording; the console's hub builds its own when a client asks
+        view = mosaic(list(shown.values())) if self.record is not None or self.window is not None else None
         if self.record is not None:
             if self._writer is None:
                 self._size = (view.shape[1], view.shape[0])
@@ -149,7 +151,7 @@ class Renderer(threading.Thread):
                 view = cv2.resize(view, self._size)
             self._writer.write(view)
         if self.hub is not None:
-            self.hub.publish(view, dict(self.canvases))
+            self.hub.publish(view, shown)
         if self.window is not None:
             self.window.show(view)
             if self.window.take_ack():
