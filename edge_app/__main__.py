@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise VigilError(f"--crop names no source: {', '.join(sorted(unknown))} "
                              f"(sources: {', '.join(s.name for s in specs)})")
-        pipeline = Pipeline(cfg, build_pose_stack(cfg), specs, record=record, show=show,
+        pipeline = Pipeline(cfg, build_pose_stack(cfg, len(specs)), specs, record=record, show=show,
                             kiosk=args.kiosk or cfg.display.kiosk, events=args.events,
                             max_frames=args.max_frames, duration=duration,
                             server=server_override(cfg.server, args.http), outputs=build_outputs(cfg),

@@ -37,11 +37,17 @@ class PoseStack:
                                          min_presence=p.min_presence))
 
 
-def build_pose_stack(cfg: Config) -> PoseStack:
+def build_pose_stack(cfg: Config, streams: int = 1) -> PoseStack:
+    """The pose models compiled once for a run of ``streams`` streams (which sets the threads per inference when the
+    config leaves them to Vigil)."""
+    threads = cfg.inference.threads_for(streams)
     try:
-        runtime = Runtime(cfg.inference.device, cfg.inference.hint, cfg.inference.threads, cfg.inference.cache_dir)
+        runtime = Runtime(cfg.inference.device, cfg.inference.hint, threads, cfg.inference.cache_dir)
     except VigilError as exc:
         raise VigilError(f"{cfg.path}: inference.device: {exc}") from None
+    if cfg.inference.threads is None and threads is not None:
+        log.info("inference: %d thread per inference (%d streams share the cores; inference.threads overrides)",
+                 threads, streams)
     store = ModelStore(cfg.models.dir)
     detector = store.choose(cfg.models.detector, runtime, cfg.models.precision)
     landmarks = store.choose(cfg.models.landmarks, runtime, cfg.models.precision)

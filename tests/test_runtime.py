@@ -125,3 +125,32 @@ def test_store_errors(tmp_path):
         store.choose("x", Runtime("CPU"))
     with pytest.raises(ModelError, match="has no bf16 build"):
         store.choose("m", Runtime("CPU"), "bf16")
+
+
+@pytest.mark.parametrize("configured, streams, expected", [(None, 1, None), (None, 4, 1), (2, 4, 2), (3, 1, 3)])
+def test_threads_per_inference_follow_the_stream_count_unless_configured(configured, streams, expected):
+    from edge_app.config import InferenceConfig
+
+    assert InferenceConfig(threads=configured).threads_for(streams) == expected
+
+
+def test_several_streams_compile_the_pose_models_with_one_thread_each(manifest, caplog):
+    """What OpenVINO was actually given, read back from the compiled models."""
+    import dataclasses
+
+    from edge_app.app import build_pose_stack
+    from edge_app.config import load_config
+
+    cfg = load_config()
+    with caplog.at_level(logging.INFO):
+        four = build_pose_stack(cfg, 4)
+    one = build_pose_stack(cfg, 1)
+    told = build_pose_stack(dataclasses.replace(cfg, inference=dataclasses.replace(cfg.inference, threads=2)), 4)
+
+    def threads(stack):
+        return {m.compiled.compiled.get_property("INFERENCE_NUM_THREADS") for m in (stack.detector, stack.landmarks)}
+
+    assert threads(four) == {1}
+    assert any("1 thread per inference (4 streams" in r.message for r in caplog.records)
+    assert threads(told) == {2}
+    assert threads(one) == {Runtime("CPU").compile(tiny_model()).compiled.get_property("INFERENCE_NUM_THREADS")}

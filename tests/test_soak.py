@@ -35,7 +35,7 @@ def soak(rtsp_server, minutes: float) -> tuple[list[dict], object]:
     mounts = {f"cam{i + 1}": need_shared("falls", "upfall_s1", a, f"{t}.mp4") for i, (a, t) in enumerate(clips)}
     server = rtsp_server(mounts, fps=15).warm()
     cfg = bench_config(load_config())
-    pipe = Pipeline(cfg, build_pose_stack(cfg), [SourceSpec(n, server.url(n)) for n in mounts],
+    pipe = Pipeline(cfg, build_pose_stack(cfg, len(mounts)), [SourceSpec(n, server.url(n)) for n in mounts],
                     duration=minutes * 60, log_every=3600.0)
     runner = threading.Thread(target=pipe.run, name="vigil", daemon=True)
     started = time.monotonic()

@@ -101,8 +101,8 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
             progress.step()
             continue
         progress.note(f"pipeline: {n} stream(s) for {6 if quick else 30} s")
-        result["pipeline"][f"streams_{n}"] = pipeline_bench.streams_scenario(cfg, stack, clips, n, 6.0 if quick
-                                                                            else 30.0)
+        result["pipeline"][f"streams_{n}"] = pipeline_bench.streams_scenario(
+            cfg, stack if n == 1 else build_pose_stack(cfg, n), clips, n, 6.0 if quick else 30.0)
         progress.step(f"pipeline: {n} stream(s) done")
     people_clip = _people_clip(result["skipped"])
     progress.note("pipeline: people in view")

@@ -78,6 +78,7 @@ def streams_scenario(cfg: Config, stack: PoseStack, clips: list[Path], n: int, s
     specs = [SourceSpec(f"cam{i + 1}", str(clips[i % len(clips)]), realtime=True, loop=True) for i in range(n)]
     result = measure(Pipeline(bench_config(cfg), stack, specs, duration=seconds, log_every=3600.0))
     result["clips"] = [Path(s.uri).parent.name + "/" + Path(s.uri).name for s in specs]
+    result["inference_threads"] = stack.runtime.threads or "OpenVINO's choice"
     result["source_fps"] = round(float(cv2.VideoCapture(str(clips[0])).get(cv2.CAP_PROP_FPS)), 2)
     return result
 
