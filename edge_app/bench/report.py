@@ -55,7 +55,10 @@ def markdown(r: dict) -> str:
     if scenarios:
         lines += ["", "## Pipeline: camera streams at once", "",
                   "Fall clips of UP-Fall (640x480) played at their own rate, looped, as live cameras; every analyzer "
-                  "on; no display.", "",
+                  "on; no display. Threads per inference: "
+                  + ", ".join(f"{s['streams']} stream(s): {s.get('inference_threads', '?')}"
+                              for s in scenarios.values())
+                  + " (`inference.threads`).", "",
                   "| streams | fps (all) | fps per stream | dropped | pose p50/p95 ms | analysis p50 ms | "
                   "glass-to-render p50/p95/p99 ms | glass-to-alert p50/p95 ms (alerts) | CPU % (of one core) | "
                   "RSS MB |",
