@@ -88,6 +88,7 @@ def test_http_requests_get_an_answer_never_a_crash(console, path, body, content_
         assert check.getresponse().status == 200
     finally:
         check.close()
+    assert server.failures == 0  # no request ended in an error of ours (a client hanging up is not one)
 
 
 # --- the spool on restart ----------------------------------------------------------------------------------------

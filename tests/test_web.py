@@ -146,6 +146,59 @@ def test_a_token_is_required_beyond_loopback():
         server.stop()
 
 
+def raw_request(port: int, data: bytes, timeout: float = 5.0) -> tuple[bytes, float]:
+    """Sends raw bytes, reads until the server closes the connection; returns what came back and how long it took."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(data)
+        got = b""
+        while (chunk := conn.recv(4096)):
+            got += chunk
+    return got, time.monotonic() - started
+
+
+def test_a_refused_post_closes_its_connection_and_its_unread_body_is_not_a_request(served, capfd, caplog):
+    _, server = served
+    smuggled = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"  # sent as the body of a POST that is refused unread
+    got, _ = raw_request(server.port, b"POST /api/alerts/a1/ack HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                                      b"Content-Length: %d\r\n\r\n" % len(smuggled) + smuggled)
+    assert got.startswith(b"HTTP/1.1 415 ") and b"Connection: close" in got
+    assert got.count(b"HTTP/1.1 ") == 1  # the body was not answered as a second request
+    assert server.failures == 0 and "Traceback" not in capfd.readouterr().err
+
+
+def test_a_stalled_client_is_dropped_and_an_internal_fault_is_one_log_line(monkeypatch, capfd, caplog):
+    import edge_app.web.server as web
+
+    monkeypatch.setattr(web._Handler, "timeout", 0.5)
+    failing = []
+
+    def snapshot():  # the pipeline's snapshot fails once: the console logs it and keeps serving
+        if failing and failing.pop():
+            raise RuntimeError("metrics unavailable")
+        return snapshot_of()
+
+    server = OperatorServer(FrameHub(), snapshot, "127.0.0.1", 0).start()
+    try:
+        # a body announced and never sent: without a timeout this thread would wait forever
+        got, took = raw_request(server.port, b"POST /api/alerts/a1/ack HTTP/1.1\r\nHost: x\r\n"
+                                             b"Content-Type: application/json\r\nContent-Length: 50\r\n\r\n{")
+        assert got == b"" and took < 3.0
+        got, took = raw_request(server.port, b"GET /api/state HTTP/1.1\r\nHost: x\r\n\r\n")  # headers, then idle
+        assert got.startswith(b"HTTP/1.1 200 ") and took < 3.0  # the kept-alive connection is closed when idle
+        failing.append(True)
+        with caplog.at_level("WARNING", logger="edge_app.web.server"):
+            with pytest.raises((urllib.error.URLError, ConnectionError)):  # dropped, not answered
+                get(server.url + "health")
+        assert server.failures == 1
+        assert [r.getMessage() for r in caplog.records] == [
+            "http request from 127.0.0.1 failed: RuntimeError: metrics unavailable"]
+        assert get(server.url + "health").status == 200  # still serving
+    finally:
+        server.stop()
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_port_in_use_is_a_clear_error():
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))

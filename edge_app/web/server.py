@@ -18,6 +18,7 @@ import hmac
 import json
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -97,6 +98,7 @@ class OperatorServer:
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
         self.clients = 0
+        self.failures = 0  # requests that ended in an unexpected error (a client hanging up is not one)
 
     @property
     def url(self) -> str:
@@ -137,6 +139,16 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address) -> None:
+        """One log line instead of socketserver's traceback on stderr: a client that hangs up or stalls is routine
+        (debug); anything else is a fault of ours (warning, counted in ``OperatorServer.failures``)."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("http client %s went away: %s", client_address[0], type(exc).__name__)
+            return
+        self.RequestHandlerClass.server_ref.failures += 1
+        log.warning("http request from %s failed: %s: %s", client_address[0], type(exc).__name__, exc)
+
     def __init__(self, address, handler):
         if ":" in address[0]:
             import socket
@@ -151,18 +163,24 @@ ALERT_PATH = re.compile(r"^/api/alerts/([A-Za-z0-9-]{1,40})/(thumbnail\.jpg|ack|
 class _Handler(BaseHTTPRequestHandler):
     server_ref: OperatorServer
     protocol_version = "HTTP/1.1"
+    timeout = 10.0  # a client that stalls mid-request or sits idle on a kept-alive connection frees its thread
 
     def log_message(self, fmt: str, *args) -> None:  # requests are not worth a log line each (token in URLs)
         log.debug("http %s %s", self.command, self.path.split("?")[0])
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
+        self._close_after_post()
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
         self.wfile.write(body)
+
+    def _close_after_post(self) -> None:
+        if self.command == "POST":  # a refused POST's body is unread: it must not be parsed as the next request
+            self.send_header("Connection", "close")
 
     def _json(self, status: int, body: dict) -> None:
         self._send(status, json.dumps(body).encode(), "application/json")
@@ -171,6 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server_ref.authorised(self.headers, query):
             return True
         self.send_response(401)
+        self._close_after_post()
         self.send_header("WWW-Authenticate", "Bearer")
         self.send_header("Content-Length", "0")
         self.end_headers()
