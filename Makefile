@@ -59,7 +59,7 @@ test: setup models $(MP_STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
 
 test-slow: setup models
-	$(PY) -m pytest -q -m slow tests
+	$(PY) -m pytest -q -rP -m slow tests  # -rP: the soak prints its memory, threads, fds and queues
 
 benchmark: setup models $(MP_STAMP)
 	$(PY) -m edge_app benchmark
