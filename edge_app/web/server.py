@@ -179,7 +179,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _close_after_post(self) -> None:
-        if self.command == "POST":  # a refused POST's body is unread: it must not be parsed as the next request
+        # every POST's connection closes: a refused one's body is left unread and must not be parsed as the next
+        # request (the console sends one action at a time, so keep-alive buys nothing here)
+        if self.command == "POST":
             self.send_header("Connection", "close")
 
     def _json(self, status: int, body: dict) -> None:
