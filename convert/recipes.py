@@ -13,7 +13,7 @@ from edge_app.schema import build, load_yaml, option
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RECIPES = REPO / "configs" / "models.yaml"
 
-ModelKind = Literal["blazepose_detector", "blazepose_landmarks", "sequence", "generic"]
+ModelKind = Literal["blazepose_detector", "movenet_multipose", "blazepose_landmarks", "sequence", "generic"]
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,13 @@ class Int8Recipe:
 @dataclass(frozen=True)
 class ModelRecipe:
     kind: ModelKind = option(doc="model family; decides calibration data and the accuracy check")
-    source: str | PyTorchSource = option(doc="a source file name, a .tflite/.onnx path, or a PyTorch model")
+    source: str | PyTorchSource = option(doc="a source file name, a .tflite/.onnx/TF.js model.json path, or a "
+                                             "PyTorch model")
     outputs: list[str] = option(factory=list, doc="keep only these outputs (tensor names); empty keeps all")
+    needs: list[str] = option(factory=list, doc="more source files fetched beside the source (a TF.js model's "
+                                                "weight shards)")
+    input_shape: list[int] = option(factory=list, doc="fix a file source's dynamic input to this shape (e.g. "
+                                                      "[1, 256, 256, 3]); empty keeps the model's own")
     int8: Int8Recipe | None = option(None, doc="INT8 quantization; omit for the float variant only")
     train: Literal["fall", "fatigue"] | None = option(
         None, doc="a sequence model `convert build` trains first (`convert train NAME`) when its weights are missing")
@@ -112,11 +117,14 @@ def load_recipes(path: str | Path = DEFAULT_RECIPES) -> Recipes:
         source = m.source
         if isinstance(source, PyTorchSource) and source.weights is not None and not source.weights.is_absolute():
             source = PyTorchSource(source.pytorch, source.input_shape, (path.parent.parent / source.weights).resolve())
-        models[mname] = ModelRecipe(m.kind, source, m.outputs, m.int8, m.train, mname)
+        models[mname] = ModelRecipe(m.kind, source, m.outputs, m.needs, m.input_shape, m.int8, m.train, mname)
     recipes = Recipes(path, sources, models)
     for m in models.values():
+        unknown = [n for n in m.needs if not recipes.is_source_file(n)]
+        if unknown:
+            raise ConfigError(f"{path}: models.{m.name}.needs: no source provides {unknown[0]!r}")
         if isinstance(m.source, str) and not recipes.is_source_file(m.source) and not m.source.endswith(
-                (".tflite", ".onnx", ".xml")):
+                (".tflite", ".onnx", ".xml", ".json")):
             raise ConfigError(f"{path}: models.{m.name}.source: {m.source!r} is neither a source file nor a "
-                              f".tflite/.onnx/.xml path")
+                              f".tflite/.onnx/.xml/TF.js .json path")
     return recipes

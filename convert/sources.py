@@ -1,5 +1,5 @@
-"""Load a model from its source (TFLite, ONNX, PyTorch, IR) into a clean OpenVINO model: only the outputs the
-runtime uses, constants folded (so NNCF sees plain weights, e.g. of TFLite depthwise convolutions)."""
+"""Load a model from its source (TFLite, ONNX, TF.js graph model, PyTorch, IR) into a clean OpenVINO model: only
+the outputs the runtime uses, constants folded (so NNCF sees plain weights, e.g. of TFLite depthwise convolutions)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,21 @@ import openvino.passes as ov_passes
 from convert.recipes import ModelRecipe, PyTorchSource
 from edge_app.errors import ModelError, VigilError, reason
 
-SUPPORTED_SUFFIXES = (".tflite", ".onnx", ".xml", ".pt", ".pth")
+SUPPORTED_SUFFIXES = (".tflite", ".onnx", ".json", ".xml", ".pt", ".pth")
 
 
 def load_file(path: Path) -> ov.Model:
-    """A .tflite, .onnx or OpenVINO .xml file as an ov.Model, with a one-line error when it cannot be read."""
+    """A .tflite, .onnx, TF.js graph model (model.json) or OpenVINO .xml file as an ov.Model, with a one-line
+    error naming the file when it cannot be read."""
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
+    if path.suffix == ".json":
+        from convert.tfjs import load_tfjs
+
+        return load_tfjs(path)
     if path.suffix not in (".tflite", ".onnx", ".xml"):
-        raise ModelError(f"{path}: unsupported model format (use .tflite, .onnx, an OpenVINO .xml, or a PyTorch "
-                         f"module:factory recipe)")
+        raise ModelError(f"{path}: unsupported model format (use .tflite, .onnx, a TF.js model.json, an OpenVINO "
+                         f".xml, or a PyTorch module:factory recipe)")
     try:
         return ov.Core().read_model(str(path))  # picks the frontend by suffix, quietly
     except Exception as exc:
@@ -122,6 +127,11 @@ def load_source(recipe: ModelRecipe, path: Path | None, where: str) -> ov.Model:
     else:
         assert path is not None
         model = load_file(path)
+    if recipe.input_shape:
+        try:
+            model.reshape(list(recipe.input_shape))
+        except Exception as exc:
+            raise ModelError(f"{where}: input_shape {recipe.input_shape}: {reason(exc)}") from None
     return fold_constants(prune_outputs(model, recipe.outputs, where))
 
 

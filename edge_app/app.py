@@ -15,10 +15,14 @@ from edge_app.errors import VigilError
 from edge_app.inference.model_store import Chosen, ModelStore
 from edge_app.inference.runtime import Runtime
 from edge_app.pose.detector import PoseDetector
-from edge_app.pose.engine import EngineSettings, PoseEngine
+from edge_app.pose.engine import EngineSettings, PersonFinder, PoseEngine
+from edge_app.pose.finder import MoveNetFinder
 from edge_app.pose.landmarks import LandmarkModel
 
 log = logging.getLogger(__name__)
+
+
+FINDER_KINDS = ("blazepose_detector", "movenet_multipose")
 
 
 @dataclass
@@ -28,11 +32,18 @@ class PoseStack:
     landmarks: Chosen
     store: ModelStore | None = None
     sequence_models: dict[str, Chosen] | None = None
+    detector_kind: str = "blazepose_detector"  # the person finder's family, from the manifest
+
+    def finder(self, cfg: Config) -> PersonFinder:
+        """A person finder of the configured model's family (one per stream: it owns an infer request)."""
+        p = cfg.pose
+        if self.detector_kind == "movenet_multipose":
+            return MoveNetFinder(self.detector.compiled, min_score=p.min_detection_score, tiles=p.tiles)
+        return PoseDetector(self.detector.compiled, min_score=p.min_detection_score, tiles=p.tiles)
 
     def engine(self, cfg: Config) -> PoseEngine:
         p = cfg.pose
-        detector = PoseDetector(self.detector.compiled, min_score=p.min_detection_score, tiles=p.tiles)
-        return PoseEngine(detector, LandmarkModel(self.landmarks.compiled),
+        return PoseEngine(self.finder(cfg), LandmarkModel(self.landmarks.compiled),
                           EngineSettings(max_people=p.max_people, detect_every=p.detect_every,
                                          min_presence=p.min_presence))
 
@@ -49,11 +60,15 @@ def build_pose_stack(cfg: Config, streams: int = 1) -> PoseStack:
         log.info("inference: %d thread per inference (%d streams share the cores; inference.threads overrides)",
                  threads, streams)
     store = ModelStore(cfg.models.dir)
+    kind = store.kind(cfg.models.detector)
+    if kind not in FINDER_KINDS:
+        raise VigilError(f"{cfg.path}: models.detector: {cfg.models.detector} is a {kind or 'model of no kind'}, not "
+                         f"a person finder ({' or '.join(FINDER_KINDS)})")
     detector = store.choose(cfg.models.detector, runtime, cfg.models.precision)
     landmarks = store.choose(cfg.models.landmarks, runtime, cfg.models.precision)
     for chosen in (detector, landmarks):
         log.info("model %s", chosen.describe())
-    return PoseStack(runtime, detector, landmarks, store, {})
+    return PoseStack(runtime, detector, landmarks, store, {}, kind)
 
 
 def sequence_model(stack: PoseStack, name: str, precision: str) -> SequenceModel | None:

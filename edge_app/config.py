@@ -27,7 +27,9 @@ Precision = Literal["auto", "int8", "bf16", "f16", "f32"]
 @dataclass(frozen=True)
 class ModelsConfig:
     dir: Path = option(REPO / "models_ir", "folder written by `make models` (holds manifest.json)")
-    detector: str = option("pose_detector", "person detector model name in the manifest")
+    detector: str = option("pose_detector", "person finder in the manifest: pose_detector (BlazePose, face-anchored, "
+                                            "one person near the camera) or person_finder (MoveNet MultiPose: "
+                                            "bodies, several people, far away, lying down)")
     landmarks: str = option("pose_landmark_full", "landmark model: pose_landmark_lite, _full or _heavy")
     precision: Precision = option("auto", "auto = fastest run within its accuracy bound on this device")
 
@@ -56,9 +58,9 @@ class InferenceConfig:
 class PoseConfig:
     max_people: int = option(4, "most people tracked per stream")
     detect_every: int = option(10, "frames between detector runs while people are tracked")
-    min_detection_score: float = option(0.5, "detector score threshold")
+    min_detection_score: float = option(0.5, "person finder score threshold (person_finder: 0.2 suits CCTV)")
     min_presence: float = option(0.5, "landmark pose-flag below which a person is dropped")
-    tiles: tuple[int, int] | None = option(None, "[rows, cols] extra detector tiles for small people (CCTV)")
+    tiles: tuple[int, int] | None = option(None, "[rows, cols] extra finder tiles for small people (CCTV)")
 
     def validate(self) -> None:
         if self.max_people < 1:
@@ -178,5 +180,4 @@ def _resolve_models(models: ModelsConfig, path: Path) -> ModelsConfig:
     """Relative model folders are relative to the repository (configs/ lives in it)."""
     if models.dir.is_absolute():
         return models
-    return ModelsConfig(dir=(REPO / models.dir).resolve(), detector=models.detector, landmarks=models.landmarks,
-                        precision=models.precision)
+    return dataclasses.replace(models, dir=(REPO / models.dir).resolve())

@@ -25,11 +25,28 @@ from edge_app.records import Event, Frame, TrackView
 from edge_app.render.renderer import Processed, Renderer
 from edge_app.render.window import Window
 from edge_app.sources.capture import CaptureThread, SourceSpec, probe, redact
-from edge_app.tracking.tracker import Tracker
+from edge_app.tracking.tracker import Tracker, TrackerSettings
 from edge_app.web.server import FrameHub, OperatorServer
 
 log = logging.getLogger(__name__)
 GAP_S = 1.0  # a stream silent this long (media time) has had a gap: its tracks are not carried across it
+NOBODY_S = 60.0  # a stream that has shown no confirmed person for this long (media time) gets a hint
+
+
+def nobody_hint(stream: str, width: int, height: int, seconds: float, cfg: Config) -> str:
+    """The operator's hint for a stream where nobody has been confirmed as a person for ``seconds``: what was
+    searched and which settings help (people too small for the finder, or a finder that does not see bodies)."""
+    p = cfg.pose
+    tips = []
+    if cfg.models.detector != "person_finder":
+        tips.append("models.detector: person_finder (sees bodies, far away and lying; configs/cctv.yaml)")
+    if not p.tiles:
+        tips.append("pose.tiles: [2, 2] or [3, 3] for people small in the picture")
+    tips.append(f"a lower pose.min_detection_score (now {p.min_detection_score})")
+    tips.append("a source crop around the area people use")
+    return (f"stream {stream}: no person found in {seconds:.0f} s of video ({width}x{height}, finder "
+            f"{cfg.models.detector}, tiles {list(p.tiles) if p.tiles else 'none'}); if people are in view, try "
+            + "; ".join(tips))
 
 
 def event_record(event: Event, frame_seq: int | None) -> dict:
@@ -105,8 +122,11 @@ class Pipeline:
             probe(spec)
         self.captures = [CaptureThread(s) for s in specs]
         self.engines = {s.name: stack.engine(cfg) for s in specs}
-        self.trackers = {s.name: Tracker() for s in specs}
+        evidence = "finder" if stack.detector_kind == "movenet_multipose" else "landmarks"
+        self.trackers = {s.name: Tracker(TrackerSettings(evidence=evidence)) for s in specs}
         self.last_media: dict[str, float] = {}
+        self.last_person: dict[str, float] = {}  # media time a confirmed person was last seen (or the stream began)
+        self.hints: dict[str, str] = {}  # operator hints per stream (nobody found), in /health and the log
         self.analyzers = build_analyzers(cfg, stack)
         self.event_sinks: list = [self.events_log_sink]
         self.outputs = outputs or []  # alert sinks beyond the log (MQTT): called with each event record
@@ -172,7 +192,21 @@ class Pipeline:
         for name, stream in snap["streams"].items():
             stream["recent_fps"] = round(self.metrics.recent_fps(name), 2)
         snap["sources"] = self.sources_summary()
+        snap["hints"] = dict(self.hints)
         return snap
+
+    def _nobody_check(self, frame: Frame, found: bool) -> None:
+        """Say it (once, a warning and a /health hint) when a stream has shown nobody for NOBODY_S of video; the hint
+        goes when someone is found."""
+        since = self.last_person.setdefault(frame.stream, frame.media_time)
+        if found:
+            self.last_person[frame.stream] = frame.media_time
+            if self.hints.pop(frame.stream, None) is not None:
+                log.info("stream %s: a person is found again", frame.stream)
+        elif frame.media_time - since >= NOBODY_S and frame.stream not in self.hints:
+            height, width = frame.image.shape[:2]
+            self.hints[frame.stream] = nobody_hint(frame.stream, width, height, frame.media_time - since, self.cfg)
+            log.warning("%s", self.hints[frame.stream])
 
     def _after_gap(self, frame: Frame) -> None:
         """A stream that sent nothing for GAP_S (a reconnect, a stall) starts its people afresh: nothing is known of
@@ -192,6 +226,7 @@ class Pipeline:
         timing.pose_done = time.monotonic()
         timing.pose_parts = (engine.times.preprocess, engine.times.infer, engine.times.postprocess)
         tracks = self.trackers[frame.stream].update(poses, frame.media_time)
+        self._nobody_check(frame, bool(tracks))
         timing.tracked = time.monotonic()
         events: list[Event] = []
         for analyzer in self.analyzers:

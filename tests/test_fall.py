@@ -165,11 +165,13 @@ def test_a_person_lost_after_going_down_raises_the_alert():
     assert len(raised) == 1 and raised[0].details["person_lost"] is True
 
 
-def test_a_person_found_down_where_someone_vanished_continues_the_fall():
+def _vanish_then_found_lying(score: float, angles_before: list[float]) -> tuple[FallAnalyzer, list]:
+    """Track 1 runs through ``angles_before`` with a fall model scoring ``score`` and vanishes; 0.5 s later track 2
+    is found lying where track 1 was."""
     fps = 30.0
-    analyzer = FallAnalyzer(ScriptedModel(lambda w: 0.0))
-    events = run(analyzer, [0.0] * 75, fps, track_id=1)  # upright, then gone at 2.5 s
-    gone_at = 74 / fps
+    analyzer = FallAnalyzer(ScriptedModel(lambda w: score))
+    events = run(analyzer, angles_before, fps, track_id=1)
+    gone_at = (len(angles_before) - 1) / fps
     track = SimpleNamespace(id=2, history=deque(maxlen=900))
     for i in range(30):  # found lying 0.5 s later, under a new id
         t = gone_at + 0.5 + i / fps
@@ -177,9 +179,23 @@ def test_a_person_found_down_where_someone_vanished_continues_the_fall():
         track.smoothed, track.pose, track.box = lm, SimpleNamespace(world=world), (200, 380, 400, 420)
         track.history.append((t, lm, world, 1.0))
         events += analyzer.update(track, "cam", t, t) + analyzer.end_frame("cam", t, t)
+    return analyzer, events
+
+
+def test_a_person_found_down_where_someone_vanished_going_down_continues_the_fall():
+    going_down = [0.0] * 60 + list(np.linspace(0, 30, 15))  # bending over fast, the model at 0.99, then gone
+    analyzer, events = _vanish_then_found_lying(0.99, going_down)
     raised = [e for e in events if e.state == "raised"]
     assert len(raised) == 1 and raised[0].track_id == 2 and raised[0].details["lost_track"] == 1
     assert analyzer.states[("cam", 2)].phase == Phase.ALERTED
+
+
+def test_something_lying_where_an_upright_walker_vanished_is_no_fall():
+    """make demo's false alarms (issue 14): a walker upright with a fall score of 0 leaves the view, and something
+    lying (a cloth on the lawn) turns up there: not a fall."""
+    analyzer, events = _vanish_then_found_lying(0.0, [0.0] * 75)
+    assert [e for e in events if e.state == "raised"] == []
+    assert analyzer.states[("cam", 2)].phase == Phase.UPRIGHT
 
 
 @pytest.mark.parametrize("text, needle", [("analysis:\n  fall:\n    threshold: 2\n", "threshold must be"),

@@ -7,8 +7,10 @@
     falling --(seen down at least once, then vanishes for lost_s: on the floor behind furniture, or out of the
               pose model's reach)--> alert raised (details.person_lost)
     falling --(not down within fall_window_s)--> upright      (stumbled and caught themselves: no alert)
-    (new track) --(appears down within refind_s of another track vanishing nearby: the pose model lost the person
-              mid-fall and found them on the floor)--> falling
+    (new track) --(appears down within refind_s of another track vanishing nearby while it was going down: the
+              pose model lost the person mid-fall and found them on the floor)--> falling
+              ("going down" = in the falling phase, or a rapid hip descent, or a fall score at the threshold, in its
+              last window; a person who vanished walking upright is not a fall when something lying turns up there)
 
 Body state (down, upright) comes from the current frame; the model and the descent speed from the window.
     alerted --(still down after long_lie_s)--> one escalation event (fall_long_lie)
@@ -111,6 +113,7 @@ class Vanished:
     centre: tuple[float, float]
     size: float
     score: float
+    going_down: bool  # falling, descending fast, or a fall score at the threshold when last seen
 
 
 def body_state(torso: float, hips: float, s: FallSettings, feet_visible: bool = True) -> tuple[bool, bool]:
@@ -187,7 +190,8 @@ class FallAnalyzer:
             near = np.hypot(gone.centre[0] - st.centre[0], gone.centre[1] - st.centre[1]) <= 1.5 * max(
                 gone.size, st.size)
             similar = st.size >= 0.4 * gone.size  # a person's body, not a fragment the pose model made up
-            if gone.stream != st.stream or not 0 < now - gone.at <= self.s.refind_s or not near or not similar:
+            if gone.stream != st.stream or not 0 < now - gone.at <= self.s.refind_s or not near or not similar or \
+                    not gone.going_down:
                 continue
             self.vanished.remove(gone)
             before = self.states.get((gone.stream, gone.track_id))
@@ -213,7 +217,10 @@ class FallAnalyzer:
                 continue
             if not st.lost_recorded and st.phase != Phase.ALERTED:
                 st.lost_recorded = True
-                self.vanished.append(Vanished(stream, st.track_id, st.last_seen, st.centre, st.size, st.score))
+                going_down = (st.phase == Phase.FALLING or st.descent >= self.s.descent_speed or
+                              st.score >= self.s.threshold)
+                self.vanished.append(Vanished(stream, st.track_id, st.last_seen, st.centre, st.size, st.score,
+                                              going_down))
             if st.phase == Phase.FALLING and st.down_time > 0 and now - st.last_seen >= self.s.lost_s:
                 events.append(self._raise(st, now, wall, person_lost=True))
             elif now - st.last_seen > self.forget_s:

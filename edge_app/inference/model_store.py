@@ -55,6 +55,13 @@ class ModelStore:
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{manifest}: not a Vigil model manifest ({type(exc).__name__})") from None
 
+    def kind(self, model: str) -> str:
+        """The model family the toolchain built ``model`` as (blazepose_detector, movenet_multipose, ...)."""
+        if model not in self.models:
+            raise ModelError(f"{self.root / 'manifest.json'}: no model {model!r} "
+                             f"(have: {', '.join(sorted(self.models))})")
+        return str(self.models[model].get("kind", ""))
+
     def runs(self, model: str) -> list[Run]:
         if model not in self.models:
             raise ModelError(f"{self.root / 'manifest.json'}: no model {model!r} "

@@ -103,6 +103,8 @@ def decode(regressors: np.ndarray, logits: np.ndarray, view: RotatedRect, min_sc
 class PoseDetector:
     """Finds people in a frame: whole-image view plus optional tiles, merged by weighted NMS."""
 
+    sees_bodies = False  # face-anchored: its box is not the body's
+
     def __init__(self, compiled: CompiledModel, min_score: float = 0.5, nms_iou: float = 0.3,
                  tiles: tuple[int, int] | None = None, tile_overlap: float = 0.25):
         self.compiled = compiled

@@ -1,23 +1,30 @@
-"""Top-down multi-person BlazePose: detector -> rotated ROIs -> landmark model per ROI, with ROI tracking.
+"""Top-down multi-person BlazePose: person finder -> rotated ROIs -> landmark model per ROI, with ROI tracking.
 
-The detector runs when nobody is tracked and every ``detect_every`` frames to find newcomers; between detections
-each person's ROI comes from their previous landmarks, as in MediaPipe's tracking mode. All ROIs of a frame go
-through one ``AsyncInferQueue`` submission.
+The finder runs when nobody is tracked and every ``detect_every`` frames to find newcomers; between its runs each
+person's ROI comes from their previous landmarks, as in MediaPipe's tracking mode. All ROIs of a frame go through one
+``AsyncInferQueue`` submission.
+
+Two kinds of finder share one interface (:class:`PersonFinder`): BlazePose's face-anchored detector, and a
+body-based one (MoveNet MultiPose) whose detections carry 17 COCO keypoints. With a body-based finder, each run also
+checks the tracked ROIs: a ROI that the finder does not see as a person for ``max_unsupported`` runs in a row is
+dropped (so landmark tracking cannot wander onto an object), and a person the finder sees but the landmark model
+loses (lying face down, too small) keeps a pose made from the finder's own keypoints (``source == "finder"``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 import openvino as ov
 
 from edge_app.pose import landmarks as lmk
-from edge_app.pose.detector import PoseDetector
+from edge_app.pose.finder import pose_from_body
 from edge_app.pose.geometry import box_iou, roi_from_alignment
 from edge_app.pose.landmarks import LandmarkModel
-from edge_app.records import Pose, RotatedRect
+from edge_app.records import Detection, Pose, RotatedRect
 
 
 @dataclass
@@ -38,6 +45,16 @@ class PoseTimes:
         return now
 
 
+class PersonFinder(Protocol):
+    """What the engine needs of a person finder (PoseDetector, MoveNetFinder)."""
+
+    min_score: float
+    sees_bodies: bool  # its detections carry body keypoints and boxes (it can vouch for a tracked person)
+
+    def detect(self, image: np.ndarray, times: PoseTimes | None = None) -> list[Detection]:
+        """People in a BGR image (best first), in image pixels."""
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     max_people: int = 4
@@ -45,16 +62,28 @@ class EngineSettings:
     min_presence: float = 0.5  # pose flag below which a tracked person is dropped
     duplicate_iou: float = 0.5  # landmark boxes overlapping more than this are the same person
     async_jobs: int = 2
+    support_iou: float = 0.3  # a body detection whose box overlaps a tracked person's this much supports them
+    max_unsupported: int = 2  # body-finder runs in a row that may not see a tracked person before it is dropped
+
+
+@dataclass
+class _Tracked:
+    """A person the engine follows between frames: the ROI for the next frame, the last box, and how many body-finder
+    runs in a row did not see them."""
+
+    roi: RotatedRect
+    box: tuple[float, float, float, float]
+    unsupported: int = 0
 
 
 class PoseEngine:
     """Stateful per stream: call :meth:`process` once per frame, in order."""
 
-    def __init__(self, detector: PoseDetector, landmarks: LandmarkModel, settings: EngineSettings = EngineSettings()):
+    def __init__(self, detector: PersonFinder, landmarks: LandmarkModel, settings: EngineSettings = EngineSettings()):
         self.detector = detector
         self.landmarks = landmarks
         self.settings = settings
-        self._tracked: list[RotatedRect] = []
+        self._tracked: list[_Tracked] = []
         self._since_detect = 0
         self._queue = ov.AsyncInferQueue(landmarks.compiled.compiled, max(1, settings.async_jobs))
         self._results: dict[int, Pose] = {}
@@ -108,26 +137,77 @@ class PoseEngine:
         return self._since_detect >= self.settings.detect_every and len(self._tracked) < self.settings.max_people
 
     def process(self, image: np.ndarray) -> list[Pose]:
-        rois = list(self._tracked)
+        """The poses of one frame (BGR image), best first; call once per frame, in order."""
         self.last_detected = False
         self.times = PoseTimes()
+        tracked = list(self._tracked)
+        support: list[Detection | None] = [None] * len(tracked)
         if self._needs_detection():
             self.last_detected = True
             self._since_detect = 0
-            for d in self.detector.detect(image, self.times):
-                if len(rois) >= self.settings.max_people:
-                    break
-                roi = roi_from_alignment(d.keypoints[0], d.keypoints[1])
-                if all(box_iou(roi.bounding_box(), r.bounding_box()) < 0.5 for r in rois):
-                    rois.append(roi)
+            detections = self.detector.detect(image, self.times)
+            if self.detector.sees_bodies:
+                tracked, support = self._supported(tracked, detections)
+            else:
+                for d in detections:
+                    if len(tracked) >= self.settings.max_people:
+                        break
+                    roi = roi_from_alignment(d.keypoints[0], d.keypoints[1])
+                    if all(box_iou(roi.bounding_box(), t.roi.bounding_box()) < 0.5 for t in tracked):
+                        tracked.append(_Tracked(roi, roi.bounding_box()))
+                        support.append(d)
         else:
             self._since_detect += 1
-        poses = [p for p in self.estimate(image, rois) if p.score >= self.settings.min_presence] if rois else []
+        rois = [t.roi for t in tracked]
+        estimated = self.estimate(image, rois) if rois else []
         started = time.perf_counter()
+        poses, unsupported = [], {}
+        for t, d, pose in zip(tracked, support, estimated):
+            if d is not None:
+                pose = replace(pose, finder_score=float(d.score), body=d.body)
+            if pose.score < self.settings.min_presence:
+                if d is None or d.body is None:
+                    continue
+                pose = pose_from_body(d, pose.roi)  # the finder sees a person the landmark model lost
+            poses.append(pose)
+            unsupported[id(pose)] = t.unsupported
         poses = self._deduplicate(poses)
+        self._tracked = [_Tracked(p.next_roi, p.box, unsupported[id(p)]) for p in poses]
         self.times.timed("postprocess", started)
-        self._tracked = [p.next_roi for p in poses]
         return poses
+
+    def _supported(self, tracked: list[_Tracked], detections: list[Detection]
+                   ) -> tuple[list[_Tracked], list[Detection | None]]:
+        """Match a body finder's detections to the tracked people (greedy, by box IoU): a matched person keeps their
+        landmark-tracked ROI and gets the detection as support; a person the finder has not seen for more than
+        ``max_unsupported`` runs is dropped; an unmatched detection is a newcomer with the ROI from its keypoints."""
+        s = self.settings
+        pairs = sorted(((box_iou(t.box, d.box), ti, di) for ti, t in enumerate(tracked)
+                        for di, d in enumerate(detections)), reverse=True)
+        match: dict[int, int] = {}
+        used: set[int] = set()
+        for iou, ti, di in pairs:
+            if iou < s.support_iou:
+                break
+            if ti not in match and di not in used:
+                match[ti] = di
+                used.add(di)
+        kept: list[_Tracked] = []
+        support: list[Detection | None] = []
+        for ti, t in enumerate(tracked):
+            if ti in match:
+                kept.append(_Tracked(t.roi, t.box, 0))
+                support.append(detections[match[ti]])
+            elif t.unsupported < s.max_unsupported:
+                kept.append(_Tracked(t.roi, t.box, t.unsupported + 1))
+                support.append(None)
+        for di, d in enumerate(detections):
+            if di in used or len(kept) >= s.max_people:
+                continue
+            roi = roi_from_alignment(d.keypoints[0], d.keypoints[1])
+            kept.append(_Tracked(roi, d.box, 0))
+            support.append(d)
+        return kept, support
 
     def _deduplicate(self, poses: list[Pose]) -> list[Pose]:
         kept: list[Pose] = []

@@ -60,8 +60,8 @@ def iou_matrix(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 
 def weighted_nms(detections: list[Detection], iou_threshold: float = 0.3) -> list[Detection]:
-    """MediaPipe's WEIGHTED non-max suppression: overlapping detections are averaged, weighted by score,
-    and keep the best score of their cluster."""
+    """MediaPipe's WEIGHTED non-max suppression: overlapping detections' boxes and alignment points are averaged,
+    weighted by score; a cluster keeps its best score and its best detection's body keypoints (if any)."""
     if not detections:
         return []
     order = sorted(detections, key=lambda d: d.score, reverse=True)
@@ -77,7 +77,7 @@ def weighted_nms(detections: list[Detection], iou_threshold: float = 0.3) -> lis
         w = scores[cluster] / scores[cluster].sum()
         box = tuple(float(v) for v in (boxes[cluster] * w[:, None]).sum(axis=0))
         keypoints = (kps[cluster] * w[:, None, None]).sum(axis=0)
-        out.append(Detection(box=box, keypoints=keypoints, score=float(scores[top])))
+        out.append(Detection(box=box, keypoints=keypoints, score=float(scores[top]), body=order[top].body))
         remaining = remaining[~overlap]
     return out
 

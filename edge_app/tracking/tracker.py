@@ -1,9 +1,17 @@
 """Stable person IDs across frames: greedy matching on box IoU plus keypoint similarity, birth and death with
-hysteresis, and One-Euro smoothing of each track's landmarks."""
+hysteresis, and One-Euro smoothing of each track's landmarks.
+
+A track is *confirmed* (shown, analysed, allowed to raise alerts) only once it is a person: seen in ``min_hits``
+frames, of which ``min_person_frames`` carry person evidence with a plausible body. Evidence is the body finder's
+score (``evidence="finder"``: MoveNet MultiPose must see a person there) or, with BlazePose's face-anchored detector,
+the landmark model's pose flag (``evidence="landmarks"``). A plausible body has a box of at least ``min_person_px``
+and a torso (shoulder centre to hip centre) of 8-90 % of the box's long side, at any orientation.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -17,6 +25,10 @@ class TrackerSettings:
     min_similarity: float = 0.2  # below this a pose does not continue a track
     iou_weight: float = 0.5  # similarity = w * IoU + (1 - w) * keypoint similarity
     min_hits: int = 2  # frames seen before a track is confirmed (shown, analysed)
+    evidence: Literal["finder", "landmarks"] = "landmarks"  # what says a pose is a person (see the module doc)
+    min_person_score: float = 0.3  # finder score (or pose flag) from which a frame is person evidence
+    min_person_frames: int = 2  # frames of person evidence before a track is confirmed
+    min_person_px: float = 10.0  # a body box's long side below this is no evidence
     max_missed: int = 15  # frames missed before a track ends
     history: int = 900  # poses kept per track (30 s at 30 fps)
     smoothing: OneEuroParams = OneEuroParams()
@@ -25,6 +37,27 @@ class TrackerSettings:
 def history_entry(t: float, smoothed: np.ndarray, pose: Pose) -> tuple[float, np.ndarray, np.ndarray, float]:
     """What a track remembers of one frame, compactly: time, smoothed landmarks, world landmarks, score."""
     return t, smoothed.astype(np.float32), pose.world.astype(np.float32), pose.score
+
+
+L_SHOULDER, R_SHOULDER, L_HIP, R_HIP = 11, 12, 23, 24
+
+
+def plausible_body(landmarks: np.ndarray, box: tuple[float, float, float, float], min_px: float) -> bool:
+    """Whether (33, >=2) landmarks in ``box`` (pixels) can be a human body: the box's long side at least ``min_px``
+    and the torso (shoulder centre to hip centre) 8-90 % of it, whatever the orientation (lying people included)."""
+    long_side = max(box[2] - box[0], box[3] - box[1])
+    if long_side < min_px:
+        return False
+    shoulders = (landmarks[L_SHOULDER, :2] + landmarks[R_SHOULDER, :2]) / 2
+    hips = (landmarks[L_HIP, :2] + landmarks[R_HIP, :2]) / 2
+    torso = float(np.hypot(*(shoulders - hips)))
+    return 0.08 * long_side <= torso <= 0.9 * long_side
+
+
+def is_person_evidence(pose: Pose, s: TrackerSettings) -> bool:
+    """Whether one frame's pose counts towards confirming its track as a person (module doc)."""
+    score = pose.finder_score if s.evidence == "finder" else pose.score
+    return score >= s.min_person_score and plausible_body(pose.landmarks, pose.box, s.min_person_px)
 
 
 def body_scale(pose: Pose) -> float:
@@ -97,8 +130,9 @@ class Tracker:
         self._next_id += 1
         self._filters[track_id] = OneEuroFilter(self.settings.smoothing)
         smoothed = self._smooth(track_id, pose, t)
-        track = Track(id=track_id, pose=pose, smoothed=smoothed, first_seen=t, last_seen=t,
-                      confirmed=self.settings.min_hits <= 1)
+        person = int(is_person_evidence(pose, self.settings))
+        track = Track(id=track_id, pose=pose, smoothed=smoothed, first_seen=t, last_seen=t, person_frames=person)
+        track.confirmed = self._is_confirmed(track)
         track.history = type(track.history)(maxlen=self.settings.history)
         track.history.append(history_entry(t, smoothed, pose))
         self.tracks.append(track)
@@ -111,5 +145,11 @@ class Tracker:
         track.last_seen = t
         track.hits += 1
         track.missed = 0
-        track.confirmed = track.confirmed or track.hits >= self.settings.min_hits
+        track.person_frames += int(is_person_evidence(pose, self.settings))
+        track.confirmed = track.confirmed or self._is_confirmed(track)
         track.history.append(history_entry(t, track.smoothed, pose))
+
+    def _is_confirmed(self, track: Track) -> bool:
+        """Seen ``min_hits`` times, ``min_person_frames`` of them (at most ``min_hits``) with person evidence."""
+        s = self.settings
+        return track.hits >= s.min_hits and track.person_frames >= min(s.min_person_frames, s.min_hits)
