@@ -3,7 +3,7 @@
     python -m convert fetch [--recipes FILE] [NAME ...]
     python -m convert build [--recipes FILE] [--calib DIR|VIDEO ...] [--out DIR] [--force] [MODEL ...]
     python -m convert evaluate-pose --annotations JSON --images DIR --model NAME --precision int8|f32|bf16
-                                    [--mode gt-box|full] [--json OUT] [--models-dir DIR]
+                                    [--mode gt-box|full] [--config YAML] [--json OUT] [--models-dir DIR]
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--precision", choices=["int8", "f32", "bf16"], default="int8")
     e.add_argument("--mode", choices=["gt-box", "full"], default="gt-box")
     e.add_argument("--models-dir", type=Path, default=None, help="models folder (default models_ir/)")
+    e.add_argument("--config", type=Path, default=None,
+                   help="take the person finder, landmark model and pose settings (tiles, score) from this runtime "
+                        "config, e.g. configs/cctv.yaml")
     e.add_argument("--json", type=Path, default=None, help="write the results here")
     return p
 
@@ -110,20 +113,37 @@ def cmd_evaluate_pose(args) -> int:
     from edge_app.inference.model_store import ModelStore
     from edge_app.inference.runtime import Runtime
     from edge_app.pose.detector import PoseDetector
+    from edge_app.pose.finder import MoveNetFinder
     from edge_app.pose.landmarks import LandmarkModel
 
     coco = load_coco(args.annotations, args.images)
     store = ModelStore(args.models_dir or Path(__file__).resolve().parent.parent / "models_ir")
     runtime = Runtime("CPU", "LATENCY", threads=2)
-    landmarks = LandmarkModel(store.choose(args.model, runtime, args.precision).compiled)
+    model, detector_name = args.model, args.detector
+    min_score, tiles, max_people = 0.5, None, 8
+    if args.config is not None:  # the runtime's own choice of finder, landmark model and their settings
+        from edge_app.config import load_config
+
+        cfg = load_config(args.config)
+        model, detector_name = cfg.models.landmarks, cfg.models.detector
+        min_score, tiles, max_people = cfg.pose.min_detection_score, cfg.pose.tiles, cfg.pose.max_people
+        if args.models_dir is None:
+            store = ModelStore(cfg.models.dir)
+    landmarks = LandmarkModel(store.choose(model, runtime, args.precision).compiled)
     if args.mode == "gt-box":
         result = evaluate_gt_box(coco, landmarks, tqdm(coco.people, desc="people", unit="person"))
     else:
-        detector = PoseDetector(store.choose(args.detector, runtime, args.precision).compiled)
+        compiled = store.choose(detector_name, runtime, args.precision).compiled
+        if store.kind(detector_name) == "movenet_multipose":
+            detector = MoveNetFinder(compiled, min_score=min_score, tiles=tiles)
+        else:
+            detector = PoseDetector(compiled, min_score=min_score, tiles=tiles)
         ids = sorted({p.image_id for p in coco.people})
-        result = evaluate_full(coco, detector, landmarks, progress=tqdm(ids, desc="images", unit="image"))
-        result["detector"] = detector_recall(coco, detector)
-    result.update(model=args.model, precision=args.precision, precision_ran=landmarks.compiled.precision,
+        result = evaluate_full(coco, detector, landmarks, max_people=max_people,
+                               progress=tqdm(ids, desc="images", unit="image"))
+        result["detector"] = {"model": detector_name, "tiles": list(tiles) if tiles else None,
+                              **detector_recall(coco, detector)}
+    result.update(model=model, precision=args.precision, precision_ran=landmarks.compiled.precision,
                   annotations=str(args.annotations))
     text = json.dumps(result, indent=2)
     print(text)

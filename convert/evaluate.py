@@ -121,7 +121,8 @@ def evaluate_full(coco: CocoSet, detector: PoseDetector, landmarks: LandmarkMode
         poses = engine.process(image)
         for pose in poses:
             kp = pose.coco17()
-            results.append({"image_id": image_id, "category_id": 1, "score": float(pose.score),
+            score = pose.finder_score if pose.body is not None else pose.score  # the finder ranks people better
+            results.append({"image_id": image_id, "category_id": 1, "score": float(score),
                             "keypoints": [float(v) for v in np.column_stack([kp[:, :2], np.ones(17)]).reshape(-1)]})
         for person in people:  # greedy: best OKS among the image's predictions (0 when nothing was found)
             best, best_pred = 0.0, None

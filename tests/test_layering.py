@@ -7,7 +7,7 @@ from conftest import REPO
 
 BLOCK = """
 import importlib, pkgutil, sys
-for name in ("torch", "nncf", "onnx", "tqdm", "pycocotools", "convert"):
+for name in ("torch", "nncf", "onnx", "tqdm", "pycocotools", "tensorboard", "tensorflow", "convert"):
     sys.modules[name] = None  # any import of these now fails
 import edge_app
 for mod in pkgutil.walk_packages(edge_app.__path__, "edge_app."):

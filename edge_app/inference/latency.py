@@ -46,7 +46,10 @@ def random_inputs(model: CompiledModel, seed: int = 0) -> dict[int, np.ndarray]:
     feeds = {}
     for i, port in enumerate(model.compiled.inputs):
         shape = [d if d > 0 else 1 for d in port.get_partial_shape().get_min_shape()]
-        feeds[i] = rng.random(shape, dtype=np.float32)
+        if port.get_element_type().is_integral():  # an image input such as MoveNet's int32 pixels
+            feeds[i] = rng.integers(0, 256, shape).astype(port.get_element_type().to_dtype())
+        else:
+            feeds[i] = rng.random(shape, dtype=np.float32)
     return feeds
 
 
