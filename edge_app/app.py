@@ -18,6 +18,7 @@ from edge_app.pose.detector import PoseDetector
 from edge_app.pose.engine import EngineSettings, PersonFinder, PoseEngine
 from edge_app.pose.finder import MoveNetFinder
 from edge_app.pose.landmarks import LandmarkModel
+from edge_app.tracking.tracker import TrackerSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,13 @@ class PoseStack:
         if self.detector_kind == "movenet_multipose":
             return MoveNetFinder(self.detector.compiled, min_score=p.min_detection_score, tiles=p.tiles)
         return PoseDetector(self.detector.compiled, min_score=p.min_detection_score, tiles=p.tiles)
+
+    def tracker_settings(self, cfg: Config) -> TrackerSettings:
+        """What counts as person evidence for this finder: its own score (a body finder), else the landmark model's
+        pose flag; from the score the config asks of a detection."""
+        if self.detector_kind == "movenet_multipose":
+            return TrackerSettings(evidence="finder", min_person_score=cfg.pose.min_detection_score)
+        return TrackerSettings(evidence="landmarks", min_person_score=cfg.pose.min_presence)
 
     def engine(self, cfg: Config) -> PoseEngine:
         p = cfg.pose

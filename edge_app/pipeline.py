@@ -25,7 +25,7 @@ from edge_app.records import Event, Frame, TrackView
 from edge_app.render.renderer import Processed, Renderer
 from edge_app.render.window import Window
 from edge_app.sources.capture import CaptureThread, SourceSpec, probe, redact
-from edge_app.tracking.tracker import Tracker, TrackerSettings
+from edge_app.tracking.tracker import Tracker
 from edge_app.web.server import FrameHub, OperatorServer
 
 log = logging.getLogger(__name__)
@@ -122,11 +122,11 @@ class Pipeline:
             probe(spec)
         self.captures = [CaptureThread(s) for s in specs]
         self.engines = {s.name: stack.engine(cfg) for s in specs}
-        evidence = "finder" if stack.detector_kind == "movenet_multipose" else "landmarks"
-        self.trackers = {s.name: Tracker(TrackerSettings(evidence=evidence)) for s in specs}
+        self.trackers = {s.name: Tracker(stack.tracker_settings(cfg)) for s in specs}
         self.last_media: dict[str, float] = {}
         self.last_person: dict[str, float] = {}  # media time a confirmed person was last seen (or the stream began)
         self.hints: dict[str, str] = {}  # operator hints per stream (nobody found), in /health and the log
+        self.people: dict[str, list[int]] = {s.name: [0, 0, 0] for s in specs}  # frames, poses found, people tracked
         self.analyzers = build_analyzers(cfg, stack)
         self.event_sinks: list = [self.events_log_sink]
         self.outputs = outputs or []  # alert sinks beyond the log (MQTT): called with each event record
@@ -227,6 +227,8 @@ class Pipeline:
         timing.pose_parts = (engine.times.preprocess, engine.times.infer, engine.times.postprocess)
         tracks = self.trackers[frame.stream].update(poses, frame.media_time)
         self._nobody_check(frame, bool(tracks))
+        counts = self.people[frame.stream]
+        counts[0], counts[1], counts[2] = counts[0] + 1, counts[1] + len(poses), counts[2] + len(tracks)
         timing.tracked = time.monotonic()
         events: list[Event] = []
         for analyzer in self.analyzers:
@@ -343,5 +345,8 @@ class Pipeline:
         summary["rss_mb_samples"] = self.rss_samples
         summary["sources"] = self.sources_summary()
         summary["stopped_by"] = self.stopped_by
+        summary["people"] = {name: {"frames": n, "found_per_frame": round(found / max(n, 1), 3),
+                                    "tracked_per_frame": round(tracked / max(n, 1), 3)}
+                             for name, (n, found, tracked) in self.people.items()}
         summary["models"] = {"detector": self.stack.detector.describe(), "landmarks": self.stack.landmarks.describe()}
         return summary

@@ -92,8 +92,9 @@ def free_port() -> int:
 class RtspServer:
     """GStreamer's gst-rtsp-server on loopback, run by the system python3 (scripts/rtsp_server.py)."""
 
-    def __init__(self, mounts: dict[str, Path], port: int | None = None, fps: int = 15):
-        self.mounts, self.port, self.fps = mounts, port or free_port(), fps
+    def __init__(self, mounts: dict[str, Path], port: int | None = None, fps: int = 15,
+                 size: tuple[int, int] = (640, 480)):
+        self.mounts, self.port, self.fps, self.size = mounts, port or free_port(), fps, size
         self.proc: subprocess.Popen | None = None
 
     def url(self, mount: str) -> str:
@@ -101,7 +102,7 @@ class RtspServer:
 
     def start(self, timeout: float = 60.0) -> RtspServer:  # it encodes each clip once before it listens
         args = ["/usr/bin/python3", str(REPO / "scripts" / "rtsp_server.py"), "--port", str(self.port),
-                "--fps", str(self.fps)]
+                "--fps", str(self.fps), "--width", str(self.size[0]), "--height", str(self.size[1])]
         for name, path in self.mounts.items():
             args += ["--mount", f"{name}={path}"]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -62,9 +62,11 @@ class Scripted:
         return self.score_at(self.now)
 
 
-def replay(analyzer, scripted, seconds, fps=10.0):
+def replay(analyzer, scripted, seconds, fps=10.0, scale: float = 1.0):
     times, lm, wd = still_person(seconds, fps)
-    track = SimpleNamespace(id=7, history=deque(maxlen=900), state={}, first_seen=0.0, smoothed=lm[0])
+    xy = lm[0][:, :2] * scale
+    box = (float(xy[:, 0].min()), float(xy[:, 1].min()), float(xy[:, 0].max()), float(xy[:, 1].max()))
+    track = SimpleNamespace(id=7, history=deque(maxlen=900), state={}, first_seen=0.0, smoothed=lm[0], box=box)
     events = []
     for t, l, w in zip(times, lm, wd):
         scripted.now = t
@@ -78,6 +80,18 @@ def test_hysteresis_raises_after_hold_and_clears_after_clear_time():
     scripted = Scripted(lambda t: 1.0 if 40 <= t < 80 else 0.0)
     events = replay(FatigueAnalyzer(scripted, settings), scripted, 120)
     assert [(e.state, round(e.media_time)) for e in events] == [("raised", 50), ("cleared", 90)]
+
+
+def test_people_too_small_to_read_are_not_scored():
+    """A far-away person in a CCTV view (tens of pixels tall): the model never sees them, so it cannot cry wolf."""
+    scripted = Scripted(lambda t: 1.0)
+    times, lm, _ = still_person(1.0)
+    height = float(lm[0][:, 1].max() - lm[0][:, 1].min())
+    settings = FatigueSettings(hold_s=10, smoothing=1.0)
+    assert height >= settings.min_body_px  # the helper's person is big enough as drawn...
+    small = replay(FatigueAnalyzer(scripted, settings), scripted, 120, scale=0.5 * settings.min_body_px / height)
+    assert small == []  # ...and at half the minimum size, nothing is raised
+    assert replay(FatigueAnalyzer(scripted, settings), scripted, 120)[0].state == "raised"
 
 
 def test_brief_high_scores_raise_nothing():

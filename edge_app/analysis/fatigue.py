@@ -48,14 +48,17 @@ class FatigueSettings:
                                  "on validation sequences: 10 s raised alerts on ordinary ones)")
     clear_at: float = option(0.4, "running score at or below which the alert may clear")
     clear_s: float = option(10.0, "the running score must stay at or below clear_at this long (seconds)")
+    min_body_px: float = option(120.0, "people smaller than this in the picture (body box's long side, pixels) are "
+                                       "not scored: the model reads head and hands, and was trained on people "
+                                       "243-349 px tall (UP-Fall, 5th-95th percentile)")
 
     def validate(self) -> None:
         if not 0 < self.smoothing <= 1:
             raise ValueError("smoothing must be in (0, 1]")
         if not 0 <= self.clear_at < self.raise_at <= 1:
             raise ValueError("need 0 <= clear_at < raise_at <= 1 (hysteresis)")
-        if self.every_s <= 0 or self.hold_s < 0 or self.clear_s < 0:
-            raise ValueError("every_s must be > 0, hold_s and clear_s >= 0")
+        if self.every_s <= 0 or self.hold_s < 0 or self.clear_s < 0 or self.min_body_px < 0:
+            raise ValueError("every_s must be > 0, hold_s, clear_s and min_body_px >= 0")
 
 
 @dataclass
@@ -85,6 +88,10 @@ class FatigueAnalyzer:
         if now - st.last_model < s.every_s:
             return []
         st.last_model = now
+        x0, y0, x1, y1 = track.box
+        if max(x1 - x0, y1 - y0) < s.min_body_px:
+            st.segment_start, st.above_since = None, None  # too small to read: start afresh when they are nearer
+            return []
         posture = getattr(track.state.get("posture"), "posture", None)
         if st.segment_start is None or (posture is not None and posture != st.posture):
             st.segment_start = track.first_seen if st.segment_start is None else now

@@ -7,8 +7,10 @@ person's ROI comes from their previous landmarks, as in MediaPipe's tracking mod
 Two kinds of finder share one interface (:class:`PersonFinder`): BlazePose's face-anchored detector, and a
 body-based one (MoveNet MultiPose) whose detections carry 17 COCO keypoints. With a body-based finder, each run also
 checks the tracked ROIs: a ROI that the finder does not see as a person for ``max_unsupported`` runs in a row is
-dropped (so landmark tracking cannot wander onto an object), and a person the finder sees but the landmark model
-loses (lying face down, too small) keeps a pose made from the finder's own keypoints (``source == "finder"``).
+dropped unless the finder has vouched for it in ``established_runs`` runs before (so landmark tracking cannot
+latch onto an object, yet a person the finder loses on the floor stays tracked by the landmarks), and a person the
+finder sees but the landmark model loses (lying face down, too small) keeps a pose made from the finder's own
+keypoints (``source == "finder"``).
 """
 
 from __future__ import annotations
@@ -63,17 +65,19 @@ class EngineSettings:
     duplicate_iou: float = 0.5  # landmark boxes overlapping more than this are the same person
     async_jobs: int = 2
     support_iou: float = 0.3  # a body detection whose box overlaps a tracked person's this much supports them
-    max_unsupported: int = 2  # body-finder runs in a row that may not see a tracked person before it is dropped
+    max_unsupported: int = 2  # body-finder runs in a row that may not see a new tracked person before it is dropped
+    established_runs: int = 3  # once the finder has seen a person in this many runs, the landmarks alone keep them
 
 
 @dataclass
 class _Tracked:
     """A person the engine follows between frames: the ROI for the next frame, the last box, and how many body-finder
-    runs in a row did not see them."""
+    runs saw them in all and did not see them in a row."""
 
     roi: RotatedRect
     box: tuple[float, float, float, float]
     unsupported: int = 0
+    supported: int = 0  # body-finder runs that saw them, in all
 
 
 class PoseEngine:
@@ -161,20 +165,34 @@ class PoseEngine:
         rois = [t.roi for t in tracked]
         estimated = self.estimate(image, rois) if rois else []
         started = time.perf_counter()
-        poses, unsupported = [], {}
+        poses, state = [], {}
         for t, d, pose in zip(tracked, support, estimated):
             if d is not None:
                 pose = replace(pose, finder_score=float(d.score), body=d.body)
             if pose.score < self.settings.min_presence:
                 if d is None or d.body is None:
                     continue
-                pose = pose_from_body(d, pose.roi)  # the finder sees a person the landmark model lost
+                pose = self._from_detection(image, d)  # the finder sees a person the landmark model lost
+                if pose is None:
+                    continue
             poses.append(pose)
-            unsupported[id(pose)] = t.unsupported
+            state[id(pose)] = (t.unsupported, t.supported)
         poses = self._deduplicate(poses)
-        self._tracked = [_Tracked(p.next_roi, p.box, unsupported[id(p)]) for p in poses]
+        self._tracked = [_Tracked(p.next_roi, p.box, *state[id(p)]) for p in poses]
         self.times.timed("postprocess", started)
         return poses
+
+    def _from_detection(self, image: np.ndarray, d: Detection) -> Pose | None:
+        """A pose for a person the finder sees and the landmark model lost in its tracked ROI: the landmarks again in
+        the ROI made from the finder's own keypoints (upright even for a lying person), else the finder's keypoints
+        alone (``pose_from_body``) when the detection is as sure as a newcomer's must be; else None."""
+        roi = roi_from_alignment(d.keypoints[0], d.keypoints[1])
+        pose = self.landmarks.estimate(image, roi, self.times)
+        if pose.score >= self.settings.min_presence:
+            return replace(pose, finder_score=float(d.score), body=d.body)
+        if d.score < self.detector.min_score:
+            return None  # a weak detection may keep a person tracked; its keypoints are too unsure to be a pose
+        return pose_from_body(d, roi)
 
     def _supported(self, tracked: list[_Tracked], detections: list[Detection]
                    ) -> tuple[list[_Tracked], list[Detection | None]]:
@@ -196,16 +214,18 @@ class PoseEngine:
         support: list[Detection | None] = []
         for ti, t in enumerate(tracked):
             if ti in match:
-                kept.append(_Tracked(t.roi, t.box, 0))
+                kept.append(_Tracked(t.roi, t.box, 0, t.supported + 1))
                 support.append(detections[match[ti]])
-            elif t.unsupported < s.max_unsupported:
-                kept.append(_Tracked(t.roi, t.box, t.unsupported + 1))
+            elif t.unsupported < s.max_unsupported or t.supported >= s.established_runs:
+                # an established person the finder misses now (lying, small, half hidden) stays while the
+                # landmark model sees them; something it never vouched for goes
+                kept.append(_Tracked(t.roi, t.box, t.unsupported + 1, t.supported))
                 support.append(None)
         for di, d in enumerate(detections):
-            if di in used or len(kept) >= s.max_people:
-                continue
+            if di in used or len(kept) >= s.max_people or d.score < self.detector.min_score:
+                continue  # a low-score detection may support a tracked person, never start one
             roi = roi_from_alignment(d.keypoints[0], d.keypoints[1])
-            kept.append(_Tracked(roi, d.box, 0))
+            kept.append(_Tracked(roi, d.box, 0, 1))
             support.append(d)
         return kept, support
 

@@ -95,15 +95,20 @@ def decode(raw: np.ndarray, view: RotatedRect, min_score: float) -> list[Detecti
 
 class MoveNetFinder:
     """Finds people by their bodies in a frame: the whole image, plus optional overlapping tiles for people too
-    small for one view, merged by weighted NMS on boxes. Same interface as :class:`PoseDetector`."""
+    small for one view, merged by weighted NMS on boxes. Same interface as :class:`PoseDetector`.
+
+    ``min_score`` is the score a newcomer needs; detections down to ``keep_score`` (a quarter of it unless given) are
+    returned too, so a person already tracked stays supported when their score dips (lying, half hidden): the
+    two-threshold association of ByteTrack (Zhang et al., 2022)."""
 
     sees_bodies = True
 
     def __init__(self, compiled: CompiledModel, min_score: float = 0.3, nms_iou: float = 0.4,
-                 tiles: tuple[int, int] | None = None, tile_overlap: float = 0.25):
+                 tiles: tuple[int, int] | None = None, tile_overlap: float = 0.25, keep_score: float | None = None):
         self.compiled = compiled
         self.size = check_model(compiled)
         self.min_score = min_score
+        self.keep_score = min_score / 4 if keep_score is None else keep_score
         self.nms_iou = nms_iou
         self.tiles = tiles
         self.tile_overlap = tile_overlap
@@ -121,7 +126,7 @@ class MoveNetFinder:
         infer_start = time.perf_counter()
         result = self._request.infer({0: tensor}, share_inputs=True, share_outputs=True)
         decode_start = time.perf_counter()
-        found = decode(result[0], view, self.min_score)
+        found = decode(result[0], view, self.keep_score)
         if times is not None:
             times.preprocess += infer_start - started
             times.infer += decode_start - infer_start
@@ -129,7 +134,8 @@ class MoveNetFinder:
         return found
 
     def detect(self, image: np.ndarray, times=None) -> list[Detection]:
-        """People in a BGR image, best first; ``times`` (a PoseTimes), when given, accumulates where time went."""
+        """People in a BGR image with score >= ``keep_score``, best first; ``times`` (a PoseTimes), when given,
+        accumulates where the time went."""
         height, width = image.shape[:2]
         found: list[Detection] = []
         for view in self.views(width, height):

@@ -29,6 +29,8 @@ class TrackerSettings:
     min_person_score: float = 0.3  # finder score (or pose flag) from which a frame is person evidence
     min_person_frames: int = 2  # frames of person evidence before a track is confirmed
     min_person_px: float = 10.0  # a body box's long side below this is no evidence
+    handover_distance: float = 0.6  # box-centre move, in body sizes, in which a confirmed person may be handed a pose
+    handover_frames: int = 5  # a confirmed person unseen for this many frames is no longer handed a pose
     max_missed: int = 15  # frames missed before a track ends
     history: int = 900  # poses kept per track (30 s at 30 fps)
     smoothing: OneEuroParams = OneEuroParams()
@@ -108,6 +110,7 @@ class Tracker:
             used_t.add(ti)
             used_p.add(pi)
             self._continue(self.tracks[ti], poses[pi], t)
+        self._hand_over(poses, t, used_t, used_p)
         for ti, track in enumerate(self.tracks):
             if ti not in used_t:
                 track.missed += 1
@@ -119,6 +122,31 @@ class Tracker:
                 self._filters.pop(track.id, None)
         self.tracks = [tr for tr in self.tracks if tr.missed <= s.max_missed]
         return [tr for tr in self.tracks if tr.confirmed and tr.missed == 0]
+
+    def _hand_over(self, poses: list[Pose], t: float, used_t: set[int], used_p: set[int]) -> None:
+        """Second association stage: a confirmed person left unmatched (their pose changed too much in one step to
+        look alike: falling, rolling over, or landmarks replaced by the finder's keypoints) takes the nearest
+        unmatched pose whose box centre is within ``handover_distance`` of their body size; a jump farther than a
+        body can make in that time never keeps an id."""
+        s = self.settings
+        pairs = []
+        for ti, track in enumerate(self.tracks):
+            if ti in used_t or not track.confirmed or track.missed >= s.handover_frames:
+                continue
+            reach = s.handover_distance * body_scale(track.pose)
+            tx, ty = (track.box[0] + track.box[2]) / 2, (track.box[1] + track.box[3]) / 2
+            for pi, pose in enumerate(poses):
+                if pi in used_p:
+                    continue
+                d = float(np.hypot((pose.box[0] + pose.box[2]) / 2 - tx, (pose.box[1] + pose.box[3]) / 2 - ty))
+                if d <= reach:
+                    pairs.append((d, ti, pi))
+        for _, ti, pi in sorted(pairs):
+            if ti in used_t or pi in used_p:
+                continue
+            used_t.add(ti)
+            used_p.add(pi)
+            self._continue(self.tracks[ti], poses[pi], t)
 
     def _smooth(self, track_id: int, pose: Pose, t: float) -> np.ndarray:
         smoothed = pose.landmarks.copy()

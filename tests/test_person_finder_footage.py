@@ -1,0 +1,98 @@
+"""The body-based person finder on real footage (issue 14): both people of the two-people case tracked from the
+start and one fall alert, on the faller; a track on the floor through UR Fall's lying frames; the whole pipeline's
+COCO keypoint AP and recall with the CCTV config."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import REPO, need_shared, run_cli
+from edge_app.app import build_pose_stack
+from edge_app.config import load_config
+
+CCTV = REPO / "configs" / "cctv.yaml"
+
+
+@pytest.fixture(scope="module")
+def cctv_stack(manifest):
+    if "person_finder" not in manifest["models"]:
+        pytest.skip("person_finder not built (run `make models`)")
+    cfg = load_config(CCTV)
+    return cfg, build_pose_stack(cfg)
+
+
+def test_two_people_are_tracked_from_the_start_and_only_the_faller_alerts(tmp_path, manifest):
+    clip = need_shared("cases", "two_people_fall_and_walker.mp4")
+    if "person_finder" not in manifest["models"] or "fall_detector" not in manifest["models"]:
+        pytest.skip("needs person_finder and fall_detector (run `make models`)")
+    events = tmp_path / "events.jsonl"
+    proc = run_cli("edge_app", "run", "--headless", "--fast", "--config", str(CCTV), "--source", f"cam={clip}",
+                   "--events", str(events), "--http", "off")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = [json.loads(line) for line in events.read_text().splitlines()]
+    first_posture: dict[int, dict] = {}
+    for e in records:
+        if e["type"] == "posture":
+            first_posture.setdefault(e["track_id"], e)
+    # each confirmed person's first posture is reported once it has held for hold_s (0.4 s): both people within
+    # 0.5 s of the start plus that hold
+    early = [tid for tid, e in first_posture.items() if e["ts"] <= 0.5 + 0.4 + 0.1]
+    assert len(early) >= 2, first_posture
+    falls = [e for e in records if e["type"] == "fall" and e["state"] == "raised"]
+    assert len(falls) == 1, falls
+    lying = {e["track_id"] for e in records if e["type"] == "posture" and e["details"]["posture"] == "lying"}
+    assert falls[0]["track_id"] in lying  # on the faller: the walker never lies down
+
+
+def lying_coverage(cfg, stack, clips: range) -> tuple[int, int]:
+    from edge_app.tracking.tracker import Tracker
+
+    root = need_shared("falls", "urfd")
+    labels = {(r[0], int(r[1])): int(r[2]) for r in csv.reader(open(root / "urfall-cam0-falls.csv"))}
+    hit = total = 0
+    for n in clips:
+        seq = f"fall-{n:02d}"
+        engine, tracker = stack.engine(cfg), Tracker(stack.tracker_settings(cfg))
+        cap = cv2.VideoCapture(str(root / f"{seq}-cam0.mp4"))
+        i = 0
+        while True:
+            ok, image = cap.read()
+            if not ok:
+                break
+            i += 1
+            tracks = tracker.update(engine.process(np.ascontiguousarray(image[:, 320:])), i / 30)
+            if labels.get((seq, i)) == 1:
+                total += 1
+                hit += bool(tracks)
+        cap.release()
+    return hit, total
+
+
+def test_people_on_the_floor_keep_a_track(cctv_stack):
+    """UR Fall 01-20, RGB half: share of the frames labelled lying in which a confirmed track exists."""
+    cfg, stack = cctv_stack
+    hit, total = lying_coverage(cfg, stack, range(1, 21))
+    print(f"\nUR Fall lying frames with a track (configs/cctv.yaml): {hit}/{total} = {hit / total:.3f}")
+    assert total > 700
+    assert hit / total >= 0.88  # measured 0.896; the rest: two people lying cut off by the picture's lower edge
+
+
+def test_the_cctv_pipeline_on_coco(tmp_path, manifest):
+    root = need_shared("pose", "coco_minitrain")
+    if "person_finder" not in manifest["models"]:
+        pytest.skip("person_finder not built")
+    out = tmp_path / "full.json"
+    proc = run_cli("convert", "evaluate-pose", "--annotations", str(root / "person_keypoints.json"), "--images",
+                   str(root / "images"), "--config", str(CCTV), "--mode", "full", "--precision", "int8",
+                   "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    print(f"\ncoco_minitrain, CCTV config, INT8: AP {result['ap']}, recall {result['detector']['recall']}")
+    assert result["detector"]["model"] == "person_finder"
+    assert result["ap"] >= 0.33
+    assert result["detector"]["recall"] >= 0.8
