@@ -91,6 +91,9 @@ def test_pipeline_scenarios(quick):
         assert {"p50", "p95", "p99"} <= set(scenario["glass_to_render_ms"]) and "pose" in scenario["stage_ms"]
     people = data["pipeline"]["people"]["by_people"]
     assert len(people) >= 3  # the CCTV clip has frames with 1 to 5 people
+    cctv = data["pipeline"]["cctv_realtime"]  # vtest.avi at its own 10 fps with configs/cctv.yaml
+    assert cctv["finder"] == "person_finder" and cctv["source_fps"] == 10.0
+    assert cctv["fps"] <= cctv["source_fps"] * 1.05  # no invented frames; keeping up is reported, not asserted here
     versus = data["ratios"]["pipeline: Vigil vs MediaPipe (frames per second, same clip)"]
     assert versus["vigil"]["fps"] > 0 and versus["peer"]["fps"] > 0
 

@@ -35,7 +35,7 @@ def test_default_recipes_fetch_and_verify(tmp_path, monkeypatch):
     recipes = load_recipes()
     got = fetch_all(recipes)
     assert set(got) == {"pose_detection.tflite", "pose_landmark_full.tflite", "pose_landmark_lite.tflite",
-                        "pose_landmark_heavy.tflite"}
+                        "pose_landmark_heavy.tflite", "movenet-multipose.json", "movenet-multipose.bin"}
     for name, path in got.items():
         assert sha256_of(path) == recipes.source_file(name)[1].sha256
     # a second run is served from the cache: no registry is asked (a broken PATH would make npm/pip fail)

@@ -93,6 +93,18 @@ def vigil_fast(cfg: Config, stack: PoseStack, clip: Path, max_frames: int | None
     return result
 
 
+def realtime_scenario(cfg: Config, stack: PoseStack, clip: Path, seconds: float) -> dict:
+    """One camera-like stream of ``clip`` at its own frame rate with ``cfg`` (the CCTV config on vtest.avi): does
+    the whole loop keep up, at what CPU and per-stage cost."""
+    spec = SourceSpec("cctv", str(clip), realtime=True, loop=True)
+    result = measure(Pipeline(bench_config(cfg), stack, [spec], duration=seconds, log_every=3600.0))
+    result["clip"] = clip.name
+    result["source_fps"] = round(float(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FPS)), 2)
+    result["finder"] = cfg.models.detector
+    result["tiles"] = list(cfg.pose.tiles) if cfg.pose.tiles else None
+    return result
+
+
 def people_scenario(cfg: Config, stack: PoseStack, clip: Path, max_frames: int) -> dict:
     """Vigil's whole loop over every frame of a multi-person clip; the pose stage's cost grouped by how many people
     were tracked in the frame."""

@@ -78,6 +78,17 @@ def markdown(r: dict) -> str:
                   "| people tracked | frames | pose p50 ms | pose p95 ms |", "|---|---|---|---|"]
         for k, s in people["by_people"].items():
             lines.append(f"| {k} | {s['frames']} | {s['p50']:.2f} | {s['p95']:.2f} |")
+    cctv = r["pipeline"].get("cctv_realtime")
+    if cctv:
+        g, st = cctv["glass_to_render_ms"], cctv["stage_ms"]
+        lines += ["", f"## The CCTV config in real time ({cctv['clip']} at its {cctv['source_fps']} fps, finder "
+                  f"{cctv['finder']}, tiles {cctv['tiles']})", "",
+                  "| fps | dropped | pose p50/p95 ms | tracking p50 ms | analysis p50 ms | "
+                  "glass-to-render p50/p95/p99 ms | CPU % (of one core) | RSS MB |",
+                  "|---|---|---|---|---|---|---|---|",
+                  f"| {cctv['fps']:.1f} | {cctv['dropped']} | {st['pose']['p50']:.1f}/{st['pose']['p95']:.1f} | "
+                  f"{st['tracking']['p50']:.2f} | {st['analysis']['p50']:.2f} | {g['p50']:.0f}/{g['p95']:.0f}/"
+                  f"{g['p99']:.0f} | {cctv['cpu_pct']:.0f} | {cctv['rss_mb']:.0f} |"]
     versus = r["pipeline"].get("vigil_vs_mediapipe")
     if versus:
         lines += ["", f"## Vigil's loop and MediaPipe's pipeline on the same clip ({versus['clip']}, "
