@@ -10,7 +10,7 @@ import numpy as np
 
 from edge_app.errors import VigilError
 from edge_app.pose.geometry import roi_from_box
-from edge_app.records import RotatedRect
+from edge_app.records import COCO17_KEYPOINTS, RotatedRect
 
 # Scale of the square ground-truth crop around a person's box (MediaPipe's ROI scale).
 GT_CROP_SCALE = 1.25
@@ -43,6 +43,30 @@ class CocoSet:
     raw: dict
 
 
+def to_coco17(raw: dict) -> dict:
+    """An annotation file of another keypoint layout (CrowdPose's 14 points, say) remapped onto COCO-17 by keypoint
+    name: COCO points it does not label (CrowdPose has no eyes, ears or nose) are unlabelled (v = 0), its points that
+    COCO lacks (head top, neck) are dropped, ``num_keypoints`` recounted. A COCO-17 file is returned unchanged."""
+    names = list(raw.get("categories", [{}])[0].get("keypoints", COCO17_KEYPOINTS))
+    if names == list(COCO17_KEYPOINTS):
+        return raw
+    index = {name: i for i, name in enumerate(names)}
+    shared = [name for name in COCO17_KEYPOINTS if name in index]
+    if len(shared) < 8:
+        raise VigilError(f"keypoints {names[:4]}...: too few COCO-17 keypoints to evaluate ({len(shared)})")
+    annotations = []
+    for ann in raw["annotations"]:
+        src = np.asarray(ann["keypoints"], dtype=np.float64).reshape(-1, 3)
+        out = np.zeros((17, 3))
+        for k, name in enumerate(COCO17_KEYPOINTS):
+            if name in index:
+                out[k] = src[index[name]]
+        annotations.append({**ann, "keypoints": [float(v) for v in out.reshape(-1)],
+                            "num_keypoints": int((out[:, 2] > 0).sum())})
+    categories = [{**raw["categories"][0], "keypoints": list(COCO17_KEYPOINTS)}]
+    return {**raw, "annotations": annotations, "categories": categories}
+
+
 def load_coco(annotations: str | Path, images_dir: str | Path, min_keypoints: int = 5) -> CocoSet:
     annotations, images_dir = Path(annotations), Path(images_dir)
     if not annotations.is_file():
@@ -50,11 +74,13 @@ def load_coco(annotations: str | Path, images_dir: str | Path, min_keypoints: in
     if not images_dir.is_dir():
         raise VigilError(f"{images_dir}: image folder not found")
     try:
-        raw = json.loads(annotations.read_text())
+        raw = to_coco17(json.loads(annotations.read_text()))
         images = {int(im["id"]): images_dir / im["file_name"] for im in raw["images"]}
         sizes = {int(im["id"]): (int(im["width"]), int(im["height"])) for im in raw["images"]}
         anns = raw["annotations"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except VigilError as exc:
+        raise VigilError(f"{annotations}: {exc}") from None
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise VigilError(f"{annotations}: not a COCO keypoint annotation file ({type(exc).__name__}: {exc})") from None
     people = []
     for ann in anns:

@@ -80,7 +80,8 @@ def detector_recall(coco: CocoSet, detector: PoseDetector, progress: Iterable | 
         by_image.setdefault(p.image_id, []).append(p)
     for image_id in (progress if progress is not None else by_image):
         people = by_image[image_id]
-        detections = detector.detect(_read(people[0]))
+        # a newcomer needs min_score (a body finder also returns weaker detections, for people already tracked)
+        detections = [d for d in detector.detect(_read(people[0])) if d.score >= detector.min_score]
         found += sum(person_found(p, detections) for p in people)
         total += len(people)
     return {"people": total, "found": found, "recall": round(found / total, 4) if total else None,

@@ -62,11 +62,12 @@ class Scripted:
         return self.score_at(self.now)
 
 
-def replay(analyzer, scripted, seconds, fps=10.0, scale: float = 1.0):
+def replay(analyzer, scripted, seconds, fps=10.0, scale: float = 1.0, posture: str | None = None):
     times, lm, wd = still_person(seconds, fps)
     xy = lm[0][:, :2] * scale
     box = (float(xy[:, 0].min()), float(xy[:, 1].min()), float(xy[:, 0].max()), float(xy[:, 1].max()))
-    track = SimpleNamespace(id=7, history=deque(maxlen=900), state={}, first_seen=0.0, smoothed=lm[0], box=box)
+    state = {"posture": SimpleNamespace(posture=posture)} if posture else {}
+    track = SimpleNamespace(id=7, history=deque(maxlen=900), state=state, first_seen=0.0, smoothed=lm[0], box=box)
     events = []
     for t, l, w in zip(times, lm, wd):
         scripted.now = t
@@ -92,6 +93,16 @@ def test_people_too_small_to_read_are_not_scored():
     small = replay(FatigueAnalyzer(scripted, settings), scripted, 120, scale=0.5 * settings.min_body_px / height)
     assert small == []  # ...and at half the minimum size, nothing is raised
     assert replay(FatigueAnalyzer(scripted, settings), scripted, 120)[0].state == "raised"
+
+
+def test_a_lying_person_is_not_scored_for_fatigue():
+    """Lying down on purpose is rest, and a fall is the fall analyzer's: the default scores standing and sitting."""
+    scripted = Scripted(lambda t: 1.0)
+    settings = FatigueSettings(hold_s=10, smoothing=1.0)
+    assert replay(FatigueAnalyzer(scripted, settings), scripted, 120, posture="lying") == []
+    assert replay(FatigueAnalyzer(scripted, settings), scripted, 120, posture="sitting")[0].state == "raised"
+    everything = FatigueSettings(hold_s=10, smoothing=1.0, postures=["standing", "sitting", "lying"])
+    assert replay(FatigueAnalyzer(scripted, everything), scripted, 120, posture="lying")[0].state == "raised"
 
 
 def test_brief_high_scores_raise_nothing():

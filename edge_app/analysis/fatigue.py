@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_app.analysis.features import window
+from edge_app.analysis.posture import POSTURES
 from edge_app.analysis.sequence_model import SequenceModel, recent_history
 from edge_app.records import Event, Track
 from edge_app.schema import option
@@ -48,6 +49,9 @@ class FatigueSettings:
                                  "on validation sequences: 10 s raised alerts on ordinary ones)")
     clear_at: float = option(0.4, "running score at or below which the alert may clear")
     clear_s: float = option(10.0, "the running score must stay at or below clear_at this long (seconds)")
+    postures: list[str] = option(factory=lambda: ["standing", "sitting"],
+                                 doc="postures in which a person is scored: someone lying is resting or has fallen "
+                                     "(the fall analyzer's business), not working tired")
     min_body_px: float = option(120.0, "people smaller than this in the picture (body box's long side, pixels) are "
                                        "not scored: the model reads head and hands, and was trained on people "
                                        "243-349 px tall (UP-Fall, 5th-95th percentile)")
@@ -57,6 +61,9 @@ class FatigueSettings:
             raise ValueError("smoothing must be in (0, 1]")
         if not 0 <= self.clear_at < self.raise_at <= 1:
             raise ValueError("need 0 <= clear_at < raise_at <= 1 (hysteresis)")
+        unknown = [p for p in self.postures if p not in POSTURES]
+        if unknown:
+            raise ValueError(f"postures: {unknown[0]!r} is not one of {', '.join(POSTURES)}")
         if self.every_s <= 0 or self.hold_s < 0 or self.clear_s < 0 or self.min_body_px < 0:
             raise ValueError("every_s must be > 0, hold_s, clear_s and min_body_px >= 0")
 
@@ -96,6 +103,9 @@ class FatigueAnalyzer:
         if st.segment_start is None or (posture is not None and posture != st.posture):
             st.segment_start = track.first_seen if st.segment_start is None else now
             st.posture, st.baseline, st.scored, st.above_since = posture, None, 0, None
+        if posture is not None and posture not in s.postures:
+            st.above_since = None  # not scored in this posture (a raised alert still clears as usual below)
+            return self._clear_only(st, track, stream, now, wall)
         if st.baseline is None:
             hist = recent_history(track.history, st.segment_start - 1.0)
             st.baseline = baseline(*hist, start=st.segment_start) if hist is not None else None
@@ -118,4 +128,13 @@ class FatigueAnalyzer:
             st.raised = False
             return [Event("fatigue", stream, track.id, "cleared", round(st.score, 4), now, wall,
                           {**details, "raised_for_s": round(now - st.raised_at, 1)})]
+        return []
+
+    def _clear_only(self, st: FatigueState, track: Track, stream: str, now: float, wall: float) -> list[Event]:
+        """In a posture that is not scored: a raised alert clears after ``clear_s`` there; nothing is raised."""
+        st.below_since = st.below_since if st.below_since is not None else now
+        if st.raised and now - st.below_since >= self.s.clear_s:
+            st.raised = False
+            return [Event("fatigue", stream, track.id, "cleared", round(st.score, 4), now, wall,
+                          {"reason": f"{st.posture} (not scored)", "raised_for_s": round(now - st.raised_at, 1)})]
         return []
