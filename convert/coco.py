@@ -78,6 +78,8 @@ def load_coco(annotations: str | Path, images_dir: str | Path, min_keypoints: in
         images = {int(im["id"]): images_dir / im["file_name"] for im in raw["images"]}
         sizes = {int(im["id"]): (int(im["width"]), int(im["height"])) for im in raw["images"]}
         anns = raw["annotations"]
+        for ann in anns:  # CrowdPose and others leave out the area that COCO's OKS divides by: the box's, as COCO
+            ann.setdefault("area", float(ann["bbox"][2]) * float(ann["bbox"][3]))
     except VigilError as exc:
         raise VigilError(f"{annotations}: {exc}") from None
     except (ValueError, KeyError, TypeError, IndexError) as exc:

@@ -129,3 +129,20 @@ def test_the_nobody_hint_names_the_frame_the_finder_and_what_helps():
     assert "person_finder" in text and "pose.tiles" in text and "min_detection_score" in text
     cctv = Config(models=ModelsConfig(detector="person_finder"), pose=PoseConfig(tiles=(2, 2)))
     assert "models.detector" not in nobody_hint("lobby", 3840, 2160, 60.0, cctv)
+
+
+def test_other_keypoint_layouts_are_remapped_onto_coco17_by_name():
+    from convert.coco import to_coco17
+
+    names = ["left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+             "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "head", "neck"]  # CrowdPose
+    keypoints = [v for i in range(14) for v in (10.0 * i, 5.0 * i, 2)]
+    raw = {"categories": [{"keypoints": names}], "annotations": [{"keypoints": keypoints, "num_keypoints": 14}]}
+    out = to_coco17(raw)
+    kp = np.asarray(out["annotations"][0]["keypoints"]).reshape(17, 3)
+    assert out["categories"][0]["keypoints"] == list(COCO17_KEYPOINTS)
+    assert out["annotations"][0]["num_keypoints"] == 12  # head and neck have no COCO-17 place; the face is unlabelled
+    assert kp[COCO17_KEYPOINTS.index("nose"), 2] == 0
+    assert np.allclose(kp[COCO17_KEYPOINTS.index("left_hip")], (60.0, 30.0, 2))
+    coco = {"categories": [{"keypoints": list(COCO17_KEYPOINTS)}], "annotations": []}
+    assert to_coco17(coco) is coco
