@@ -48,6 +48,26 @@ def recipe_hash(recipe: ModelRecipe, calib: list[Path]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+MMPOSE_TESTS = SHARED_DATA / "pose" / "mmpose_tests"
+
+
+def proof_apart(sources: list[Path], coco_dir: Path | None) -> list[Path]:
+    """Calibration sources that share no image with the proof set (``coco_dir``'s images): a source that is, holds
+    or lies inside the proof images is left out, and the mmpose test images (people in the wild from six datasets)
+    are added when present, so INT8 accuracy is always measured on images the quantization never saw."""
+    proof = (Path(coco_dir) / "images").resolve() if coco_dir is not None else None
+    kept = []
+    for source in sources:
+        resolved = Path(source).resolve()
+        if proof is not None and (resolved == proof or proof in resolved.parents or resolved in proof.parents):
+            log.info("calibration: %s left out (it holds the proof images %s)", source, proof)
+            continue
+        kept.append(Path(source))
+    if kept != list(sources) and MMPOSE_TESTS.is_dir() and MMPOSE_TESTS.resolve() not in [k.resolve() for k in kept]:
+        kept.append(MMPOSE_TESTS)
+    return kept
+
+
 def resolve_source(recipes: Recipes, recipe: ModelRecipe) -> tuple[Path | None, dict]:
     if isinstance(recipe.source, PyTorchSource):
         info = {"pytorch": recipe.source.pytorch, "input_shape": recipe.source.input_shape}
@@ -77,7 +97,7 @@ class Builder:
                  force: bool = False, int8: bool = True):
         self.recipes = recipes
         self.out = Path(out)
-        self.calib = calib if calib is not None else default_calibration_sources()
+        self.calib = proof_apart(calib if calib is not None else default_calibration_sources(), coco_dir)
         self.coco_dir = coco_dir
         self.latency_iterations = latency_iterations
         self.threads = threads
@@ -161,8 +181,7 @@ class Builder:
         if recipe.kind == "blazepose_detector":
             return DetectorKind(self.runtime)
         if recipe.kind == "movenet_multipose":
-            proof = self.coco_dir / "images" if self.coco_dir is not None else None
-            return FinderKind(self.runtime, proof, [SHARED_DATA / "pose" / "mmpose_tests"])
+            return FinderKind(self.runtime)
         if recipe.kind == "blazepose_landmarks":
             detectors = [r for r in self.recipes.models.values() if r.kind == "blazepose_detector"]
             if not detectors:
@@ -215,6 +234,8 @@ class Builder:
                                                                              len(calibration)),
                           "calibration_samples": len(calibration), "validation_samples": len(validation),
                           "calibration_sources": getattr(kind, "calibration_sources", [str(c) for c in self.calib]),
+                          "proof_images_in_calibration": False if self.coco_dir is not None and
+                          getattr(kind, "needs_coco", True) else None,
                           "calibration_frames": len(samples.sources),
                           "agreement_with_f32": round(result.agreement, 5), "search": result.trials}
             variants["int8"] = {"path": str(int8_path.relative_to(self.out)), "quantization": quant_info,

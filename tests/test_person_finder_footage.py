@@ -79,7 +79,8 @@ def test_people_on_the_floor_keep_a_track(cctv_stack):
     hit, total = lying_coverage(cfg, stack, range(1, 21))
     print(f"\nUR Fall lying frames with a track (configs/cctv.yaml): {hit}/{total} = {hit / total:.3f}")
     assert total > 700
-    assert hit / total >= 0.88  # measured 0.896; the rest: two people lying cut off by the picture's lower edge
+    assert hit / total >= 0.90  # issue 14's bound; measured 0.934 (most of the rest: a person lying cut off by the
+    # picture's lower edge in fall-01)
 
 
 def test_the_cctv_pipeline_on_coco(tmp_path, manifest):
