@@ -152,6 +152,7 @@ CASES = {
     "unwritable --record": unwritable("--record", "out.mp4"),
     "unwritable --events": unwritable("--events", "events.jsonl"),
     "unwritable --stats": unwritable("--stats", "stats.json"),
+    "models.detector is not a person finder": run_with_config("models:\n  detector: pose_landmark_full\n"),
     "evaluate: clip list missing": lambda d: (["evaluate", "--clips", str(d / "none.json"), "--json",
                                                str(d / "o.json")], ["none.json"]),
     "benchmark: models folder missing": lambda d: (["benchmark", "--quick", "--models-dir", str(d / "none")],
