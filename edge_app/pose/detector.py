@@ -100,20 +100,28 @@ def decode(regressors: np.ndarray, logits: np.ndarray, view: RotatedRect, min_sc
     return out
 
 
-class PoseDetector:
-    """Finds people in a frame: whole-image view plus optional tiles, merged by weighted NMS."""
+class TiledFinder:
+    """A person finder that runs one model over square views of a frame: the whole image, plus optional overlapping
+    ``tiles`` (rows, cols) for people too small for one view; the views' detections are merged by weighted NMS.
+    Subclasses give ``_tensor(image, view)`` (the model input of one view) and ``_decode(result, view)``
+    (detections in image pixels at ``_decode_score``)."""
 
-    sees_bodies = False  # face-anchored: its box is not the body's
+    sees_bodies = False
 
-    def __init__(self, compiled: CompiledModel, min_score: float = 0.5, nms_iou: float = 0.3,
-                 tiles: tuple[int, int] | None = None, tile_overlap: float = 0.25):
+    def __init__(self, compiled: CompiledModel, min_score: float, nms_iou: float, tiles: tuple[int, int] | None,
+                 tile_overlap: float):
         self.compiled = compiled
-        self.reg_index, self.cls_index = check_outputs(compiled)
         self.min_score = min_score
         self.nms_iou = nms_iou
         self.tiles = tiles
         self.tile_overlap = tile_overlap
         self._request = compiled.create_request()
+
+    def _tensor(self, image: np.ndarray, view: RotatedRect) -> np.ndarray:
+        raise NotImplementedError
+
+    def _decode(self, result, view: RotatedRect) -> list[Detection]:
+        raise NotImplementedError
 
     def views(self, width: int, height: int) -> list[RotatedRect]:
         views = [whole_image_view(width, height)]
@@ -123,11 +131,11 @@ class PoseDetector:
 
     def infer_view(self, image: np.ndarray, view: RotatedRect, times=None) -> list[Detection]:
         started = time.perf_counter()
-        tensor = preprocess(image, view)
+        tensor = self._tensor(image, view)
         infer_start = time.perf_counter()
         result = self._request.infer({0: tensor}, share_inputs=True, share_outputs=True)
         decode_start = time.perf_counter()
-        found = decode(result[self.reg_index], result[self.cls_index], view, self.min_score)
+        found = self._decode(result, view)
         if times is not None:
             times.preprocess += infer_start - started
             times.infer += decode_start - infer_start
@@ -135,7 +143,8 @@ class PoseDetector:
         return found
 
     def detect(self, image: np.ndarray, times=None) -> list[Detection]:
-        """People in the image; ``times`` (a PoseTimes), when given, accumulates where the time went."""
+        """People in a BGR image, best first, in image pixels; ``times`` (a PoseTimes), when given, accumulates where
+        the time went."""
         height, width = image.shape[:2]
         found: list[Detection] = []
         for view in self.views(width, height):
@@ -145,3 +154,20 @@ class PoseDetector:
         if times is not None:
             times.timed("postprocess", started)
         return merged
+
+
+class PoseDetector(TiledFinder):
+    """BlazePose's face-anchored person detector (MediaPipe pose_detection): whole-image view plus optional tiles."""
+
+    sees_bodies = False  # face-anchored: its box is not the body's
+
+    def __init__(self, compiled: CompiledModel, min_score: float = 0.5, nms_iou: float = 0.3,
+                 tiles: tuple[int, int] | None = None, tile_overlap: float = 0.25):
+        self.reg_index, self.cls_index = check_outputs(compiled)
+        super().__init__(compiled, min_score, nms_iou, tiles, tile_overlap)
+
+    def _tensor(self, image: np.ndarray, view: RotatedRect) -> np.ndarray:
+        return preprocess(image, view)
+
+    def _decode(self, result, view: RotatedRect) -> list[Detection]:
+        return decode(result[self.reg_index], result[self.cls_index], view, self.min_score)

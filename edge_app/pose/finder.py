@@ -14,15 +14,14 @@ which the landmark ROI is made (``alignment_from_body``), so a lying person gets
 from __future__ import annotations
 
 import math
-import time
 
 import cv2
 import numpy as np
 
 from edge_app.errors import ModelError
 from edge_app.inference.runtime import CompiledModel
-from edge_app.pose.detector import tile_views, whole_image_view
-from edge_app.pose.geometry import crop, roi_from_alignment, weighted_nms
+from edge_app.pose.detector import TiledFinder
+from edge_app.pose.geometry import crop, roi_from_alignment
 from edge_app.records import Detection, Pose, RotatedRect
 
 MAX_PEOPLE = 6
@@ -93,7 +92,7 @@ def decode(raw: np.ndarray, view: RotatedRect, min_score: float) -> list[Detecti
     return out
 
 
-class MoveNetFinder:
+class MoveNetFinder(TiledFinder):
     """Finds people by their bodies in a frame: the whole image, plus optional overlapping tiles for people too
     small for one view, merged by weighted NMS on boxes. Same interface as :class:`PoseDetector`.
 
@@ -105,46 +104,15 @@ class MoveNetFinder:
 
     def __init__(self, compiled: CompiledModel, min_score: float = 0.3, nms_iou: float = 0.4,
                  tiles: tuple[int, int] | None = None, tile_overlap: float = 0.25, keep_score: float | None = None):
-        self.compiled = compiled
         self.size = check_model(compiled)
-        self.min_score = min_score
+        super().__init__(compiled, min_score, nms_iou, tiles, tile_overlap)
         self.keep_score = min_score / 4 if keep_score is None else keep_score
-        self.nms_iou = nms_iou
-        self.tiles = tiles
-        self.tile_overlap = tile_overlap
-        self._request = compiled.create_request()
 
-    def views(self, width: int, height: int) -> list[RotatedRect]:
-        views = [whole_image_view(width, height)]
-        if self.tiles and self.tiles != (1, 1):
-            views += tile_views(width, height, *self.tiles, overlap=self.tile_overlap)
-        return views
+    def _tensor(self, image: np.ndarray, view: RotatedRect) -> np.ndarray:
+        return preprocess(image, view, self.size)
 
-    def infer_view(self, image: np.ndarray, view: RotatedRect, times=None) -> list[Detection]:
-        started = time.perf_counter()
-        tensor = preprocess(image, view, self.size)
-        infer_start = time.perf_counter()
-        result = self._request.infer({0: tensor}, share_inputs=True, share_outputs=True)
-        decode_start = time.perf_counter()
-        found = decode(result[0], view, self.keep_score)
-        if times is not None:
-            times.preprocess += infer_start - started
-            times.infer += decode_start - infer_start
-            times.timed("postprocess", decode_start)
-        return found
-
-    def detect(self, image: np.ndarray, times=None) -> list[Detection]:
-        """People in a BGR image with score >= ``keep_score``, best first; ``times`` (a PoseTimes), when given,
-        accumulates where the time went."""
-        height, width = image.shape[:2]
-        found: list[Detection] = []
-        for view in self.views(width, height):
-            found += self.infer_view(image, view, times)
-        started = time.perf_counter()
-        merged = weighted_nms(found, self.nms_iou)
-        if times is not None:
-            times.timed("postprocess", started)
-        return merged
+    def _decode(self, result, view: RotatedRect) -> list[Detection]:
+        return decode(result[0], view, self.keep_score)
 
 
 # Each BlazePose landmark (records.BLAZEPOSE_LANDMARKS order) from the nearest COCO-17 keypoint: eyes' inner and outer
