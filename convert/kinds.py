@@ -35,6 +35,23 @@ class Samples:
     sources: list[str]
 
 
+def views_agreement(got: list[list], ref: list[list], similarity=None) -> float:
+    """Mean over views of how well an INT8 model's detections agree with f32's: the F1 of box matches (IoU >= 0.5),
+    times the mean ``similarity(x, y)`` of each matched detection's best match when given; 1 for a view where neither
+    found anything."""
+    scores = []
+    for a, b in zip(got, ref):
+        if not a and not b:
+            scores.append(1.0)
+            continue
+        sims = [max((similarity(x, y) if similarity else 1.0 for y in b if box_iou(x.box, y.box) >= 0.5),
+                    default=None) for x in a]
+        sims = [v for v in sims if v is not None]
+        f1 = 2 * len(sims) / (len(a) + len(b))
+        scores.append(f1 * (float(np.mean(sims)) if sims else 0.0))
+    return float(np.mean(scores))
+
+
 class LandmarkKind:
     name = "blazepose_landmarks"
 
@@ -112,15 +129,7 @@ class DetectorKind:
         ref = self._detections(self.runtime.compile(fp_model, "f32"), validation)
 
         def agreement(q: ov.Model) -> float:
-            got = self._detections(self.runtime.compile(q, "f32"), validation)
-            scores = []
-            for a, b in zip(got, ref):
-                if not a and not b:
-                    scores.append(1.0)
-                    continue
-                matched = sum(any(box_iou(x.box, y.box) >= 0.5 for y in b) for x in a)
-                scores.append(2 * matched / (len(a) + len(b)))
-            return float(np.mean(scores))
+            return views_agreement(self._detections(self.runtime.compile(q, "f32"), validation), ref)
         return agreement
 
     @staticmethod
@@ -179,17 +188,7 @@ class FinderKind:
             return float(np.exp(-d2 / var / area / 2).mean())
 
         def agreement(q: ov.Model) -> float:
-            got = self._detections(self.runtime.compile(q, "f32"), validation)
-            scores = []
-            for a, b in zip(got, ref):
-                if not a and not b:
-                    scores.append(1.0)
-                    continue
-                sims = [max((similarity(x, y) for y in b if box_iou(x.box, y.box) >= 0.5), default=None) for x in a]
-                sims = [v for v in sims if v is not None]
-                f1 = 2 * len(sims) / (len(a) + len(b))
-                scores.append(f1 * (float(np.mean(sims)) if sims else 0.0))
-            return float(np.mean(scores))
+            return views_agreement(self._detections(self.runtime.compile(q, "f32"), validation), ref, similarity)
         return agreement
 
     @staticmethod

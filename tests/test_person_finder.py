@@ -146,3 +146,15 @@ def test_other_keypoint_layouts_are_remapped_onto_coco17_by_name():
     assert np.allclose(kp[COCO17_KEYPOINTS.index("left_hip")], (60.0, 30.0, 2))
     coco = {"categories": [{"keypoints": list(COCO17_KEYPOINTS)}], "annotations": []}
     assert to_coco17(coco) is coco
+
+
+def test_views_agreement_is_box_f1_times_the_matches_similarity():
+    from convert.kinds import views_agreement
+
+    body = body17(100, 100, 100)
+    d = Detection(box_of(body), alignment_from_body(body, box_of(body)), 0.9, body)
+    far = Detection((500.0, 500.0, 560.0, 600.0), d.keypoints, 0.9, body)
+    assert views_agreement([[d], []], [[d], []]) == 1.0  # a match, and a view where neither found anyone
+    assert views_agreement([[d, far]], [[d]]) == pytest.approx(2 / 3)  # one of two matched: F1 2/3
+    assert views_agreement([[d]], [[d]], lambda x, y: 0.5) == 0.5  # the match's similarity scales it
+    assert views_agreement([[far]], [[d]]) == 0.0
