@@ -7,8 +7,8 @@ A config model is a dataclass whose fields carry a default and a one-line descri
         device: Literal["CPU", "GPU"] = option("CPU", "OpenVINO device")
 
 Supported field types: str, int, float, bool, Path, Literal[...], Optional[T], list[T], tuple[T, ...],
-dict[str, T] and nested config dataclasses. Unknown keys are errors. YAML is parsed with ``yaml.safe_load``, which
-builds plain data only: a config can never construct objects or run code.
+dict[str, T] and nested config dataclasses. Unknown keys are errors. YAML is parsed with a ``yaml.SafeLoader`` (plain
+data only: a config can never construct objects or run code) that also refuses a key repeated in one mapping.
 """
 
 from __future__ import annotations
@@ -34,7 +34,35 @@ def option(default: Any = MISSING, doc: str = "", *, factory: Any = MISSING, sec
     return dataclasses.field(default=default, metadata={"doc": doc}, repr=not secret)
 
 
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A mapping names the same key twice (YAML 1.2 forbids it; PyYAML keeps the last one silently)."""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a repeated key at any depth instead of keeping the last one: a repeated
+    ``analysis:`` block would otherwise drop the first block's settings without a word. Keys brought in by a merge
+    (``<<: *anchor``) may still be overridden, as YAML intends."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:  # an unhashable key: PyYAML's own error says so
+                    continue
+                if first is not key_node.start_mark:
+                    raise DuplicateKeyError(None, None, f"key {key!r} appears twice (first on line {first.line + 1})",
+                                            key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str | Path) -> Any:
+    """The YAML document in ``path`` (safe types only); :class:`ConfigError` naming the file (and the line) when it
+    is missing, unreadable, malformed, or repeats a key in one mapping."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
@@ -43,11 +71,13 @@ def load_yaml(path: str | Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read ({exc.__class__.__name__})") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if isinstance(exc, DuplicateKeyError):
+            raise ConfigError(f"{path}:{where}: {problem}") from None
         raise ConfigError(f"{path}:{where}: malformed YAML ({problem})") from None
 
 

@@ -105,3 +105,23 @@ def test_fuzzed_configs_give_config_or_clear_error(tmp_path, data):
         assert str(path) in str(exc) and "\n" not in str(exc)
     else:
         assert isinstance(cfg, Config)
+
+
+@pytest.mark.parametrize("text, line, key, first", [
+    ("analysis:\n  fall:\n    enabled: false\nanalysis:\n  fatigue:\n    enabled: false\n", 4, "analysis", 1),
+    ("analysis:\n  fall:\n    enabled: false\n    min_score: 0.5\n    enabled: true\n", 5, "enabled", 3),
+    ("sources:\n  - name: a\n    uri: x.mp4\n    name: b\n", 4, "name", 2),
+])
+def test_a_repeated_key_at_any_depth_is_an_error_naming_file_line_and_key(tmp_path, text, line, key, first):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert str(path) in message and f"line {line} " in message and f"'{key}' appears twice" in message
+    assert f"first on line {first}" in message and "\n" not in message
+
+
+def test_a_merge_key_may_still_be_overridden(tmp_path):
+    from edge_app.schema import load_yaml
+    over = write(tmp_path, "a: &b {k: 1, j: 2}\nc:\n  <<: *b\n  k: 3\n")
+    assert load_yaml(over)["c"] == {"k": 3, "j": 2}
