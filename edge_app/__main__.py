@@ -23,7 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m edge_app", description="Vigil edge safety monitor")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging (same as --log-level debug)")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info",
+                   help="log level (debug also shows FFmpeg's and OpenCV's own messages)")
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_text in (("run", "run pose monitoring on a source"),
                             ("demo", "run on the default source (webcam, else the vtest.avi clip)")):
@@ -31,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
         r.add_argument("--config", type=Path, default=None, help="YAML config (default configs/default.yaml)")
         if name == "run":
             r.add_argument("--source", action="append", default=None,
-                           help="[NAME=]video file, webcam index or rtsp:// URL (repeatable: several streams; "
+                           help="[NAME=]video file, webcam index or rtsp:// URL, optionally followed by "
+                                "#rotate=0|90|180|270&flip=none|horizontal|vertical (repeatable: several streams; "
                                 "default: the config's sources)")
         r.add_argument("--record", type=Path, default=None, help="write the annotated video here")
         r.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
@@ -62,14 +65,50 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+SOURCE_OPTIONS = {"rotate": int, "flip": str, "frozen_after_s": float}
+
+
+def split_options(text: str) -> tuple[str, dict]:
+    """``URI#key=value&key=value`` -> (URI, options) for the keys of ``SOURCE_OPTIONS`` (rotate, flip,
+    frozen_after_s). A ``#`` that is part of an existing file's name is left alone. Raises VigilError on an unknown
+    key or a value of the wrong type."""
+    from edge_app.errors import VigilError
+
+    uri, sep, fragment = text.rpartition("#")
+    if not sep or Path(text).exists():
+        return text, {}
+    options: dict = {}
+    for item in fragment.split("&"):
+        key, eq, value = item.partition("=")
+        if key not in SOURCE_OPTIONS or not eq:
+            raise VigilError(f"--source {text!r}: unknown setting {item!r} after '#' (settings: "
+                             f"{', '.join(f'{k}=...' for k in SOURCE_OPTIONS)}, joined with '&')")
+        try:
+            options[key] = SOURCE_OPTIONS[key](value)
+        except ValueError:
+            raise VigilError(f"--source {text!r}: {key} must be {SOURCE_OPTIONS[key].__name__}, got {value!r}") \
+                from None
+    return uri, options
+
+
 def source_spec(text: str, index: int, fast: bool, crops: dict[str, tuple[int, int, int, int]] | None = None):
-    """``[NAME=]URI`` -> SourceSpec; names default to stream0, stream1, ..."""
+    """``[NAME=]URI[#rotate=R&flip=F&frozen_after_s=S]`` -> SourceSpec; names default to stream0, stream1, ..."""
     from edge_app.sources.capture import SourceSpec
 
     name, sep, uri = text.partition("=")
-    if not sep or "://" in name or not name.replace("_", "").replace("-", "").isalnum():
+    if not sep or "://" in name or "#" in name or not name.replace("_", "").replace("-", "").isalnum():
         name, uri = f"stream{index}", text
-    return SourceSpec(name=name, uri=uri, realtime=not fast, lossless=fast, crop=(crops or {}).get(name))
+    uri, options = split_options(uri)
+    return SourceSpec(name=name, uri=uri, realtime=not fast, lossless=fast, crop=(crops or {}).get(name), **options)
+
+
+def config_spec(source, fast: bool, crops: dict[str, tuple[int, int, int, int]]):
+    """A config ``sources`` entry (SourceConfig) -> SourceSpec; a --crop of the same name wins."""
+    from edge_app.sources.capture import SourceSpec
+
+    return SourceSpec(name=source.name, uri=source.uri, realtime=not fast, lossless=fast,
+                      crop=crops.get(source.name, source.crop), rotate=source.rotate, flip=source.flip,
+                      frozen_after_s=source.frozen_after_s)
 
 
 def server_override(server, text: str | None):
@@ -117,8 +156,12 @@ def _display_available() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    debug = args.verbose or args.log_level == "debug"
+    logging.basicConfig(level=logging.DEBUG if debug else getattr(logging, args.log_level.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from edge_app.sources.reader import library_logging
+
+    library_logging(debug)
     from edge_app.config import Config, load_config
     from edge_app.schema import describe
 
@@ -184,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.source:
         sources = args.source
     elif cfg.sources:
-        sources = [f"{s.name}={s.uri}" for s in cfg.sources]
+        sources = []  # the config's own entries (with their rotate, flip, crop)
     else:
         raise VigilError(f"no source: give --source, or list sources in {cfg.path}")
     with relay as served:
@@ -192,9 +235,11 @@ def main(argv: list[str] | None = None) -> int:
             sources = [f"vtest={served.url}"]
         elif served is not None:
             logging.getLogger("vigil").warning("GStreamer's RTSP server is not available: reading the file directly")
-        from_config = args.command == "run" and not args.source
-        crops = {s.name: s.crop for s in cfg.sources if s.crop is not None and from_config} | parse_crops(args.crop)
-        specs = [source_spec(text, i, args.fast, crops) for i, text in enumerate(sources)]
+        crops = parse_crops(args.crop)
+        if sources:
+            specs = [source_spec(text, i, args.fast, crops) for i, text in enumerate(sources)]
+        else:
+            specs = [config_spec(s, args.fast, crops) for s in cfg.sources]
         unknown = set(crops) - {s.name for s in specs}
         if unknown:
             raise VigilError(f"--crop names no source: {', '.join(sorted(unknown))} "

@@ -132,13 +132,22 @@ class DisplayConfig:
 class SourceConfig:
     name: str = option(doc="stream name used in events, metrics and the view (letters, digits, - and _)")
     uri: str = option(doc="video file, image folder, webcam index or rtsp:// URL")
-    crop: tuple[int, int, int, int] | None = option(None, "[x, y, w, h] region to analyse (null = whole frame)")
+    crop: tuple[int, int, int, int] | None = option(None, "[x, y, w, h] region to analyse, in the turned picture "
+                                                          "(null = whole frame)")
+    rotate: int = option(0, "turn pictures clockwise by 0, 90, 180 or 270 degrees (a camera mounted upside down: "
+                            "180), before any analysis")
+    flip: Literal["none", "horizontal", "vertical"] = option("none", "mirror pictures (after rotate)")
+    frozen_after_s: float = option(3.0, "identical pictures for this long make the source `frozen` (seconds)")
 
     def validate(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"name {self.name!r}: use letters, digits, - and _ only")
         if not self.uri:
             raise ValueError("uri must not be empty")
+        if self.rotate not in (0, 90, 180, 270):
+            raise ValueError(f"rotate must be 0, 90, 180 or 270, got {self.rotate}")
+        if not self.frozen_after_s > 0:
+            raise ValueError("frozen_after_s must be > 0")
 
 
 @dataclass(frozen=True)

@@ -156,20 +156,18 @@ def totals(results: list[dict]) -> dict:
 
 def evaluate(cfg, clips: list[Clip]) -> dict:
     """Runs the real pipeline (capture, pose, tracking, analyzers) on every frame of each clip, headless."""
-    import cv2
-
     from edge_app.app import build_pose_stack
     from edge_app.pipeline import Pipeline
-    from edge_app.sources.capture import SourceSpec
+    from edge_app.sources.capture import SourceSpec, open_source
 
     stack = build_pose_stack(cfg)
     results = []
     started = time.time()
     for i, clip in enumerate(clips, 1):
         spec = SourceSpec(clip.name, str(clip.path), crop=clip.crop, realtime=False, lossless=True)
-        cap = cv2.VideoCapture(str(clip.path))
-        fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-        cap.release()
+        reader = open_source(spec)  # the clip's nominal rate, to place its labelled frames in media time
+        fps = reader.fps or 30.0
+        reader.close()
         pipeline = Pipeline(cfg, stack, [spec], log_every=1e9)
         events: list = []
         pipeline.event_sinks.append(lambda event, seq, sink=events: sink.append(event))

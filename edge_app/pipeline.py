@@ -124,6 +124,8 @@ class Pipeline:
         self.engines = {s.name: stack.engine(cfg) for s in specs}
         self.trackers = {s.name: Tracker(stack.tracker_settings(cfg)) for s in specs}
         self.last_media: dict[str, float] = {}
+        self.last_shape: dict[str, tuple[int, ...]] = {}
+        self.published_status: dict[str, str] = {}  # the status last sent to the outputs, per stream
         self.last_person: dict[str, float] = {}  # media time a confirmed person was last seen (or the stream began)
         self.hints: dict[str, str] = {}  # operator hints per stream (nobody found), in /health and the log
         self.people: dict[str, list[int]] = {s.name: [0, 0, 0] for s in specs}  # frames, poses found, people tracked
@@ -180,7 +182,9 @@ class Pipeline:
     def sources_summary(self) -> dict:
         return {c.spec.name: {"status": c.status.value, "captured": c.stats.captured,
                               "backlog_skipped": c.stats.backlog, "blank": c.stats.blank, "corrupt": c.stats.corrupt,
-                              "reconnects": c.stats.reconnects}
+                              "frozen": c.stats.frozen, "size_changes": c.stats.size_changes,
+                              "ended_early": c.stats.ended_early, "reconnects": c.stats.reconnects,
+                              "orientation": c.spec.orientation}
                 for c in self.captures}
 
     def dropped(self) -> dict[str, int]:
@@ -210,13 +214,20 @@ class Pipeline:
 
     def _after_gap(self, frame: Frame) -> None:
         """A stream that sent nothing for GAP_S (a reconnect, a stall) starts its people afresh: nothing is known of
-        the gap, and a series bridged across it would read as a person standing perfectly still."""
+        the gap, and a series bridged across it would read as a person standing perfectly still. So does a stream
+        whose picture size changed: positions in the old picture mean nothing in the new one."""
         last = self.last_media.get(frame.stream)
+        shape = self.last_shape.get(frame.stream)
         self.last_media[frame.stream] = frame.media_time
+        self.last_shape[frame.stream] = frame.image.shape
         if last is not None and frame.media_time - last > GAP_S:
             log.info("stream %s: %.1f s without frames: tracking starts afresh", frame.stream, frame.media_time - last)
-            self.trackers[frame.stream].reset()
-            self.engines[frame.stream].reset()
+        elif shape is not None and shape != frame.image.shape:
+            log.info("stream %s: new picture size: tracking starts afresh", frame.stream)
+        else:
+            return
+        self.trackers[frame.stream].reset()
+        self.engines[frame.stream].reset()
 
     def process(self, frame: Frame) -> Processed:
         timing = FrameTiming(captured=frame.capture_mono, taken=time.monotonic())
@@ -252,14 +263,27 @@ class Pipeline:
         self.rss_samples.append((round(now - started, 1), rss_mb()))
         for cap in self.captures:
             name = cap.spec.name
-            for output in self.outputs:
-                status = getattr(output, "status", None)
-                if status is not None:
-                    status(name, {"status": cap.status.value, "fps": round(self.metrics.recent_fps(name), 2),
-                                  "wall": round(time.time(), 3)})
+            self._publish_status(cap)
             log.info("stream %s: %s, %.1f fps, dropped %d, rss %.0f MB", name, cap.status.value,
                      self.metrics.recent_fps(name), cap.stats.dropped, self.rss_samples[-1][1])
         return now
+
+    def _publish_status(self, cap: CaptureThread) -> None:
+        """A source's status to the outputs that take it (MQTT, retained)."""
+        name = cap.spec.name
+        self.published_status[name] = cap.status.value
+        for output in self.outputs:
+            status = getattr(output, "status", None)
+            if status is not None:
+                status(name, {"status": cap.status.value, "fps": round(self.metrics.recent_fps(name), 2),
+                              "frozen": cap.stats.frozen, "wall": round(time.time(), 3)})
+
+    def _status_changes(self) -> None:
+        """Publish a source's status as soon as it changes (frozen, reconnecting, back online), not only every
+        ``log_every`` seconds."""
+        for cap in self.captures:
+            if self.published_status.get(cap.spec.name) != cap.status.value:
+                self._publish_status(cap)
 
     def _check_started(self, started: float, timeout: float = 15.0) -> None:
         """A live source that has sent nothing ``timeout`` seconds after start is a start-up error (a later outage
@@ -309,6 +333,7 @@ class Pipeline:
                 if self.duration is not None and time.monotonic() - started >= self.duration:
                     break
                 last_log = self._periodic(started, last_log)
+                self._status_changes()
                 self.operator_actions()
                 self._check_started(started)
                 for cap in self.captures:

@@ -1,27 +1,31 @@
 """One capture thread per source: keeps only the newest frames (two by default, to absorb a network burst; older ones
-are dropped and counted), and watches the source.
+are dropped and counted), turns each picture as the camera is mounted, and watches the source.
 
 The watchdog reconnects with capped exponential backoff when a stream fails or stalls, reports its status
-(online | reconnecting | offline | ended), and never hands out a stale or blank frame: each frame is delivered at
-most once, and blank frames (a decoder's grey or black filler after a reconnect) are dropped and counted.
+(online | reconnecting | frozen | offline | ended), and never hands out a stale, repeated or blank picture: each
+frame is delivered at most once; a picture identical to the one before (a frozen camera or encoder) is never
+analysed, and after ``frozen_after_s`` of nothing but repeats the source is ``frozen`` (a live one is reopened);
+blank frames (a decoder's grey or black filler after a reconnect) are dropped and counted. Media time is each
+picture's presentation time (see reader.py), so pacing and every ``ts`` follow the stream's own clock.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
 
 from edge_app.errors import VigilError
 from edge_app.records import Frame
+from edge_app.sources.reader import Reader, SourceOpenError, open_reader
 
 log = logging.getLogger(__name__)
 
@@ -29,22 +33,58 @@ log = logging.getLogger(__name__)
 class Status(str, Enum):
     ONLINE = "online"
     RECONNECTING = "reconnecting"
+    FROZEN = "frozen"  # pictures keep coming but none has changed for frozen_after_s
     OFFLINE = "offline"  # never connected yet, or gave up
     ENDED = "ended"  # a file reached its end
 
 
+ROTATIONS = (0, 90, 180, 270)
+Flip = Literal["none", "horizontal", "vertical"]
+FLIPS: tuple[str, ...] = ("none", "horizontal", "vertical")
+
+
 @dataclass(frozen=True)
 class SourceSpec:
+    """One source as configured. ``rotate`` (degrees clockwise) and ``flip`` turn each picture as the camera is
+    mounted, before the ``crop`` (x, y, w, h in the turned picture) and before any analysis."""
+
     name: str
     uri: str  # file path, webcam index, rtsp:// URL
     crop: tuple[int, int, int, int] | None = None  # x, y, w, h
     realtime: bool = True  # pace files at their frame rate (live sources are paced by nature)
     loop: bool = False  # restart files at their end
     lossless: bool = False  # wait for the consumer instead of dropping (processing files as fast as possible)
+    rotate: int = 0  # 0, 90, 180 or 270 degrees clockwise
+    flip: Flip = "none"
+    frozen_after_s: float = 3.0  # identical pictures for this long make the source "frozen"
 
     @property
     def is_live(self) -> bool:
         return self.uri.isdigit() or self.uri.startswith(("rtsp://", "rtsps://", "http://", "https://"))
+
+    @property
+    def orientation(self) -> str:
+        """How pictures are turned, for the console and the log ("" when they are not)."""
+        parts = [f"rotate {self.rotate}"] if self.rotate else []
+        if self.flip != "none":
+            parts.append(f"flip {self.flip}")
+        return ", ".join(parts)
+
+
+def orient(image: np.ndarray, rotate: int, flip: str) -> np.ndarray:
+    """``image`` (H, W, C) rotated ``rotate`` degrees clockwise, then mirrored (``flip`` horizontal: left-right,
+    vertical: top-bottom). 180 degrees equals flipping both ways (a camera mounted upside down)."""
+    if rotate == 90:
+        image = cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    elif rotate == 180:
+        image = cv2.rotate(image, cv2.ROTATE_180)
+    elif rotate == 270:
+        image = cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    if flip == "horizontal":
+        image = cv2.flip(image, 1)
+    elif flip == "vertical":
+        image = cv2.flip(image, 0)
+    return image
 
 
 @dataclass
@@ -54,14 +94,15 @@ class CaptureStats:
     dropped: int = 0  # replaced by newer frames before anyone took it
     backlog: int = 0  # of those, skipped in the first second after (re)connecting: the sender's buffered burst
     blank: int = 0
-    corrupt: int = 0  # frames of a file that could not be decoded (skipped)
+    corrupt: int = 0  # pictures that could not be decoded (packets that failed), skipped
+    frozen: int = 0  # pictures identical to the one before: never analysed
+    size_changes: int = 0  # times the picture size changed mid-stream
     reconnects: int = 0
+    ended_early: str | None = None  # "frame N of M" when a file holds fewer pictures than its container declares
     status_changes: list = field(default_factory=list)  # (monotonic time, status)
 
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 BACKLOG_WINDOW_S = 1.0
-MAX_CORRUPT_IN_A_ROW = 100  # a file whose next 100 frames cannot be decoded is treated as ended
 
 
 def redact(source: str) -> str:
@@ -72,95 +113,66 @@ def redact(source: str) -> str:
     return source
 
 
-class FolderCapture:
-    """A folder of images read in name order, with the part of cv2.VideoCapture's interface capture uses."""
-
-    def __init__(self, path: Path, fps: float = 10.0):
-        self.files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        self.index, self.fps = 0, fps
-
-    def isOpened(self) -> bool:  # noqa: N802 (cv2's name)
-        return bool(self.files)
-
-    def read(self):
-        while self.index < len(self.files):
-            image = cv2.imread(str(self.files[self.index]))
-            self.index += 1
-            if image is not None:
-                return True, image
-        return False, None
-
-    def get(self, prop: int) -> float:
-        return self.fps if prop == cv2.CAP_PROP_FPS else 0.0
-
-    def set(self, prop: int, value: float) -> bool:
-        if prop == cv2.CAP_PROP_POS_FRAMES:
-            self.index = int(value)
-        return True
-
-    def release(self) -> None:
-        pass
-
-
 def is_blank(image: np.ndarray) -> bool:
     """A frame with (almost) no content: uniform grey or black, as decoders emit before the first key frame."""
     small = image[::8, ::8]
     return float(small.std()) < 2.0
 
 
-# FFmpeg options (OpenCV reads them from the environment at each open; a user's own setting wins): RTSP over TCP
-# (no UDP loss or NAT trouble), low-delay decoding and a short stream probe, so a stream opens in about a second.
-# Not `fflags nobuffer`: it stops OpenCV reading MP4 files at all (measured).
-LOW_LATENCY_FFMPEG = "rtsp_transport;tcp|flags;low_delay|analyzeduration;500000|probesize;500000"
-os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", LOW_LATENCY_FFMPEG)
-
-
-def open_capture(spec: SourceSpec, open_timeout_ms: int = 10000, read_timeout_ms: int = 2000):
-    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, open_timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, read_timeout_ms]
-    if spec.uri.isdigit():
-        return cv2.VideoCapture(int(spec.uri))
-    if Path(spec.uri).is_dir():
-        return FolderCapture(Path(spec.uri))
-    return cv2.VideoCapture(spec.uri, cv2.CAP_FFMPEG, params)
+def fingerprint(image: np.ndarray) -> np.ndarray:
+    """A subsample of ``image`` (every 4th pixel of every 4th row) that two pictures share exactly only when they
+    are the same picture: a live camera's sensor noise changes it in every new picture."""
+    return np.ascontiguousarray(image[::4, ::4])
 
 
 def check_spec(spec: SourceSpec) -> None:
-    """Errors a user can fix before anything starts: a missing file, a bad crop."""
+    """Errors a user can fix before anything starts: a missing file, a bad crop, rotation or flip."""
     if not spec.is_live and not Path(spec.uri).exists():
         raise VigilError(f"source {spec.name} ({redact(spec.uri)}): not found (give a video file, image folder, "
                          f"webcam index or rtsp:// URL)")
     if spec.crop is not None and (len(spec.crop) != 4 or spec.crop[2] <= 0 or spec.crop[3] <= 0 or
                                   spec.crop[0] < 0 or spec.crop[1] < 0):
         raise VigilError(f"source {spec.name}: crop must be [x, y, w, h] with w, h > 0, got {list(spec.crop)}")
+    if spec.rotate not in ROTATIONS:
+        raise VigilError(f"source {spec.name}: rotate must be 0, 90, 180 or 270, got {spec.rotate}")
+    if spec.flip not in FLIPS:
+        raise VigilError(f"source {spec.name}: flip must be none, horizontal or vertical, got {spec.flip!r}")
+    if not spec.frozen_after_s > 0:
+        raise VigilError(f"source {spec.name}: frozen_after_s must be > 0, got {spec.frozen_after_s}")
 
 
 def check_crop(spec: SourceSpec, width: int, height: int) -> None:
     if spec.crop is not None:
         x, y, w, h = spec.crop
         if x + w > width or y + h > height:
-            raise VigilError(f"source {spec.name}: crop {list(spec.crop)} does not fit its {width}x{height} frames")
+            raise VigilError(f"source {spec.name}: crop {list(spec.crop)} does not fit its {width}x{height} frames"
+                             + (f" (after {spec.orientation})" if spec.orientation else ""))
+
+
+def open_source(spec: SourceSpec, open_timeout_s: float = 10.0, read_timeout_s: float = 2.0) -> Reader:
+    """The reader of ``spec``; a :class:`VigilError` naming the source and saying why it cannot be read."""
+    try:
+        return open_reader(spec.uri, spec.is_live, open_timeout_s, read_timeout_s)
+    except SourceOpenError as exc:
+        raise VigilError(f"source {spec.name} ({redact(spec.uri)}): {exc}") from None
 
 
 def probe(spec: SourceSpec) -> None:
     """Open a file or folder source once and decode a frame: a misconfigured source fails at start with one clear
-    line. Live sources are checked by :meth:`CaptureThread.wait_online` instead (no second connection)."""
+    line. Live sources are checked by the capture thread instead (no second connection)."""
     check_spec(spec)
     if spec.is_live:
         return
-    cap = open_capture(spec)
+    reader = open_source(spec)
     try:
-        if not cap.isOpened():
-            if Path(spec.uri).is_dir():
-                raise VigilError(f"source {spec.name} ({spec.uri}): folder has no images")
-            raise VigilError(f"source {spec.name} ({redact(spec.uri)}): cannot open (unreachable, not a video, or "
-                             f"unsupported)")
-        ok, image = cap.read()
-        if not ok or image is None:
-            raise VigilError(f"source {spec.name} ({redact(spec.uri)}): no frame could be decoded (empty or not a "
-                             f"video)")
+        picture = reader.read()
+        if picture is None:
+            raise VigilError(f"source {spec.name} ({redact(spec.uri)}): no picture could be decoded (an empty or "
+                             f"damaged video{': ' + reader.error if reader.error else ''})")
+        image = orient(picture.image, spec.rotate, spec.flip)
         check_crop(spec, image.shape[1], image.shape[0])
     finally:
-        cap.release()
+        reader.close()
 
 
 class CaptureThread(threading.Thread):
@@ -183,6 +195,10 @@ class CaptureThread(threading.Thread):
         self._online_since = 0.0
         self.error: VigilError | None = None
         self.fps = 0.0
+        self._fingerprint: np.ndarray | None = None  # of the last picture published
+        self._changed_at = 0.0  # media time the picture last changed
+        self._size: tuple[int, ...] | None = None
+        self._last_media = 0.0
 
     # --- consumer side -------------------------------------------------------------------------------------
     def get(self, timeout: float = 1.0) -> Frame | None:
@@ -221,10 +237,12 @@ class CaptureThread(threading.Thread):
             log.info("source %s: %s", self.spec.name, status.value)
 
     def _publish(self, image: np.ndarray, media_time: float) -> None:
+        image = orient(image, self.spec.rotate, self.spec.flip)
         if self.spec.crop is not None:
             check_crop(self.spec, image.shape[1], image.shape[0])
             x, y, w, h = self.spec.crop
-            image = np.ascontiguousarray(image[y:y + h, x:x + w])
+            image = image[y:y + h, x:x + w]
+        image = np.ascontiguousarray(image)
         if is_blank(image):
             self.stats.blank += 1
             return
@@ -245,7 +263,8 @@ class CaptureThread(threading.Thread):
             self._cond.notify_all()
 
     def run(self) -> None:
-        log.info("source %s: reading %s", self.spec.name, redact(self.spec.uri))
+        log.info("source %s: reading %s%s", self.spec.name, redact(self.spec.uri),
+                 f" ({self.spec.orientation})" if self.spec.orientation else "")
         try:
             self._run()
         except VigilError as exc:  # e.g. a live camera whose frames do not fit the configured crop
@@ -255,20 +274,27 @@ class CaptureThread(threading.Thread):
 
     def _run(self) -> None:
         backoff = self.backoff_start
+        media_offset = 0.0  # a looped file's media time goes on from where the last pass ended
         while not self._stopping.is_set():
-            cap = open_capture(self.spec, read_timeout_ms=int(self.stall_timeout * 1000))  # the stall watchdog
-            if not cap.isOpened():
-                cap.release()
+            try:
+                reader = open_source(self.spec, read_timeout_s=self.stall_timeout)  # the stall watchdog
+            except VigilError as exc:
                 if not self.spec.is_live:
-                    log.error("source %s: cannot open %s", self.spec.name, redact(self.spec.uri))
+                    log.error("%s", exc)
                     self._set_status(Status.ENDED)
                     return
+                log.debug("%s", exc)
                 self._set_status(Status.RECONNECTING if self.stats.captured else Status.OFFLINE)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self.backoff_max)
                 continue
-            ended = self._read_until_failure(cap)
-            cap.release()
+            try:
+                ended = self._read_until_failure(reader, media_offset)
+            finally:
+                reader.close()
+            if ended and self.spec.loop and reader.decoded and not self._stopping.is_set():
+                media_offset = self._last_media + (1.0 / reader.fps if reader.fps > 0 else 0.04)
+                continue
             if ended:
                 self._set_status(Status.ENDED)
                 return
@@ -283,45 +309,79 @@ class CaptureThread(threading.Thread):
             self._stopping.wait(backoff)
         self._set_status(Status.OFFLINE)
 
-    def _read_until_failure(self, cap: cv2.VideoCapture) -> bool:
-        """Read frames until the source fails (False: reconnect) or a file ends (True)."""
-        self.fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+    def _media_time(self, pts: float | None, live_base: float, media_offset: float) -> float:
+        """Seconds from the stream's start: a file's PTS (plus the passes before, when looping); a live stream's
+        PTS from the time this connection began (arrival time when the source has no PTS: a webcam)."""
+        if not self.spec.is_live:
+            return media_offset + (pts or 0.0)
+        assert self._start_mono is not None
+        if pts is None:
+            return time.monotonic() - self._start_mono
+        return live_base + pts
+
+    def _read_until_failure(self, reader: Reader, media_offset: float) -> bool:
+        """Read pictures until the source fails or freezes (False: reconnect) or a file ends (True)."""
+        self.fps = reader.fps
         file_start = time.monotonic()
-        file_frames = 0
-        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not self.spec.is_live else 0
-        bad_in_a_row = 0
+        corrupt_before = self.stats.corrupt
+        live_base: float | None = None
         while not self._stopping.is_set():
-            ok, image = cap.read()
-            if not ok or image is None:
+            picture = reader.read()
+            if reader.corrupt and not corrupt_before and self.stats.corrupt == 0:
+                log.warning("source %s: a picture cannot be decoded: skipped (counted as corrupt)", self.spec.name)
+            self.stats.corrupt = corrupt_before + reader.corrupt
+            if picture is None:
                 if self.spec.is_live:
+                    if reader.error:
+                        log.info("source %s: %s", self.spec.name, reader.error)
                     return False
-                position = int(cap.get(cv2.CAP_PROP_POS_FRAMES) or 0)
-                if position < total - 1 and bad_in_a_row < MAX_CORRUPT_IN_A_ROW:
-                    # a frame that cannot be decoded inside a file: skipped and counted, the file goes on
-                    bad_in_a_row += 1
-                    self.stats.corrupt += 1
-                    file_frames += 1
-                    if self.stats.corrupt == 1:
-                        log.warning("source %s: frame %d cannot be decoded: skipped (counted as corrupt)",
-                                    self.spec.name, position)
-                    continue  # the decoder moves on by itself (a seek here loses the rest of an MJPEG file)
-                if self.spec.loop and file_frames:
-                    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                    file_start, file_frames = time.monotonic(), 0
-                    continue
+                self._check_complete(reader)
                 return True
-            bad_in_a_row = 0
-            self._set_status(Status.ONLINE)
             if self._start_mono is None:
                 self._start_mono = time.monotonic()
-            if self.spec.is_live:
-                media = time.monotonic() - self._start_mono
-            else:
-                media = file_frames / self.fps if self.fps > 0 else float(file_frames)
-                if self.spec.realtime and self.fps > 0:
-                    delay = file_start + media - time.monotonic()
-                    if delay > 0:
-                        self._stopping.wait(delay)
-            file_frames += 1
-            self._publish(image, media)
+            if live_base is None:
+                live_base = time.monotonic() - self._start_mono
+            media = self._media_time(picture.pts, live_base, media_offset)
+            if not self.spec.is_live and self.spec.realtime:
+                delay = file_start + (media - media_offset) - time.monotonic()
+                if delay > 0:
+                    self._stopping.wait(delay)
+            self._last_media = media
+            if self._repeated(picture.image, media):
+                if self.spec.is_live and self.status == Status.FROZEN and \
+                        media - self._changed_at >= 2 * self.spec.frozen_after_s:
+                    return False  # reopen: a stuck decoder or sender may recover on a new connection
+                continue
+            self._set_status(Status.ONLINE)
+            self._publish(picture.image, media)
         return False
+
+    def _repeated(self, image: np.ndarray, media: float) -> bool:
+        """Whether ``image`` repeats the picture before it (then it is counted and never analysed); the status
+        turns ``frozen`` once repeats have lasted ``frozen_after_s``. A change of picture size is logged and never a
+        repeat."""
+        resized = self._size is not None and image.shape != self._size
+        if resized:
+            self.stats.size_changes += 1
+            log.warning("source %s: picture size changed from %dx%d to %dx%d", self.spec.name, self._size[1],
+                        self._size[0], image.shape[1], image.shape[0])
+        self._size = image.shape
+        fp = fingerprint(image)
+        if not resized and self._fingerprint is not None and np.array_equal(fp, self._fingerprint):
+            self.stats.frozen += 1
+            if media - self._changed_at >= self.spec.frozen_after_s and self.status != Status.FROZEN:
+                self._set_status(Status.FROZEN)
+                log.warning("source %s: frozen: the same picture for %.1f s (not analysed until it changes)",
+                            self.spec.name, media - self._changed_at)
+            return True
+        self._fingerprint, self._changed_at = fp, media
+        return False
+
+    def _check_complete(self, reader: Reader) -> None:
+        """Say once when a file ended before the picture count its container declares (cut short or damaged)."""
+        got = reader.decoded + reader.corrupt
+        if reader.expected_frames and got < reader.expected_frames - 1 and self.stats.ended_early is None:
+            self.stats.ended_early = f"frame {reader.decoded} of {reader.expected_frames}"
+            log.warning("source %s: ended early at frame %d of %d (the file is cut short or damaged%s)",
+                        self.spec.name, reader.decoded, reader.expected_frames,
+                        f": {reader.error}" if reader.error else "")

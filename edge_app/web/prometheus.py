@@ -45,8 +45,10 @@ def render(snapshot: dict) -> str:
            [({}, snapshot.get("alerts_raised", 0))])
     family("vigil_glass_to_alert_ms", "summary", "From capture of the frame that raised an alert to its dispatch, ms.",
            [({"quantile": f"0.{q[1:]}"}, value) for q, value in snapshot.get("glass_to_alert_ms", {}).items()])
-    family("vigil_corrupt_frames_total", "counter", "Frames of a file that could not be decoded (skipped).",
+    family("vigil_corrupt_frames_total", "counter", "Pictures that could not be decoded (skipped).",
            [({"stream": s}, v.get("corrupt", 0)) for s, v in sources.items()])
+    family("vigil_source_frozen_frames_total", "counter", "Pictures identical to the one before (a frozen camera), "
+           "never analysed.", [({"stream": s}, v.get("frozen", 0)) for s, v in sources.items()])
     family("vigil_resident_memory_bytes", "gauge", "Resident memory of the Vigil process.",
            [({}, snapshot.get("rss_mb", 0.0) * 2**20)])
     return "\n".join(out) + "\n"

@@ -279,7 +279,8 @@ class _Handler(BaseHTTPRequestHandler):
         srv = self.server_ref
         snap = srv.snapshot()
         streams = {name: {"status": src.get("status"), "fps": snap.get("streams", {}).get(name, {}).get("recent_fps"),
-                          "reconnects": src.get("reconnects", 0)}
+                          "reconnects": src.get("reconnects", 0), "frozen": src.get("frozen", 0),
+                          "orientation": src.get("orientation", "")}
                    for name, src in snap.get("sources", {}).items()}
         alerts = []
         for a in srv.board.alerts():

@@ -1,0 +1,272 @@
+"""Issue 15's field reports, each a kind of input checked on the shared case (`../shared/data/cases`) and on a variant
+made here from a real clip (tests/media.py): turned cameras, variable frame rate, a picture size change or a frozen
+picture, audio before the first picture, duplicate config keys, and a file cut short. System tier: the whole
+`python -m edge_app run` with the built models, judged by its events, `--stats` and exit code."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import media
+from conftest import assert_clean_error, need_shared, run_cli
+from edge_app.sources.capture import CaptureThread, SourceSpec, orient
+
+FPS = 18.0  # the UP-Fall clips the cases were made from
+FRAME = 1.0 / FPS
+
+
+def control() -> Path:
+    return need_shared("falls", "upfall_s1", "Activity1", "Trial2Cam1.mp4")
+
+
+def case(name: str) -> Path:
+    return need_shared("cases", name)
+
+
+def run(tmp_path: Path, source: str, *extra: str) -> tuple[list[dict], dict, str]:
+    """Run Vigil on ``source`` (every frame, no pacing); its raised events, --stats and stderr."""
+    events, stats = tmp_path / "events.jsonl", tmp_path / "stats.json"
+    events.unlink(missing_ok=True)
+    proc = run_cli("edge_app", "run", "--headless", "--fast", "--http", "off", "--source", source, "--events",
+                   str(events), "--stats", str(stats), *extra)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    raised = [json.loads(line) for line in events.read_text().splitlines()] if events.exists() else []
+    return [e for e in raised if e["state"] == "raised"], json.loads(stats.read_text()), proc.stderr
+
+
+@pytest.fixture(scope="module")
+def control_fall(manifest, tmp_path_factory) -> dict:
+    """The unmodified clip's one fall alert (the reference every variant is compared with)."""
+    raised, _, _ = run(tmp_path_factory.mktemp("control"), f"cam={control()}")
+    falls = [e for e in raised if e["type"] == "fall"]
+    assert len(falls) == 1, raised
+    return falls[0]
+
+
+def one_fall(raised: list[dict]) -> dict:
+    assert [e["type"] for e in raised] == ["fall"], raised
+    return raised[0]
+
+
+# --- 1. a camera mounted upside down or sideways ------------------------------------------------------------------
+
+def test_orient_undoes_each_mounting():
+    image = np.random.default_rng(1).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    assert np.array_equal(orient(cv2.rotate(image, cv2.ROTATE_180), 180, "none"), image)
+    assert np.array_equal(orient(cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE), 270, "none"), image)
+    assert np.array_equal(orient(cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE), 90, "none"), image)
+    assert np.array_equal(orient(cv2.flip(image, 1), 0, "horizontal"), image)
+    assert np.array_equal(orient(cv2.flip(image, 0), 0, "vertical"), image)
+    assert np.array_equal(orient(image, 180, "none"), orient(orient(image, 0, "horizontal"), 0, "vertical"))
+
+
+def test_the_turned_case_is_delivered_as_the_control_was_filmed():
+    turned = CaptureThread(SourceSpec("c", str(case("upside_down_fall.mp4")), realtime=False, lossless=True,
+                                      rotate=180))
+    turned.start()
+    try:
+        frame = turned.get(10.0)
+    finally:
+        turned.stop()
+    original = media.decode(control())[0][0]
+    assert frame is not None and frame.image.shape == original.shape
+    assert np.abs(frame.image.astype(int) - original.astype(int)).mean() < 3.0  # the same picture (re-encoded)
+
+
+def test_upside_down_case_with_rotate_180_raises_the_controls_fall(tmp_path, control_fall):
+    raised, stats, _ = run(tmp_path, f"cam={case('upside_down_fall.mp4')}#rotate=180")
+    assert abs(one_fall(raised)["ts"] - control_fall["ts"]) <= FRAME + 1e-6
+    assert stats["sources"]["cam"]["orientation"] == "rotate 180"
+
+
+def test_a_camera_on_its_side_and_a_mirrored_one_set_in_the_config(tmp_path, control_fall):
+    sideways = media.transformed(control(), tmp_path / "sideways.mp4",
+                                 lambda im: cv2.rotate(im, cv2.ROTATE_90_CLOCKWISE))
+    mirrored = media.transformed(control(), tmp_path / "mirrored.mp4", lambda im: cv2.flip(im, 1))
+    cfg = tmp_path / "vigil.yaml"
+    cfg.write_text(f"sources:\n  - name: side\n    uri: {sideways}\n    rotate: 270\n"
+                   f"  - name: mirror\n    uri: {mirrored}\n    flip: horizontal\n")
+    raised, stats, _ = run(tmp_path, str(sideways) + "#rotate=270")
+    assert abs(one_fall(raised)["ts"] - control_fall["ts"]) <= FRAME + 1e-6
+    events, stats_path = tmp_path / "ev2.jsonl", tmp_path / "st2.json"
+    proc = run_cli("edge_app", "run", "--headless", "--fast", "--http", "off", "--config", str(cfg), "--events",
+                   str(events), "--stats", str(stats_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    falls = [json.loads(line) for line in events.read_text().splitlines()]
+    by_stream = {e["stream"]: e for e in falls if e["state"] == "raised" and e["type"] == "fall"}
+    assert set(by_stream) == {"side", "mirror"}, falls
+    for event in by_stream.values():
+        assert abs(event["ts"] - control_fall["ts"]) <= FRAME + 1e-6
+    sources = json.loads(stats_path.read_text())["sources"]
+    assert sources["side"]["orientation"] == "rotate 270" and sources["mirror"]["orientation"] == "flip horizontal"
+
+
+@pytest.mark.parametrize("suffix, needle", [("#rotate=45", "rotate must be 0, 90, 180 or 270"),
+                                            ("#flip=diagonal", "flip must be none, horizontal or vertical"),
+                                            ("#turn=90", "unknown setting 'turn=90'")])
+def test_a_bad_orientation_is_one_clear_line(suffix, needle):
+    proc = run_cli("edge_app", "run", "--headless", "--http", "off", "--source", f"cam={control()}{suffix}")
+    assert_clean_error(proc, needle)
+
+
+# --- 2. variable frame rate: media time is each picture's PTS -----------------------------------------------------
+
+def assert_ts_is_the_pictures_pts(path: Path, event: dict) -> None:
+    pts = [t for _, t in media.decode(path)]
+    assert abs(event["ts"] - pts[event["frame"]]) <= FRAME + 1e-6, (event["ts"], pts[event["frame"]])
+
+
+def test_vfr_case_events_carry_presentation_time_and_true_descent_speed(tmp_path, control_fall):
+    path = case("vfr_fall.mp4")
+    raised, stats, _ = run(tmp_path, f"cam={path}")
+    fall = one_fall(raised)
+    assert_ts_is_the_pictures_pts(path, fall)
+    assert fall["ts"] >= control_fall["ts"] - 1e-6  # never earlier than the fall happened
+    ratio = fall["details"]["descent_speed"] / control_fall["details"]["descent_speed"]
+    assert 0.6 <= ratio <= 1.6, ratio  # frame counting read it 2.4x the truth
+    assert stats["frames"] == 105
+
+
+def test_vfr_pickup_case_raises_nothing(tmp_path):
+    raised, _, _ = run(tmp_path, f"cam={case('vfr_pickup.mp4')}")
+    assert raised == []
+
+
+def test_vfr_variant_thinned_around_the_fall(tmp_path, control_fall):
+    # every 2nd picture for the first second, every 4th from 1 s to 2.5 s (the fall), all after
+    path = media.thinned(control(), tmp_path / "vfr.mp4",
+                         lambda i: (i < 18 and i % 2 == 0) or (18 <= i < 45 and i % 4 == 0) or i >= 45)
+    raised, _, _ = run(tmp_path, f"cam={path}")
+    fall = one_fall(raised)
+    assert_ts_is_the_pictures_pts(path, fall)
+    assert control_fall["ts"] - 1e-6 <= fall["ts"] <= control_fall["ts"] + 4 * FRAME
+
+
+# --- 3. a stream that changes size, or freezes ------------------------------------------------------------------
+
+def test_size_change_case_analyses_the_new_size_and_raises_its_fall(tmp_path, control_fall):
+    raised, stats, stderr = run(tmp_path, f"cam={case('size_change_walk320_then_fall640.ts')}")
+    fall = one_fall(raised)
+    assert abs(fall["ts"] - (4.0 + control_fall["ts"])) <= FRAME + 1e-6  # 4 s at 320x240 first
+    source = stats["sources"]["cam"]
+    assert source["size_changes"] == 1 and source["frozen"] == 0 and stats["frames"] == 72 + 141
+    assert "picture size changed from 320x240 to 640x480" in stderr
+
+
+def test_size_change_variant(tmp_path, control_fall):
+    walk = need_shared("falls", "upfall_s1", "Activity6", "Trial2Cam1.mp4")
+    path = media.size_change(walk, 3.0, (480, 360), control(), tmp_path / "joined.ts")
+    raised, stats, _ = run(tmp_path, f"cam={path}")
+    fall = one_fall(raised)
+    assert abs(fall["ts"] - (3.0 + control_fall["ts"])) <= 2 * FRAME
+    assert stats["sources"]["cam"]["size_changes"] == 1
+
+
+def frozen_clip(tmp_path: Path, start: int, end: int) -> Path:
+    """The control with pictures start..end-1 all equal to picture start-1 (a sender repeating its last picture),
+    in MJPEG at a fixed quantizer so the repeats decode bit for bit equal."""
+    pictures = media.decode(control())
+    return media.encode(tmp_path / "frozen.mkv", [(pictures[start - 1][0] if start <= i < end else img, pts)
+                                                   for i, (img, pts) in enumerate(pictures)], codec="mjpeg",
+                        options={"qmin": "3", "qmax": "3"})
+
+
+@pytest.mark.parametrize("start, end", [(60, 120), (3, 90)])
+def test_frozen_pictures_are_never_analysed_and_the_source_reads_frozen(tmp_path, start, end):
+    cap = CaptureThread(SourceSpec("cam", str(frozen_clip(tmp_path, start, end)), realtime=False, lossless=True,
+                                   frozen_after_s=2.0))
+    cap.start()
+    frames = []
+    try:
+        while not cap.exhausted:
+            frame = cap.get(0.5)
+            if frame is not None:
+                frames.append(frame)
+    finally:
+        cap.stop()
+    assert len(frames) == 141 - (end - start)
+    for a, b in zip(frames, frames[1:], strict=False):
+        assert not np.array_equal(a.image, b.image), (a.seq, b.seq)  # no repeated picture analysed
+    assert cap.stats.frozen == end - start
+    statuses = [s for _, s in cap.stats.status_changes]
+    assert "frozen" in statuses and statuses.index("frozen") < len(statuses) - 1 and \
+        statuses[statuses.index("frozen") + 1] == "online"  # and back when the picture moves again
+    gap = [b.media_time - a.media_time for a, b in zip(frames, frames[1:], strict=False)]
+    assert max(gap) == pytest.approx((end - start + 1) * FRAME, abs=0.01)  # media time kept its true clock
+
+
+# --- 4. valid files that OpenCV gives up on ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("lead_s, samples", [(8.0, 64), (4.0, 32)])
+def test_audio_before_the_first_picture_is_analysed(tmp_path, control_fall, lead_s, samples):
+    path = media.encode(tmp_path / "audio_first.mkv", media.decode(control()), audio_lead_s=lead_s,
+                        audio_packet_samples=samples)
+    opencv = cv2.VideoCapture(str(path))
+    assert not opencv.read()[0]  # the kind: OpenCV's reader gives up before the first picture
+    opencv.release()
+    raised, stats, _ = run(tmp_path, f"cam={path}")
+    assert abs(one_fall(raised)["ts"] - (lead_s + control_fall["ts"])) <= FRAME + 1e-6  # a player's clock
+    assert stats["frames"] == 141
+
+
+def test_a_file_with_no_video_is_still_not_a_video(tmp_path):
+    import av
+
+    path = tmp_path / "speech.mkv"
+    with av.open(str(path), "w") as box:
+        audio = box.add_stream("pcm_s16le", rate=8000, layout="mono")
+        for i in range(20):
+            chunk = av.AudioFrame.from_ndarray(np.zeros((1, 400), np.int16), format="s16", layout="mono")
+            chunk.sample_rate, chunk.pts = 8000, i * 400
+            box.mux(audio.encode(chunk))
+    proc = run_cli("edge_app", "run", "--headless", "--http", "off", "--source", f"cam={path}")
+    assert_clean_error(proc, "speech.mkv", "not a video: no video stream (holds audio)")
+
+
+# --- 5. duplicate keys in the YAML config -----------------------------------------------------------------------
+
+def test_duplicate_keys_case_is_an_error_naming_file_line_and_key():
+    path = case("duplicate_keys.yaml")
+    proc = run_cli("edge_app", "run", "--headless", "--config", str(path), "--source", str(control()))
+    assert proc.returncode == 2
+    assert_clean_error(proc, str(path), "line 5", "'analysis' appears twice")
+
+
+def test_duplicate_key_variant_deep_in_a_source_entry(tmp_path):
+    cfg = tmp_path / "cams.yaml"
+    cfg.write_text(f"sources:\n  - name: door\n    uri: {control()}\n    rotate: 180\n    rotate: 0\n")
+    proc = run_cli("edge_app", "config", "--config", str(cfg))
+    assert proc.returncode == 2
+    assert_clean_error(proc, str(cfg), "line 5", "'rotate' appears twice")
+
+
+# --- 6. accounting that misleads --------------------------------------------------------------------------------
+
+def test_a_file_cut_short_says_ended_early_once_and_counts_no_corrupt_frames(tmp_path):
+    whole = media.encode(tmp_path / "whole.mp4", media.decode(control()), container_options={"movflags": "faststart"})
+    for fraction in (0.6, 0.3):
+        cut = media.cut_short(whole, tmp_path / f"cut{fraction}.mp4", fraction)
+        _, stats, stderr = run(tmp_path, f"cam={cut}")
+        source = stats["sources"]["cam"]
+        assert source["corrupt"] == 0 and stats["frames"] < 141
+        assert source["ended_early"] == f"frame {stats['frames']} of 141"
+        assert stderr.count("ended early at frame") == 1
+        assert "[ WARN" not in stderr and "moov" not in stderr
+
+
+def test_a_file_cut_before_its_index_is_one_line_without_library_noise(tmp_path):
+    whole = media.encode(tmp_path / "whole.mp4", media.decode(control()))  # index (moov) at the end
+    cut = media.cut_short(whole, tmp_path / "cut.mp4", 0.5)
+    proc = run_cli("edge_app", "run", "--headless", "--http", "off", "--source", f"cam={cut}")
+    assert_clean_error(proc, "cut.mp4", "cannot open")
+    for line in proc.stderr.strip().splitlines()[:-1]:  # before the error: only Vigil's own log lines
+        assert re.match(r"\d\d:\d\d:\d\d (INFO|WARNING) (edge_app|vigil)", line), proc.stderr
+    debug = run_cli("edge_app", "--log-level", "debug", "run", "--headless", "--http", "off", "--source",
+                    f"cam={cut}")
+    assert debug.returncode == 2 and "moov atom not found" in debug.stderr  # the library's own words, on request
