@@ -203,7 +203,8 @@ def test_state_lists_streams_and_alerts_and_actions_reach_the_board(console):
     alert_id = event.details["alert_id"]
     with urllib.request.urlopen(server.url + "api/state", timeout=5) as resp:
         state = json.loads(resp.read())
-    assert state["streams"] == {"hall": {"status": "online", "fps": 15.0, "reconnects": 0}}
+    assert state["streams"] == {"hall": {"status": "online", "fps": 15.0, "reconnects": 0, "frozen": 0,
+                                         "orientation": ""}}
     assert [(a["id"], a["state"], a["severity"], a["thumbnail"]) for a in state["alerts"]] == [
         (alert_id, "active", "critical", False)]
     status, body = post(f"{server.url}api/alerts/{alert_id}/ack", json.dumps({"by": "Ana"}).encode())
@@ -292,7 +293,8 @@ def test_console_in_chromium_shows_frames_and_a_real_fall_and_its_acknowledgemen
         tmp_path, manifest, rtsp_server, broker):
     if "fall_detector" not in manifest["models"]:
         pytest.skip("fall_detector not built")
-    clip = need_shared("falls", "upfall_s1", "Activity1", "Trial2Cam1.mp4")  # a fall forward, 1.4 s into the clip
+    # a fall forward 1.4 s into the clip, filmed by a camera mounted upside down (turned back by the source setting)
+    clip = need_shared("cases", "upside_down_fall.mp4")
     camera = rtsp_server({"hall": clip}).warm()
     room = ControlRoom(broker.port, "vigil/hall/events")
     port = free_port()
@@ -304,7 +306,8 @@ def test_console_in_chromium_shows_frames_and_a_real_fall_and_its_acknowledgemen
     import subprocess
 
     vigil = subprocess.Popen([PYTHON, "-m", "edge_app", "run", "--config", str(cfg), "--headless", "--source",
-                              f"hall={camera.url('hall')}", "--http", f"127.0.0.1:{port}", "--events", str(events),
+                              f"hall={camera.url('hall')}#rotate=180", "--http", f"127.0.0.1:{port}", "--events",
+                              str(events),
                               "--duration", "90"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              text=True)
     browser = None
@@ -325,6 +328,7 @@ def test_console_in_chromium_shows_frames_and_a_real_fall_and_its_acknowledgemen
         browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", operator)
         # the page loads, the stream shows online, and frames arrive (the picture changes over time)
         wait_for(lambda: "online" in browser.find_element("css selector", ".tile .status").text, 30, "online")
+        assert browser.find_element("css selector", ".tile .orientation").text == "(rotate 180)"
         first = wait_for(lambda: browser.execute_script(FRAME_PIXELS), 20, "a first frame")
         wait_for(lambda: browser.execute_script(FRAME_PIXELS) != first, 10, "a newer frame")
         # the real fall appears as an active critical alert with its thumbnail
