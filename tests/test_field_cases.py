@@ -248,16 +248,24 @@ def test_duplicate_key_variant_deep_in_a_source_entry(tmp_path):
 
 # --- 6. accounting that misleads --------------------------------------------------------------------------------
 
-def test_a_file_cut_short_says_ended_early_once_and_counts_no_corrupt_frames(tmp_path):
-    whole = media.encode(tmp_path / "whole.mp4", media.decode(control()), container_options={"movflags": "faststart"})
-    for fraction in (0.6, 0.3):
-        cut = media.cut_short(whole, tmp_path / f"cut{fraction}.mp4", fraction)
-        _, stats, stderr = run(tmp_path, f"cam={cut}")
-        source = stats["sources"]["cam"]
-        assert source["corrupt"] == 0 and stats["frames"] < 141
-        assert source["ended_early"] == f"frame {stats['frames']} of 141"
-        assert stderr.count("ended early at frame") == 1
-        assert "[ WARN" not in stderr and "moov" not in stderr
+@pytest.mark.parametrize("name, codec, options, fraction", [
+    ("whole.mp4", "libx264", {"movflags": "faststart"}, 0.6),  # index first: the count is declared
+    ("whole.mp4", "libx264", {"movflags": "faststart"}, 0.3),
+    ("whole.mkv", "libx264", {}, 0.5),  # only the duration is declared
+    ("whole.avi", "mjpeg", {}, 0.5),  # its header counts timestamp ticks, not pictures
+])
+def test_a_file_cut_short_says_ended_early_once_and_counts_no_corrupt_frames(tmp_path, name, codec, options,
+                                                                              fraction):
+    whole = media.encode(tmp_path / name, media.decode(control()), codec=codec, container_options=options)
+    _, stats, stderr = run(tmp_path, f"cam={whole}")
+    assert stats["sources"]["cam"]["ended_early"] is None and "ended early" not in stderr  # whole: nothing said
+    cut = media.cut_short(whole, tmp_path / f"cut{Path(name).suffix}", fraction)
+    _, stats, stderr = run(tmp_path, f"cam={cut}")
+    source = stats["sources"]["cam"]
+    assert source["corrupt"] == 0 and 0 < stats["frames"] < 141
+    assert source["ended_early"] == f"frame {stats['frames']} of 141"
+    assert stderr.count("ended early at frame") == 1
+    assert "[ WARN" not in stderr and "moov" not in stderr
 
 
 def test_a_file_cut_before_its_index_is_one_line_without_library_noise(tmp_path):

@@ -378,10 +378,9 @@ class CaptureThread(threading.Thread):
         return False
 
     def _check_complete(self, reader: Reader) -> None:
-        """Say once when a file ended before the picture count its container declares (cut short or damaged)."""
-        got = reader.decoded + reader.corrupt
-        if reader.expected_frames and got < reader.expected_frames - 1 and self.stats.ended_early is None:
-            self.stats.ended_early = f"frame {reader.decoded} of {reader.expected_frames}"
+        """Say once when a file ended before what its container declares (cut short or damaged)."""
+        short = reader.ended_early()
+        if short is not None and self.stats.ended_early is None:
+            self.stats.ended_early = f"frame {short[0]} of {short[1]}"
             log.warning("source %s: ended early at frame %d of %d (the file is cut short or damaged%s)",
-                        self.spec.name, reader.decoded, reader.expected_frames,
-                        f": {reader.error}" if reader.error else "")
+                        self.spec.name, short[0], short[1], f": {reader.error}" if reader.error else "")

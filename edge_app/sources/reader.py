@@ -87,7 +87,8 @@ class AvReader:
         self.stream.thread_type = "SLICE" if live else "AUTO"  # frame threads add a frame of delay per thread
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.fps = float(rate) if rate else 0.0
-        self.expected_frames = 0 if live else int(self.stream.frames or 0)
+        self.expected_frames = 0 if live else int(self.stream.frames or 0)  # as the container declares it
+        self.declared_s = 0.0 if live else self._declared_duration()
         self.decoded = 0
         self.corrupt = 0
         self.error: str | None = None  # why reading stopped before the end, if it did
@@ -123,6 +124,34 @@ class AvReader:
         frame = self._queue.pop(0)
         self.decoded += 1
         return Picture(frame.to_ndarray(format="bgr24"), self._media_time(frame))
+
+    def _declared_duration(self) -> float:
+        """Seconds of video the container says it holds (0 if it says nothing): the longest of its duration, the
+        video stream's, and the declared picture count at the nominal rate."""
+        stream, box = self.stream, self.container
+        spans = [box.duration / av.time_base if box.duration else 0.0]
+        if stream.duration and stream.time_base:
+            spans.append(float(stream.duration * stream.time_base))
+        if self.expected_frames and self.fps > 0:
+            spans.append(self.expected_frames / self.fps)
+        return max(spans)
+
+    def ended_early(self) -> tuple[int, int] | None:
+        """At the end of a file: (pictures read N, pictures declared M) when it ended before what its container
+        declares (a recording cut short, a copy interrupted); None when it is complete or declares nothing. Both the
+        count and the time must fall short: some containers count timestamp ticks rather than pictures."""
+        if self.live or self.declared_s <= 0 or self.decoded == 0:
+            return None
+        got = self.decoded + self.corrupt
+        period = 1.0 / self.fps if 0 < self.fps <= 240 else (self._last / max(self.decoded - 1, 1) or 0.04)
+        if self.expected_frames and got >= self.expected_frames - 1:
+            return None
+        if self._last + 2 * period >= self.declared_s:
+            return None
+        declared = self.expected_frames
+        if not declared or abs(declared * period - self.declared_s) > 2 * period:
+            declared = round(self.declared_s / period)
+        return self.decoded, declared
 
     def _media_time(self, frame) -> float:
         """Seconds from the start, from the frame's PTS (its best-effort timestamp); one frame period after the last
@@ -169,6 +198,9 @@ class WebcamReader:
         self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.expected_frames, self.decoded, self.corrupt, self.error = 0, 0, 0, None
 
+    def ended_early(self) -> None:
+        return None  # a webcam has no declared length
+
     def read(self) -> Picture | None:
         ok, image = self.cap.read()
         if not ok or image is None:
@@ -189,6 +221,9 @@ class FolderReader:
             raise SourceOpenError("folder has no images")
         self.fps, self.index = fps, 0
         self.expected_frames, self.decoded, self.corrupt, self.error = len(self.files), 0, 0, None
+
+    def ended_early(self) -> None:
+        return None  # every file of the folder is tried; unreadable ones count as corrupt
 
     def read(self) -> Picture | None:
         while self.index < len(self.files):
