@@ -26,4 +26,4 @@ def test_runtime_dependencies_are_minimal():
 
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {d.split("=")[0].split(">")[0].split("<")[0].strip() for d in deps}
-    assert names == {"openvino", "opencv-python", "numpy", "pyyaml", "paho-mqtt"}  # paho: alerts over MQTT
+    assert names == {"openvino", "opencv-python", "numpy", "pyyaml", "paho-mqtt", "av"}  # paho: MQTT; av: PyAV
