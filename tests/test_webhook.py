@@ -123,3 +123,114 @@ def test_event_log_keeps_only_the_configured_backups(tmp_path):
         log.write(Event("posture", "cam", 1, "info", 1.0, float(i), 0.0, {}), i)
     log.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.jsonl", "e.jsonl.1", "e.jsonl.2"]
+
+
+class Answering:
+    """A real HTTP receiver whose answer to POST is given by ``answer(path) -> (status, headers, delay_s)``; it
+    records every request as (method, path, body or None)."""
+
+    def __init__(self, answer):
+        self.requests: list[tuple[str, str, dict | None]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _reply(self, method):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                receiver.requests.append((method, self.path, body))
+                status, headers, delay = answer(method, self.path)
+                time.sleep(delay)
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self):  # noqa: N802
+                self._reply("POST")
+
+            def do_GET(self):  # noqa: N802
+                self._reply("GET")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("code", [302, 307, 301, 308])
+def test_a_redirect_is_never_delivery_and_the_warning_names_status_and_target(tmp_path, caplog, code):
+    receiver = Answering(lambda method, path: (code, {"Location": "http://admin:s3cret@127.0.0.1:9/final"}, 0.0)
+                         if path == "/hook" else (200, {}, 0.0))
+    sink = WebhookSink(WebhookSettings(enabled=True, url=f"http://127.0.0.1:{receiver.port}/hook",
+                                       backoff_max_s=0.5, spool_dir=tmp_path / "spool"))
+    try:
+        with caplog.at_level("WARNING"):
+            sink(alert(1))
+            assert not sink.flush(3.0)  # never marked delivered
+        assert [r[:2] for r in receiver.requests if r[0] == "GET"] == []  # no body-less GET taken for delivery
+        assert len(sink.spool.pending()) == 1
+        warnings = [r.getMessage() for r in caplog.records if "not delivered" in r.getMessage()]
+        assert warnings and f"HTTP {code} redirect to http://127.0.0.1:9/final" in warnings[0]
+        assert "s3cret" not in caplog.text and "admin" not in caplog.text
+    finally:
+        sink.close(0.1)
+        receiver.stop()
+
+
+def info(i: int) -> dict:
+    return {"ts": float(i), "stream": "dock", "type": "posture", "state": "info", "track_id": 2, "details": {}}
+
+
+def test_alerts_never_wait_behind_info_events_on_a_slow_receiver(tmp_path, caplog):
+    """A receiver that takes everything but answers after the timeout: the fall goes first, the warning says it
+    timed out, and with the timeout grown the slow receiver still gets every alert, confirmed."""
+    receiver = Answering(lambda method, path: (200, {}, 0.8))
+    spool = Spool(tmp_path / "spool", "webhook")
+    for record in (info(0), info(1), alert(2), alert(3)):  # waiting in the outbox, posture changes first
+        spool.put(record)
+    try:
+        with caplog.at_level("WARNING"):
+            sink = WebhookSink(WebhookSettings(enabled=True, url=f"http://127.0.0.1:{receiver.port}/hook",
+                                               timeout_s=0.5, backoff_max_s=0.2, info_events=True,
+                                               spool_dir=tmp_path / "spool"), spool)
+            assert sink.flush(20.0), sink.spool.pending()
+        posts = [body for method, _, body in receiver.requests if method == "POST"]
+        assert posts[0]["type"] == "fall" and posts[0]["details"] == {"n": 2}  # the alert first
+        assert {p["details"].get("n") for p in posts if p["type"] == "fall"} == {2, 3}
+        assert "timed out after 0.5 s" in caplog.text
+    finally:
+        sink.close(0.1)
+        receiver.stop()
+
+
+def test_info_events_are_not_posted_unless_asked(tmp_path):
+    receiver = Answering(lambda method, path: (200, {}, 0.0))
+    sink = WebhookSink(WebhookSettings(enabled=True, url=f"http://127.0.0.1:{receiver.port}/hook",
+                                       spool_dir=tmp_path / "spool"))
+    try:
+        sink(info(0))
+        sink(alert(1))
+        assert sink.flush(5.0)
+        assert [body["type"] for _, _, body in receiver.requests] == ["fall"]
+    finally:
+        sink.close(0.1)
+        receiver.stop()
+
+
+def test_out_of_order_delivery_survives_a_restart(tmp_path):
+    spool = Spool(tmp_path / "s")
+    records = [spool.put({"n": i}) for i in range(5)]
+    spool.mark_delivered(records[3]["seq"])
+    spool.mark_delivered(records[1]["seq"])
+    again = Spool(tmp_path / "s")
+    assert [r["n"] for r in again.pending()] == [0, 2, 4]
+    for r in again.pending():
+        again.mark_delivered(r["seq"])
+    assert Spool(tmp_path / "s").pending() == []

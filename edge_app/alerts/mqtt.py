@@ -50,7 +50,7 @@ class MqttSink:
         import paho.mqtt.client as mqtt
 
         self.s = settings
-        self.spool = spool or Spool(settings.spool_dir)
+        self.spool = spool or Spool(settings.spool_dir, "mqtt")
         self.connected = threading.Event()
         self._stopping = threading.Event()
         self.availability = f"{settings.topic_prefix}/{settings.client_id}/availability"

@@ -1,6 +1,12 @@
-"""Webhook sink: each event POSTed as JSON to a URL, in order, through the same kind of on-disk outbox as MQTT;
-failures are retried with capped exponential backoff, so an alert raised while the receiver is down arrives later
-rather than never. Any 2xx answer confirms delivery. The URL's credentials never appear in logs."""
+"""Webhook sink: each event POSTed as JSON to a URL through the same kind of on-disk outbox as MQTT; failures are
+retried with capped exponential backoff, so an alert raised while the receiver is down arrives later rather than
+never.
+
+Only a 2xx answer to the POST itself confirms delivery: a redirect is a failure that names its status and target
+(urllib would otherwise follow a 302 with a body-less GET and call that delivered). Alerts (raised, cleared,
+acknowledged) go before info events, which are off by default, so nothing waits behind a posture change. A receiver
+that answers after the timeout gets a longer one next time (doubling up to ``timeout_max_s``), so a slow but alive
+receiver still gets every alert. The URL's credentials never appear in logs."""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from edge_app.alerts.spool import Spool
 from edge_app.schema import option
@@ -26,38 +32,64 @@ class WebhookSettings:
     enabled: bool = option(False, "POST every event as JSON to url")
     url: str = option("", "http(s):// address that receives the events")
     token: str | None = option(None, "sent as Authorization: Bearer <token> (never logged)", secret=True)
-    timeout_s: float = option(5.0, "seconds to wait for an answer")
+    timeout_s: float = option(5.0, "seconds to wait for an answer (doubled after each timeout, up to timeout_max_s)")
+    timeout_max_s: float = option(60.0, "longest wait for an answer from a slow receiver")
     backoff_max_s: float = option(60.0, "longest wait between retries")
+    info_events: bool = option(False, "also POST info events (posture changes); alerts always go first")
     spool_dir: Path = option(Path(".cache/vigil/spool/webhook"), "on-disk outbox for events not yet delivered")
 
     def validate(self) -> None:
         if self.enabled and urlsplit(self.url).scheme not in ("http", "https"):
             raise ValueError(f"url must be http:// or https://, got {self.url!r:.60}")
-        if self.timeout_s <= 0 or self.backoff_max_s <= 0:
-            raise ValueError("timeout_s and backoff_max_s must be > 0")
+        if self.timeout_s <= 0 or self.backoff_max_s <= 0 or self.timeout_max_s < self.timeout_s:
+            raise ValueError("timeout_s and backoff_max_s must be > 0, timeout_max_s >= timeout_s")
 
 
 def redacted(url: str) -> str:
+    """``url`` without its credentials or query (tokens often travel there)."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a malformed port
+        return f"{parts.scheme}://(malformed address)"
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect: the HTTPError that follows carries the status and ``Location``."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def is_alert(record: dict) -> bool:
+    """An alert's lifecycle (raised, cleared, acknowledged), as opposed to an info event (a posture change)."""
+    return record.get("state") != "info"
+
+
 class WebhookSink:
+    """POSTs event records (dicts) to ``settings.url`` from a worker thread; see the module docstring."""
+
     def __init__(self, settings: WebhookSettings, spool: Spool | None = None):
         self.s = settings
-        self.spool = spool or Spool(settings.spool_dir)
+        self.spool = spool or Spool(settings.spool_dir, "webhook")
         self.where = redacted(settings.url)
         self._stopping = threading.Event()
         self.attempts = 0
+        self.timeout = settings.timeout_s
         self._worker = threading.Thread(target=self._deliver, name="webhook-outbox", daemon=True)
         self._worker.start()
 
     def __call__(self, record: dict) -> None:
-        self.spool.put(record)
+        if self.s.info_events or is_alert(record):
+            self.spool.put(record)
 
-    def _post(self, record: dict) -> bool:
+    def _post(self, record: dict) -> str | None:
+        """POST one record; None when a 2xx answered it, else why it failed (for the warning)."""
         headers = {"Content-Type": "application/json"}
         if self.s.token:
             headers["Authorization"] = f"Bearer {self.s.token}"
@@ -65,28 +97,55 @@ class WebhookSink:
                                          method="POST")
         self.attempts += 1
         try:
-            with urllib.request.urlopen(request, timeout=self.s.timeout_s) as response:
-                return 200 <= response.status < 300
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            log.debug("webhook %s: %s", self.where, getattr(exc, "reason", exc))
-            return False
+            with _OPENER.open(request, timeout=self.timeout) as response:
+                if 200 <= response.status < 300:
+                    return None
+                return f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                target = exc.headers.get("Location", "")
+                target = redacted(urljoin(self.s.url, target)) if target else "no Location"
+                return (f"HTTP {exc.code} redirect to {target} (not followed: a POST is delivered only by a 2xx "
+                        f"to it; set alerts.webhook.url to the final address)")
+            return f"HTTP {exc.code} {exc.reason}"
+        except TimeoutError:
+            return self._timed_out()
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                return self._timed_out()
+            return str(exc.reason)
+        except (OSError, ValueError) as exc:
+            return str(exc)
+
+    def _timed_out(self) -> str:
+        waited = self.timeout
+        self.timeout = min(self.timeout * 2, self.s.timeout_max_s)
+        return f"no answer, timed out after {waited:g} s (next try waits up to {self.timeout:g} s)"
+
+    def _next(self) -> dict | None:
+        """The record to send next: the oldest alert, else the oldest info event."""
+        pending = self.spool.pending()
+        alerts = [r for r in pending if is_alert(r)]
+        return (alerts or pending or [None])[0]
 
     def _deliver(self) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
             if not self.spool.wait(0.5):
                 continue
-            for record in self.spool.pending():
-                if self._stopping.is_set():
-                    return
-                if not self._post(record):
-                    log.warning("webhook %s: delivery failed; retrying in %.1f s (%d waiting)", self.where, backoff,
-                                len(self.spool.pending()))
-                    self._stopping.wait(backoff)
-                    backoff = min(backoff * 2, self.s.backoff_max_s)
-                    break
-                backoff = 0.5
-                self.spool.mark_delivered(record["seq"])
+            record = self._next()
+            if record is None or self._stopping.is_set():
+                continue
+            failure = self._post(record)
+            if failure is not None:
+                log.warning("webhook %s: %s %s not delivered: %s; retrying in %.1f s (%d waiting)", self.where,
+                            record.get("type", "event"), record.get("state", ""), failure, backoff,
+                            len(self.spool.pending()))
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, self.s.backoff_max_s)
+                continue
+            backoff = 0.5
+            self.spool.mark_delivered(record["seq"])
 
     def flush(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the outbox to empty; True if it did."""
@@ -98,4 +157,4 @@ class WebhookSink:
             log.warning("webhook: %d event(s) not yet delivered stay in %s and go out at the next start",
                         len(self.spool.pending()), self.spool.folder)
         self._stopping.set()
-        self._worker.join(self.s.timeout_s + 1)
+        self._worker.join(self.timeout + 1)
