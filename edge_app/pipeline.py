@@ -8,20 +8,27 @@ timing record; metrics.py derives all statistics from it, for the HUD, the log, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import signal
 import threading
 import time
 from pathlib import Path
+
+import cv2
+import numpy as np
 
 from edge_app.alerts.board import AlertBoard, severity
 from edge_app.alerts.evidence import EvidenceRecorder, paths_for
 from edge_app.app import PoseStack, build_analyzers
 from edge_app.config import Config, ServerConfig
 from edge_app.errors import VigilError
+from edge_app.io_faults import IO_FAULTS, check_writable
 from edge_app.metrics import FrameTiming, Metrics, rss_mb
-from edge_app.records import Event, Frame, TrackView
+from edge_app.records import Event, Frame, Track, TrackView
+from edge_app.render.draw import alert_colour, draw_banner, draw_skeleton
 from edge_app.render.renderer import Processed, Renderer
 from edge_app.render.window import Window
 from edge_app.sources.capture import CaptureThread, SourceSpec, probe, redact
@@ -60,25 +67,61 @@ def event_record(event: Event, frame_seq: int | None) -> dict:
 
 class EventLog:
     """--events: one JSON object per line, flushed per event so nothing is lost on a crash. When the file passes
-    ``max_bytes`` it is rotated (FILE -> FILE.1 -> ... -> FILE.<backups>, the oldest dropped)."""
+    ``max_bytes`` it is rotated (FILE -> FILE.1 -> ... -> FILE.<backups>, the oldest dropped). Its folder must take a
+    file at start (VigilError otherwise); a write that fails later (a full disk) is counted and said once
+    (io_faults.py), and monitoring goes on."""
+
+    NAME = "events"
 
     def __init__(self, path: Path | None, max_bytes: int = 50 * 2**20, backups: int = 5):
         self.path, self.max_bytes, self.backups = path, max_bytes, backups
         self._fh = None
         if path is not None:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                check_writable(path.parent)
                 self._fh = open(path, "a", encoding="utf-8")
             except OSError as exc:
                 raise VigilError(f"--events {path}: cannot write ({exc.strerror})") from None
 
     def write(self, event: Event, frame_seq: int | None) -> None:
-        if self._fh is None:
+        if self.path is None:
             return
-        self._fh.write(json.dumps(event_record(event, frame_seq)) + "\n")
-        self._fh.flush()
-        if self._fh.tell() >= self.max_bytes:
-            self._rotate()
+        try:
+            if self._fh is None:  # closed after a failed write: drop the part-written line, then go on
+                self._cut_partial_line()
+                self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh.write(json.dumps(event_record(event, frame_seq)) + "\n")
+            self._fh.flush()
+            if self._fh.tell() >= self.max_bytes:
+                self._rotate()
+            IO_FAULTS.ok(self.NAME)
+        except OSError as exc:
+            IO_FAULTS.failed(self.NAME, self.path, exc, "events are still shown and sent to MQTT and the webhook, "
+                             "but not written to this file")
+            self._drop_handle()
+
+    def _cut_partial_line(self) -> None:
+        """Truncate the file after its last complete line (a write that failed half way leaves a fragment, which
+        would otherwise run into the next line)."""
+        with open(self.path, "r+b") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            start = max(0, size - 65536)
+            fh.seek(start)
+            tail = fh.read()
+            end = tail.rfind(b"\n")
+            keep = start + end + 1 if end >= 0 else start
+            if keep < size:
+                fh.truncate(keep)
+
+    def _drop_handle(self) -> None:
+        """After a failed write: drop the handle (its buffer still holds the line that failed, and would write it
+        later out of order); the next write opens the file afresh."""
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            try:
+                fh.close()
+            except OSError:
+                pass
 
     def _rotate(self) -> None:
         self._fh.close()
@@ -94,7 +137,10 @@ class EventLog:
 
     def close(self) -> None:
         if self._fh is not None:
-            self._fh.close()
+            try:
+                self._fh.close()
+            except OSError as exc:  # the last buffered line could not be written
+                IO_FAULTS.failed(self.NAME, self.path, exc, "the last event was not written to this file")
             self._fh = None
 
 
@@ -161,16 +207,42 @@ class Pipeline:
             log.info("%s %s stream %s track %d %s", event.state, event.type, event.stream, event.track_id,
                      event.details)
 
-    def emit(self, event: Event, frame_seq: int | None) -> None:
-        """One event to the alert board and then to every sink, in this order (the board adds the alert's id)."""
-        if event.state == "raised" and self.evidence_settings is not None:
-            snapshot, clip = paths_for(self.evidence_settings, event)
-            event.details.update(snapshot=str(snapshot), clip=str(clip))
+    def emit(self, event: Event, frame_seq: int | None, image: np.ndarray | None = None,
+             track: Track | None = None) -> None:
+        """One event to the alert board and then to every sink, in this order (the board adds the alert's id). A
+        raised alert's snapshot is written first (from ``image``, the person's ``track`` drawn), so the payloads
+        name only evidence that exists."""
+        if event.state == "raised" and self.evidence_settings is not None and image is not None:
+            self._evidence(event, image, track)
         self.board.observe(event)
         for sink in self.event_sinks:
             sink(event, frame_seq)
         if event.state == "raised":
             self.metrics.alert((time.time() - event.wall_time) * 1000)
+
+    def _evidence(self, event: Event, image: np.ndarray, track: Track | None) -> None:
+        """Write the alert's snapshot (the person and the alert's banner drawn) and name it, and the clip the render
+        thread will write, in the event; when the disk refuses, the event says so instead of naming files that do
+        not exist."""
+        snapshot, clip = paths_for(self.evidence_settings, event)
+        marked = image.copy()
+        colour = alert_colour(severity(event.type), False)
+        if track is not None:
+            draw_skeleton(marked, track.smoothed, track.box, f"#{track.id} {event.type.upper()}", highlight=colour)
+        draw_banner(marked, f"{event.type.upper()} #{event.track_id}", colour)
+        ok, jpeg = cv2.imencode(".jpg", marked, [cv2.IMWRITE_JPEG_QUALITY, self.evidence_settings.jpeg_quality])
+        try:
+            snapshot.parent.mkdir(parents=True, exist_ok=True)
+            with open(snapshot, "wb") as fh:
+                fh.write(jpeg.tobytes() if ok else b"")
+            IO_FAULTS.ok("evidence")
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                snapshot.unlink(missing_ok=True)  # a part-written file names nothing useful
+            IO_FAULTS.failed("evidence", snapshot.parent, exc, "alerts are raised and sent without snapshot or clip")
+            event.details["evidence"] = f"not saved ({exc.strerror or exc})"
+            return
+        event.details.update(snapshot=str(snapshot), clip=str(clip))
 
     def operator_actions(self) -> None:
         """Acknowledgements and clears from the console or the window, applied in the pipeline thread, so they are
@@ -197,6 +269,7 @@ class Pipeline:
             stream["recent_fps"] = round(self.metrics.recent_fps(name), 2)
         snap["sources"] = self.sources_summary()
         snap["hints"] = dict(self.hints)
+        snap["io_faults"] = IO_FAULTS.snapshot()
         return snap
 
     def _nobody_check(self, frame: Frame, found: bool) -> None:
@@ -248,8 +321,9 @@ class Pipeline:
             end_frame = getattr(analyzer, "end_frame", None)
             if end_frame is not None:
                 events += end_frame(frame.stream, frame.media_time, frame.capture_wall)
+        by_id = {t.id: t for t in tracks}
         for event in events:
-            self.emit(event, frame.seq)
+            self.emit(event, frame.seq, frame.image, by_id.get(event.track_id))
         timing.analysed = time.monotonic()
         views = [TrackView(t.id, t.smoothed.copy(), t.box, getattr(t.state.get("posture"), "posture", None))
                  for t in tracks]
@@ -370,6 +444,7 @@ class Pipeline:
         summary["rss_mb_samples"] = self.rss_samples
         summary["sources"] = self.sources_summary()
         summary["stopped_by"] = self.stopped_by
+        summary["io_faults"] = IO_FAULTS.snapshot()
         summary["people"] = {name: {"frames": n, "found_per_frame": round(found / max(n, 1), 3),
                                     "tracked_per_frame": round(tracked / max(n, 1), 3)}
                              for name, (n, found, tracked) in self.people.items()}

@@ -1,8 +1,11 @@
 """Evidence of each alert: an annotated snapshot (JPEG) when it is raised, and a short clip (MP4) from a ring buffer
 of the seconds before to the seconds after, in a bounded folder (oldest files removed beyond a size or an age).
 
-The file names are fixed when the alert is raised (:func:`paths_for`), so the event that goes to the log and to
-MQTT already carries them; the render thread, which has the annotated frames, writes the files.
+The file names are fixed when the alert is raised (:func:`paths_for`). The pipeline writes the snapshot before the
+event goes out, so the event that goes to the log, MQTT and the webhook names only files that exist (or says the
+evidence was not saved); the render thread, which has the annotated frames, writes the clip. The folder must take a
+file at start; a write that fails later (a full disk) is counted and said once (io_faults.py) and never stops the
+monitor.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import cv2
 import numpy as np
 
 from edge_app.errors import VigilError
+from edge_app.io_faults import IO_FAULTS, check_writable
 from edge_app.records import Event
 from edge_app.schema import option
 
@@ -68,9 +72,9 @@ class EvidenceRecorder:
     def __init__(self, settings: EvidenceSettings):
         self.s = settings
         try:
-            settings.dir.mkdir(parents=True, exist_ok=True)
+            check_writable(settings.dir)
         except OSError as exc:
-            raise VigilError(f"alerts.evidence.dir {settings.dir}: cannot create ({exc.strerror})") from None
+            raise VigilError(f"alerts.evidence.dir {settings.dir}: cannot write ({exc.strerror})") from None
         self.buffers: dict[str, deque] = {}
         self.clips: dict[str, list[_Clip]] = {}
         self.written: list[Path] = []
@@ -91,19 +95,22 @@ class EvidenceRecorder:
                 self._finish(stream, clip)
 
     def _start(self, stream: str, event: Event, image: np.ndarray, media_time: float) -> None:
-        snapshot, clip_path = Path(event.details["snapshot"]), Path(event.details["clip"])
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
-        if cv2.imwrite(str(snapshot), image, [cv2.IMWRITE_JPEG_QUALITY, self.s.jpeg_quality]):
-            self.written.append(snapshot)
+        self.written.append(Path(event.details["snapshot"]))  # written by the pipeline before the event went out
+        clip_path = Path(event.details["clip"])
         buf = list(self.buffers.get(stream, []))
         span = buf[-1][0] - buf[0][0] if len(buf) > 1 else 0.0
         fps = (len(buf) - 1) / span if span > 0 else 15.0
         h, w = image.shape[:2]
+        try:
+            clip_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            IO_FAULTS.failed("evidence", clip_path.parent, exc, "the alert's clip is not saved")
         writer = cv2.VideoWriter(str(clip_path), cv2.VideoWriter_fourcc(*"mp4v"), max(1.0, min(fps, 60.0)),
                                  (w, h))
         clip = _Clip(clip_path, media_time + self.s.after_s, writer if writer.isOpened() else None)
         if clip.writer is None:
-            log.error("evidence: cannot write %s", clip_path)
+            IO_FAULTS.failed("evidence", clip_path, OSError(0, "the video writer cannot open it"),
+                             "the alert's clip is not saved")
         else:
             for _, jpeg in buf[:-1]:  # the buffered seconds before (the current frame is written by frame())
                 frame = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
@@ -114,10 +121,22 @@ class EvidenceRecorder:
     def _finish(self, stream: str, clip: _Clip) -> None:
         if clip.writer is not None:
             clip.writer.release()
-            self.written.append(clip.path)
-            log.info("evidence clip %s", clip.path)
+            try:
+                complete = clip.path.stat().st_size > 0
+            except OSError:
+                complete = False
+            if complete:
+                self.written.append(clip.path)
+                IO_FAULTS.ok("evidence")
+                log.info("evidence clip %s", clip.path)
+            else:  # OpenCV's writer says nothing when the disk fills
+                IO_FAULTS.failed("evidence", clip.path, OSError(0, "the clip is empty (disk full?)"),
+                                 "the alert's clip is not saved")
         self.clips[stream].remove(clip)
-        self.prune()
+        try:
+            self.prune()
+        except OSError as exc:
+            IO_FAULTS.failed("evidence", self.s.dir, exc, "old evidence is not removed")
 
     def close(self) -> None:
         for stream, clips in list(self.clips.items()):

@@ -49,6 +49,9 @@ def render(snapshot: dict) -> str:
            [({"stream": s}, v.get("corrupt", 0)) for s, v in sources.items()])
     family("vigil_source_frozen_frames_total", "counter", "Pictures identical to the one before (a frozen camera), "
            "never analysed.", [({"stream": s}, v.get("frozen", 0)) for s, v in sources.items()])
+    io_errors = snapshot.get("io_faults", {}).get("errors", {})
+    family("vigil_io_errors_total", "counter", "Failed writes per output (event log, evidence, alert outboxes); "
+           "monitoring goes on.", [({"output": o}, n) for o, n in io_errors.items()])
     family("vigil_resident_memory_bytes", "gauge", "Resident memory of the Vigil process.",
            [({}, snapshot.get("rss_mb", 0.0) * 2**20)])
     return "\n".join(out) + "\n"

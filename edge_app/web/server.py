@@ -210,7 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif url.path == "/health":
                 snap = srv.snapshot()
                 self._json(200, {"streams": {s: v["status"] for s, v in snap.get("sources", {}).items()},
-                                 "hints": snap.get("hints", {}), "rss_mb": snap.get("rss_mb")})
+                                 "hints": snap.get("hints", {}), "rss_mb": snap.get("rss_mb"),
+                                 "io_faults": snap.get("io_faults", {}).get("failing", {})})
             elif url.path == "/api/state":
                 self._json(200, self._state())
             elif alert and alert.group(2) == "thumbnail.jpg":
