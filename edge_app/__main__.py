@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -73,21 +74,22 @@ def split_options(text: str) -> tuple[str, dict]:
     frozen_after_s). A ``#`` that is part of an existing file's name is left alone. Raises VigilError on an unknown
     key or a value of the wrong type."""
     from edge_app.errors import VigilError
+    from edge_app.sources.capture import redact
 
     uri, sep, fragment = text.rpartition("#")
-    if not sep or Path(text).exists():
-        return text, {}
+    if not sep or Path(text).exists() or not re.fullmatch(r"[a-z_]+=[^&@/]*(&[a-z_]+=[^&@/]*)*", fragment):
+        return text, {}  # no settings: a '#' in a file name or in a camera's password
     options: dict = {}
     for item in fragment.split("&"):
         key, eq, value = item.partition("=")
         if key not in SOURCE_OPTIONS or not eq:
-            raise VigilError(f"--source {text!r}: unknown setting {item!r} after '#' (settings: "
+            raise VigilError(f"--source {redact(text)!r}: unknown setting {item!r} after '#' (settings: "
                              f"{', '.join(f'{k}=...' for k in SOURCE_OPTIONS)}, joined with '&')")
         try:
             options[key] = SOURCE_OPTIONS[key](value)
         except ValueError:
-            raise VigilError(f"--source {text!r}: {key} must be {SOURCE_OPTIONS[key].__name__}, got {value!r}") \
-                from None
+            raise VigilError(f"--source {redact(text)!r}: {key} must be {SOURCE_OPTIONS[key].__name__}, got "
+                             f"{value!r}") from None
     return uri, options
 
 

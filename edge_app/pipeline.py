@@ -362,12 +362,15 @@ class Pipeline:
     def _check_started(self, started: float, timeout: float = 15.0) -> None:
         """A live source that has sent nothing ``timeout`` seconds after start is a start-up error (a later outage
         is the watchdog's business)."""
+        for cap in self.captures:
+            if cap.spec.is_live and not cap.stats.captured and cap.unauthorized and cap.open_error:
+                raise VigilError(cap.open_error)  # wrong credentials do not fix themselves: say it now
         if time.monotonic() - started < timeout:
             return
         for cap in self.captures:
             if cap.spec.is_live and not cap.stats.captured:
-                raise VigilError(f"source {cap.spec.name} ({redact(cap.spec.uri)}): cannot open (unreachable, "
-                                 f"or no frame within {timeout:.0f} s)")
+                raise VigilError(cap.open_error or f"source {cap.spec.name} ({redact(cap.spec.uri)}): cannot open "
+                                 f"(unreachable, or no frame within {timeout:.0f} s)")
 
     def _on_signal(self, signum: int, frame) -> None:
         name = signal.Signals(signum).name

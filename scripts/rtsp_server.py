@@ -2,7 +2,7 @@
 """A real RTSP server for tests and the demo: GStreamer's gst-rtsp-server, driven by the system python3 (python3-gi).
 
     /usr/bin/python3 scripts/rtsp_server.py --port 8554 --mount cam1=clip.mp4 --mount cam2=other.mp4 \
-        [--width 640 --height 480 --fps 15]
+        [--width 640 --height 480 --fps 15] [--auth USER:PASSWORD]
 
 Each clip is encoded once at start (H.264, x264 zero-latency, a key frame every second) at the given size and
 rate; each mount then plays its encoded frames in a loop, without end, with timestamps that keep rising as a
@@ -99,12 +99,21 @@ def main() -> int:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--fps", type=int, default=15)
+    p.add_argument("--auth", default=None, metavar="USER:PASSWORD",
+                   help="require this user and password (RTSP basic authentication) on every mount")
     args = p.parse_args()
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
+    if args.auth is not None:  # a camera with a password: basic authentication, one role allowed to play
+        user, _, password = args.auth.partition(":")
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", "viewer")
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+        server.set_auth(auth)
     encoded: dict[str, Encoded] = {}
     for spec in args.mount:
         name, _, path = spec.partition("=")
@@ -117,7 +126,11 @@ def main() -> int:
         except (RuntimeError, GLib.Error) as exc:
             print(f"rtsp_server: error: {exc}", file=sys.stderr)
             return 2
-        mounts.add_factory(f"/{name}", LoopingFactory(encoded[path], args.fps))
+        factory = LoopingFactory(encoded[path], args.fps)
+        if args.auth is not None:
+            factory.add_role_from_structure(Gst.Structure.new_from_string(
+                "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"))
+        mounts.add_factory(f"/{name}", factory)
     if server.attach(None) == 0:
         print(f"rtsp_server: error: cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)
         return 2

@@ -93,8 +93,9 @@ class RtspServer:
     """GStreamer's gst-rtsp-server on loopback, run by the system python3 (scripts/rtsp_server.py)."""
 
     def __init__(self, mounts: dict[str, Path], port: int | None = None, fps: int = 15,
-                 size: tuple[int, int] = (640, 480)):
+                 size: tuple[int, int] = (640, 480), auth: str | None = None):
         self.mounts, self.port, self.fps, self.size = mounts, port or free_port(), fps, size
+        self.auth = auth  # "USER:PASSWORD": the server asks for them (RTSP basic authentication)
         self.proc: subprocess.Popen | None = None
 
     def url(self, mount: str) -> str:
@@ -105,6 +106,8 @@ class RtspServer:
                 "--fps", str(self.fps), "--width", str(self.size[0]), "--height", str(self.size[1])]
         for name, path in self.mounts.items():
             args += ["--mount", f"{name}={path}"]
+        if self.auth is not None:
+            args += ["--auth", self.auth]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + timeout
         line = self.proc.stdout.readline() if self.proc.stdout else ""

@@ -106,10 +106,12 @@ BACKLOG_WINDOW_S = 1.0
 
 
 def redact(source: str) -> str:
-    """A source string safe to log: credentials in URLs are hidden."""
-    if "://" in source and "@" in source.split("://", 1)[1].split("/", 1)[0]:
-        scheme, rest = source.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    """A source string safe to log: everything between ``://`` and the host is hidden, whatever characters the
+    password holds (``@``, ``/``, ``:``, ``#``): the host follows the last ``@``. A path that holds an ``@`` is
+    hidden up to it too (safe, if less readable)."""
+    scheme, sep, rest = source.partition("://")
+    if sep and "@" in rest:
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
     return source
 
 
@@ -150,11 +152,11 @@ def check_crop(spec: SourceSpec, width: int, height: int) -> None:
 
 
 def open_source(spec: SourceSpec, open_timeout_s: float = 10.0, read_timeout_s: float = 2.0) -> Reader:
-    """The reader of ``spec``; a :class:`VigilError` naming the source and saying why it cannot be read."""
+    """The reader of ``spec``; a :class:`SourceOpenError` naming the source and saying why it cannot be read."""
     try:
         return open_reader(spec.uri, spec.is_live, open_timeout_s, read_timeout_s)
     except SourceOpenError as exc:
-        raise VigilError(f"source {spec.name} ({redact(spec.uri)}): {exc}") from None
+        raise SourceOpenError(f"source {spec.name} ({redact(spec.uri)}): {exc}", exc.unauthorized) from None
 
 
 def probe(spec: SourceSpec) -> None:
@@ -199,6 +201,8 @@ class CaptureThread(threading.Thread):
         self._changed_at = 0.0  # media time the picture last changed
         self._size: tuple[int, ...] | None = None
         self._last_media = 0.0
+        self.open_error: str | None = None  # why the last attempt to open a live source failed
+        self.unauthorized = False  # ... because the camera refused the credentials
 
     # --- consumer side -------------------------------------------------------------------------------------
     def get(self, timeout: float = 1.0) -> Frame | None:
@@ -278,12 +282,14 @@ class CaptureThread(threading.Thread):
         while not self._stopping.is_set():
             try:
                 reader = open_source(self.spec, read_timeout_s=self.stall_timeout)  # the stall watchdog
-            except VigilError as exc:
+            except SourceOpenError as exc:
                 if not self.spec.is_live:
                     log.error("%s", exc)
                     self._set_status(Status.ENDED)
                     return
-                log.debug("%s", exc)
+                if str(exc) != self.open_error:
+                    (log.warning if exc.unauthorized else log.debug)("%s", exc)
+                self.open_error, self.unauthorized = str(exc), exc.unauthorized
                 self._set_status(Status.RECONNECTING if self.stats.captured else Status.OFFLINE)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self.backoff_max)

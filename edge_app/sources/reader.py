@@ -20,6 +20,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import av
 import cv2
@@ -39,7 +40,11 @@ NETWORK_OPTIONS = {"rtsp_transport": "tcp", "flags": "low_delay", "analyzedurati
 
 class SourceOpenError(VigilError):
     """A source that cannot be opened or holds no video; the message says why, without the URI (callers add the
-    source's name and redacted URI)."""
+    source's name and redacted URI). ``unauthorized``: the camera refused the user name or password (401/403)."""
+
+    def __init__(self, message: str, unauthorized: bool = False):
+        super().__init__(message)
+        self.unauthorized = unauthorized
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,10 @@ class AvReader:
         try:
             self.container = av.open(uri, options=NETWORK_OPTIONS if live else {},
                                       timeout=(open_timeout_s, read_timeout_s))
+        except (av.HTTPUnauthorizedError, av.HTTPForbiddenError) as exc:
+            raise SourceOpenError(f"{_reason(exc).replace('Server returned ', '')}: check the user name and "
+                                  f"password in the URL (percent-encode @ : / # and % in them, e.g. @ as %40)",
+                                  unauthorized=True) from None
         except av.FFmpegError as exc:
             raise SourceOpenError(_open_reason(exc, live)) from None
         except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -243,6 +252,23 @@ class FolderReader:
 Reader = AvReader | WebcamReader | FolderReader
 
 
+RESERVED_IN_USERINFO = set("@/#?[] ")
+
+
+def encode_credentials(uri: str) -> str:
+    """``uri`` with the user name and password percent-encoded when they hold characters a URL reserves (``@ / # ?``,
+    as camera passwords often do); unchanged otherwise. The host follows the last ``@``, as :func:`redact` reads
+    it. FFmpeg decodes them again before it authenticates."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or "@" not in rest:
+        return uri
+    userinfo, host = rest.rsplit("@", 1)
+    if not RESERVED_IN_USERINFO & set(userinfo):
+        return uri
+    user, colon, password = userinfo.partition(":")
+    return f"{scheme}://{quote(user, safe='')}{colon}{quote(password, safe='')}@{host}"
+
+
 def open_reader(uri: str, live: bool, open_timeout_s: float = 10.0, read_timeout_s: float = 2.0) -> Reader:
     """The reader for ``uri``: a webcam index, an image folder, or a file / network URL. Raises
     :class:`SourceOpenError` saying why it cannot be read."""
@@ -250,4 +276,4 @@ def open_reader(uri: str, live: bool, open_timeout_s: float = 10.0, read_timeout
         return WebcamReader(int(uri))
     if not live and Path(uri).is_dir():
         return FolderReader(Path(uri))
-    return AvReader(uri, live, open_timeout_s, read_timeout_s)
+    return AvReader(encode_credentials(uri) if live else uri, live, open_timeout_s, read_timeout_s)
