@@ -102,3 +102,24 @@ def test_the_render_stage_never_drops_an_event():
         renderer.submit(Processed(frame, [], [event()] if i == 1 else [], FrameTiming(captured=0.0)))
     waiting = [renderer.inbox.get_nowait() for _ in range(renderer.inbox.qsize())]
     assert renderer.dropped == 4 and sum(len(p.events) for p in waiting) == 1
+
+
+def test_unicode_stream_names_keep_their_own_folders_and_appear_in_file_names(tmp_path):
+    settings = EvidenceSettings(dir=tmp_path)
+    names = ["走廊", "大厅", "Küche", "hall-2", "hall_2"]
+    paths = {name: paths_for(settings, event(stream=name))[0] for name in names}
+    assert len({p.parent for p in paths.values()}) == len(names)  # never a shared folder
+    for name in names:
+        assert paths[name].parent == tmp_path / name and name in paths[name].name
+
+
+def test_two_unicode_streams_write_their_evidence_apart(tmp_path, manifest):
+    clip = need_shared("falls", "upfall_s1", "Activity1", "Trial2Cam1.mp4")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"alerts:\n  evidence:\n    dir: {tmp_path / 'evidence'}\n    before_s: 0.5\n    after_s: 0.2\n")
+    proc = run_cli("edge_app", "run", "--config", str(cfg), "--headless", "--fast", "--http", "off", "--source",
+                   f"走廊={clip}", "--source", f"大厅={clip}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in ("走廊", "大厅"):
+        files = sorted(p.name for p in (tmp_path / "evidence" / name).iterdir())
+        assert [f.rsplit(".", 1)[1] for f in files] == ["jpg", "mp4"] and all(name in f for f in files), files

@@ -10,6 +10,7 @@ monitor.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -46,15 +47,23 @@ class EvidenceSettings:
 
 
 def _safe(text: str) -> str:
-    """A stream or type name made safe as part of a file name (no path traversal, no separators)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", text)[:64] or "_"
+    """A stream or type name made safe as part of a file name: Unicode letters and digits, ``_`` and ``-`` kept (a
+    stream called 走廊 stays 走廊); anything else (separators, dots, spaces) replaced by ``_`` and a short hash of the
+    original added, so two names never share a folder; at most 64 characters."""
+    safe = re.sub(r"[^\w-]", "_", text)[:64]
+    if safe == text and safe:
+        return safe
+    return f"{safe[:55]}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
 
 
 def paths_for(settings: EvidenceSettings, event: Event) -> tuple[Path, Path]:
+    """The snapshot (.jpg) and clip (.mp4) paths of a raised alert: ``<dir>/<stream>/<stamp>-<stream>-<type>-track<id>``
+    (the stream in the file name too, so a file copied out of its folder still says where it came from)."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(event.wall_time))
     ms = int((event.wall_time % 1) * 1000)
-    stem = f"{stamp}.{ms:03d}-{_safe(event.type)}-track{event.track_id}"
-    folder = settings.dir / _safe(event.stream)
+    stream = _safe(event.stream)
+    stem = f"{stamp}.{ms:03d}-{stream}-{_safe(event.type)}-track{event.track_id}"
+    folder = settings.dir / stream
     return folder / f"{stem}.jpg", folder / f"{stem}.mp4"
 
 
