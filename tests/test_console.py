@@ -205,6 +205,7 @@ def test_state_lists_streams_and_alerts_and_actions_reach_the_board(console):
         state = json.loads(resp.read())
     assert state["streams"] == {"hall": {"status": "online", "fps": 15.0, "reconnects": 0, "frozen": 0,
                                          "orientation": ""}}
+    assert len(state["instance"]) == 12
     assert [(a["id"], a["state"], a["severity"], a["thumbnail"]) for a in state["alerts"]] == [
         (alert_id, "active", "critical", False)]
     status, body = post(f"{server.url}api/alerts/{alert_id}/ack", json.dumps({"by": "Ana"}).encode())
@@ -372,3 +373,53 @@ def test_console_in_chromium_shows_frames_and_a_real_fall_and_its_acknowledgemen
         room.close()
         vigil.terminate()
         vigil.wait(30)
+
+
+def test_a_console_left_open_across_a_restart_says_offline_then_recovers_by_itself(tmp_path, rtsp_server):
+    """Vigil stops (killed) and starts again on the same port while the page stays open: the tiles say offline
+    while it is unreachable, and the live picture comes back without a reload."""
+    import subprocess
+
+    clip = need_shared("falls", "upfall_s1", "Activity7", "Trial1Cam1.mp4")
+    camera = rtsp_server({"hall": clip}).warm()
+    port = free_port()
+
+    def start_vigil():
+        return subprocess.Popen([PYTHON, "-m", "edge_app", "run", "--headless", "--source",
+                                 f"hall={camera.url('hall')}", "--http", f"127.0.0.1:{port}", "--duration", "120"],
+                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def tile_status():
+        return browser.find_element("css selector", ".tile .status").text
+
+    vigil = start_vigil()
+    browser = None
+    try:
+        wait_for(lambda: _listening(port), 60, "the console to listen")
+        browser = chromium()
+        browser.get(f"http://127.0.0.1:{port}/")
+        wait_for(lambda: "online" in tile_status(), 30, "online")
+        wait_for(lambda: browser.execute_script(FRAME_PIXELS), 20, "a first frame")
+        vigil.kill()  # as a crash or a power cut would
+        vigil.wait(10)
+        wait_for(lambda: "offline" in tile_status(), 10, "the tile to say offline")
+        assert "no connection" in browser.find_element("id", "conn").text
+        frozen = browser.execute_script(FRAME_PIXELS)
+        time.sleep(2.0)
+        assert "offline" in tile_status()  # and it stays so while Vigil is down
+        vigil = start_vigil()
+        wait_for(lambda: "online" in tile_status(), 90, "the tile to come back online")
+        wait_for(lambda: browser.execute_script(FRAME_PIXELS) not in (None, frozen), 30,
+                 "a new live picture without reloading the page")
+    finally:
+        if browser is not None:
+            browser.quit()
+        vigil.kill()
+        vigil.wait(10)
+
+
+def _listening(port: int) -> bool:
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).status == 200
+    except OSError:
+        return False

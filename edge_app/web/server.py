@@ -21,6 +21,7 @@ import re
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -98,6 +99,7 @@ class OperatorServer:
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
         self.clients = 0
+        self.instance = uuid.uuid4().hex[:12]  # a console that sees it change knows Vigil restarted
         self.failures = 0  # requests that ended in an unexpected error (a client hanging up is not one)
 
     @property
@@ -289,7 +291,7 @@ class _Handler(BaseHTTPRequestHandler):
             item["snapshot"] = bool(item["snapshot"])  # a path on the box: the console needs only whether it exists
             item["thumbnail"] = srv.board.thumbnail(a.id) is not None
             alerts.append(item)
-        return {"streams": streams, "alerts": alerts, "time": time.time()}
+        return {"streams": streams, "alerts": alerts, "time": time.time(), "instance": srv.instance}
 
     def _stream(self, query: dict) -> None:
         srv = self.server_ref
