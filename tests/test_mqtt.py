@@ -167,3 +167,88 @@ def test_tls_and_a_password_deliver_and_the_password_is_never_logged(secure_brok
         right.close()
         room.loop_stop()
         room.disconnect()
+
+
+def retained(port: int, topic: str = "vigil/#", wait: float = 1.5) -> dict[str, str]:
+    """What a new subscriber receives at once (the retained messages), topic -> payload."""
+    import paho.mqtt.client as mqtt
+
+    got: dict[str, str] = {}
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"probe-{time.monotonic_ns()}")
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+    client.on_message = lambda c, u, msg: got.__setitem__(msg.topic, msg.payload.decode())
+    client.connect("127.0.0.1", port, keepalive=5)
+    client.loop_start()
+    time.sleep(wait)
+    client.loop_stop()
+    client.disconnect()
+    return got
+
+
+def test_a_dead_boxs_stream_status_expires_instead_of_saying_online(broker, tmp_path):
+    """kill -9: the availability goes offline at once (the will), and the stream's retained status is no longer
+    handed to new subscribers once its expiry has passed."""
+    sink = None
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from edge_app.alerts.mqtt import MqttSettings, MqttSink\n"
+        f"sink = MqttSink(MqttSettings(enabled=True, port={broker.port}, client_id='box-9', status_expiry_s=3,"
+        f" spool_dir=Path({str(tmp_path / 'spool')!r})))\n"
+        "sink.connected.wait(10)\n"
+        "while True:\n"
+        "    sink.status('hall', {'status': 'online', 'fps': 15.0})\n"
+        "    time.sleep(0.5)\n")
+    from conftest import PYTHON, REPO
+
+    box = subprocess.Popen([PYTHON, "-c", script], cwd=REPO)
+    try:
+        from conftest import wait_for
+
+        wait_for(lambda: json.loads(retained(broker.port).get("vigil/hall/status", "{}")).get("status") ==
+                 "online", 20, "the stream's status online")
+        time.sleep(4.0)  # longer than the expiry: a running box keeps its status fresh
+        assert "vigil/hall/status" in retained(broker.port)
+        box.kill()
+        box.wait(5)
+        time.sleep(4.5)  # keepalive 10 s: the will may take up to 15 s; the status expires after 3 s
+        after = retained(broker.port)
+        assert "vigil/hall/status" not in after, after
+        wait_for(lambda: retained(broker.port, wait=0.5).get("vigil/box-9/availability") == "offline", 20,
+                 "the will: offline")
+    finally:
+        if box.poll() is None:
+            box.kill()
+        if sink is not None:
+            sink.close(0.1)
+
+
+def test_two_boxes_with_one_client_id_are_named_in_the_log(broker, tmp_path, caplog):
+    first = MqttSink(MqttSettings(enabled=True, port=broker.port, client_id="cloned-box",
+                                  spool_dir=tmp_path / "a"))
+    second = None
+    try:
+        assert first.connected.wait(10)
+        with caplog.at_level("ERROR"):
+            second = MqttSink(MqttSettings(enabled=True, port=broker.port, client_id="cloned-box",
+                                           spool_dir=tmp_path / "b"))
+            deadline = time.monotonic() + 30  # they take the id from each other about every second at first
+            while time.monotonic() < deadline and "took over its session" not in caplog.text:
+                time.sleep(0.1)
+        assert "another client connected with this box's client id 'cloned-box'" in caplog.text
+    finally:
+        first.close(0.1)
+        if second is not None:
+            second.close(0.1)
+
+
+def test_the_default_client_id_is_stable_and_differs_between_cloned_boxes(monkeypatch):
+    import socket
+    import uuid
+
+    from edge_app.alerts.mqtt import default_client_id
+
+    assert default_client_id() == default_client_id() and socket.gethostname() in default_client_id()
+    mine = default_client_id()
+    monkeypatch.setattr(uuid, "getnode", lambda: 0x0242AC110099)  # a clone: same image, another network card
+    assert default_client_id() != mine

@@ -1,6 +1,15 @@
-"""MQTT sink: every event to ``<prefix>/<stream>/events`` (QoS 1, in order, through the on-disk spool), each stream's
-status retained at ``<prefix>/<stream>/status``, and this box's availability retained at
+"""MQTT sink (MQTT 5): every event to ``<prefix>/<stream>/events`` (QoS 1, in order, through the on-disk spool), each
+stream's status retained at ``<prefix>/<stream>/status``, and this box's availability retained at
 ``<prefix>/<client_id>/availability`` with a last will of ``offline``.
+
+A stream's status is trusted only while it is fresh: each status message carries a message expiry of
+``status_expiry_s`` and is re-sent well within it, so after a crash (kill -9, power cut) the broker stops handing
+the last ``online`` to new subscribers once it expires; the availability topic goes ``offline`` at once (the will).
+Consumers should read a stream's status together with its box's availability.
+
+The default client id is unique per machine (host name and a hash of the machine's id and MAC), so boxes cloned
+from one image never take each other's session; if another client does connect with the same id, the broker's
+"session taken over" is named in the log.
 
 Delivery is at least once: a record leaves the spool only when the broker has acknowledged it (PUBACK). While the
 broker is unreachable, events wait on disk and go out in order when it returns; a restart of Vigil resumes them.
@@ -9,11 +18,14 @@ Credentials never appear in logs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import socket
 import ssl
 import threading
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +33,19 @@ from edge_app.alerts.spool import Spool
 from edge_app.schema import option
 
 log = logging.getLogger(__name__)
+SESSION_TAKEN_OVER = 142  # MQTT 5 reason code of the DISCONNECT a broker sends when another client takes the id
+SHORT_SESSION_S = 10.0  # a connection dropped sooner than this after it was made counts as taken over (3 in a row)
+
+
+def default_client_id() -> str:
+    """``vigil-<hostname>-<8 hex>``: the hash of this machine's /etc/machine-id and MAC address, so boxes cloned from
+    one image (same host name, often the same machine id) still differ, and one box keeps its id across restarts."""
+    try:
+        machine = Path("/etc/machine-id").read_text().strip()
+    except OSError:
+        machine = ""
+    digest = hashlib.sha1(f"{machine}/{uuid.getnode():012x}".encode()).hexdigest()[:8]
+    return f"vigil-{socket.gethostname()}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -35,7 +60,10 @@ class MqttSettings:
     tls: bool = option(False, "connect with TLS")
     ca_file: Path | None = option(None, "CA certificate for TLS (null = the system's)")
     topic_prefix: str = option("vigil", "topics are <prefix>/<stream>/events and <prefix>/<stream>/status")
-    client_id: str = option(f"vigil-{socket.gethostname()}", "MQTT client id; also names this box's availability")
+    client_id: str = option(default_client_id(), "MQTT client id, unique per box (default: host name and a hash of "
+                                                 "the machine); also names this box's availability topic")
+    status_expiry_s: float = option(30.0, "a stream's retained status expires this long after it was last sent "
+                                          "(re-sent every third of it while Vigil runs)")
     spool_dir: Path = option(Path(".cache/vigil/spool/mqtt"), "on-disk outbox for events not yet delivered")
 
     def validate(self) -> None:
@@ -43,18 +71,30 @@ class MqttSettings:
             raise ValueError(f"port must be 1-65535, got {self.port}")
         if "/" in self.client_id or "#" in self.topic_prefix or "+" in self.topic_prefix:
             raise ValueError("client_id must not hold '/', topic_prefix must not hold '#' or '+'")
+        if self.status_expiry_s < 3:
+            raise ValueError("status_expiry_s must be >= 3")
 
 
 class MqttSink:
     def __init__(self, settings: MqttSettings, spool: Spool | None = None):
         import paho.mqtt.client as mqtt
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
 
         self.s = settings
         self.spool = spool or Spool(settings.spool_dir, "mqtt")
         self.connected = threading.Event()
         self._stopping = threading.Event()
         self.availability = f"{settings.topic_prefix}/{settings.client_id}/availability"
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=settings.client_id)
+        self._status_props = Properties(PacketTypes.PUBLISH)
+        self._status_props.MessageExpiryInterval = int(settings.status_expiry_s)
+        self._last_status: dict[str, str] = {}  # stream -> the payload last sent, re-sent before it expires
+        self._status_sent = 0.0
+        self._taken_over = 0
+        self._short_sessions = 0  # connections in a row the broker dropped within SHORT_SESSION_S
+        self._connected_at = 0.0
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=settings.client_id,
+                             protocol=mqtt.MQTTv5)
         client.will_set(self.availability, "offline", qos=1, retain=True)
         if settings.username:
             client.username_pw_set(settings.username, settings.password)
@@ -77,12 +117,30 @@ class MqttSink:
             log.error("MQTT %s refused the connection: %s", self.where, reason_code)
             return
         client.publish(self.availability, "online", qos=1, retain=True)
+        self._connected_at = time.monotonic()
         self.connected.set()
+        for stream in list(self._last_status):  # it may have expired while the broker was away
+            self._send_status(stream)
         log.info("MQTT connected to %s (%d events waiting)", self.where, len(self.spool.pending()))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self.connected.is_set():
-            log.warning("MQTT %s: disconnected (%s); events wait in %s", self.where, reason_code, self.spool.folder)
+        lasted = time.monotonic() - self._connected_at
+        if self.connected.is_set() and not self._stopping.is_set():
+            # a broker that hands this client id to another client either says so (MQTT 5 reason 142) or, as
+            # Mosquitto 2.0 does, just closes the old connection: seconds after each connect, again and again
+            short = lasted < SHORT_SESSION_S
+            self._short_sessions = self._short_sessions + 1 if short else 0
+            if getattr(reason_code, "value", None) == SESSION_TAKEN_OVER or self._short_sessions >= 3:
+                self._taken_over += 1
+                if self._taken_over == 1 or self._taken_over % 20 == 0:
+                    log.error("MQTT %s: the broker keeps dropping this connection seconds after it is made (%s); "
+                              "another client connected with this box's client id %r and took over its session: "
+                              "give each box its own alerts.mqtt.client_id (boxes cloned from one image with the "
+                              "id set in their config share it)", self.where, reason_code, self.s.client_id)
+                client.reconnect_delay_set(min_delay=5, max_delay=60)  # do not fight over it every second
+            else:
+                log.warning("MQTT %s: disconnected (%s); events wait in %s", self.where, reason_code,
+                            self.spool.folder)
         self.connected.clear()
 
     def topic(self, stream: str, kind: str) -> str:
@@ -93,12 +151,25 @@ class MqttSink:
         self.spool.put(record)
 
     def status(self, stream: str, status: dict) -> None:
-        """A stream's status, retained (best effort: only the latest status matters)."""
+        """A stream's status, retained with a message expiry (best effort: only the latest status matters)."""
+        self._last_status[stream] = json.dumps(status)
+        self._send_status(stream)
+
+    def _send_status(self, stream: str) -> None:
         if self.connected.is_set():
-            self.client.publish(self.topic(stream, "status"), json.dumps(status), qos=1, retain=True)
+            self.client.publish(self.topic(stream, "status"), self._last_status[stream], qos=1, retain=True,
+                                properties=self._status_props)
+
+    def _refresh_status(self) -> None:
+        """Re-send each stream's status before it expires (a running box's status never lapses)."""
+        if time.monotonic() - self._status_sent >= self.s.status_expiry_s / 3:
+            self._status_sent = time.monotonic()
+            for stream in list(self._last_status):
+                self._send_status(stream)
 
     def _deliver(self) -> None:
         while not self._stopping.is_set():
+            self._refresh_status()
             if not self.spool.wait(0.5) or not self.connected.wait(0.5):
                 continue
             for record in self.spool.pending():
