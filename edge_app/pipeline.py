@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import cv2
@@ -54,6 +55,27 @@ def nobody_hint(stream: str, width: int, height: int, seconds: float, cfg: Confi
     return (f"stream {stream}: no person found in {seconds:.0f} s of video ({width}x{height}, finder "
             f"{cfg.models.detector}, tiles {list(p.tiles) if p.tiles else 'none'}); if people are in view, try "
             + "; ".join(tips))
+
+
+class RateWatch:
+    """A stream's analysis rate: frames per second of media time over the last ``window_s`` seconds, known once
+    the frames span at least ``min_span_s`` (None before)."""
+
+    def __init__(self, window_s: float = 5.0, min_span_s: float = 2.0):
+        self.window_s, self.min_span_s = window_s, min_span_s
+        self.times: deque[float] = deque()
+
+    def add(self, media_time: float) -> float | None:
+        """Record a frame; the rate now (frames per second), or None while too little has been seen."""
+        if self.times and media_time < self.times[-1]:
+            self.times.clear()  # time went back (a new file, a restarted stream)
+        self.times.append(media_time)
+        while self.times and self.times[0] < media_time - self.window_s:
+            self.times.popleft()
+        span = self.times[-1] - self.times[0]
+        if span < self.min_span_s:
+            return None
+        return (len(self.times) - 1) / span
 
 
 def event_record(event: Event, frame_seq: int | None) -> dict:
@@ -173,7 +195,9 @@ class Pipeline:
         self.last_shape: dict[str, tuple[int, ...]] = {}
         self.published_status: dict[str, str] = {}  # the status last sent to the outputs, per stream
         self.last_person: dict[str, float] = {}  # media time a confirmed person was last seen (or the stream began)
-        self.hints: dict[str, str] = {}  # operator hints per stream (nobody found), in /health and the log
+        self.hints: dict[tuple[str, str], str] = {}  # (stream, kind) -> operator hint, in /health, console, log
+        self.rates = {s.name: RateWatch() for s in specs}  # each stream's analysis rate (frames per second)
+        self.paused: set[tuple[str, str]] = set()  # (stream, analyzer) paused: the stream is too slow for it
         self.people: dict[str, list[int]] = {s.name: [0, 0, 0] for s in specs}  # frames, poses found, people tracked
         self.analyzers = build_analyzers(cfg, stack)
         self.event_sinks: list = [self.events_log_sink]
@@ -268,22 +292,51 @@ class Pipeline:
         for name, stream in snap["streams"].items():
             stream["recent_fps"] = round(self.metrics.recent_fps(name), 2)
         snap["sources"] = self.sources_summary()
-        snap["hints"] = dict(self.hints)
+        snap["hints"] = self.hints_by_stream()
         snap["io_faults"] = IO_FAULTS.snapshot()
         return snap
+
+    def hints_by_stream(self) -> dict[str, list[str]]:
+        """The operator hints now in force, per stream."""
+        out: dict[str, list[str]] = {}
+        for (stream, _), text in sorted(self.hints.items()):
+            out.setdefault(stream, []).append(text)
+        return out
 
     def _nobody_check(self, frame: Frame, found: bool) -> None:
         """Say it (once, a warning and a /health hint) when a stream has shown nobody for NOBODY_S of video; the hint
         goes when someone is found."""
         since = self.last_person.setdefault(frame.stream, frame.media_time)
+        key = (frame.stream, "nobody")
         if found:
             self.last_person[frame.stream] = frame.media_time
-            if self.hints.pop(frame.stream, None) is not None:
+            if self.hints.pop(key, None) is not None:
                 log.info("stream %s: a person is found again", frame.stream)
-        elif frame.media_time - since >= NOBODY_S and frame.stream not in self.hints:
+        elif frame.media_time - since >= NOBODY_S and key not in self.hints:
             height, width = frame.image.shape[:2]
-            self.hints[frame.stream] = nobody_hint(frame.stream, width, height, frame.media_time - since, self.cfg)
-            log.warning("%s", self.hints[frame.stream])
+            self.hints[key] = nobody_hint(frame.stream, width, height, frame.media_time - since, self.cfg)
+            log.warning("%s", self.hints[key])
+
+    def _runs(self, analyzer, stream: str, rate: float | None) -> bool:
+        """Whether ``analyzer`` runs on this frame of ``stream``: not while the stream's analysis rate is below the
+        rate it needs (it would guess from too few frames). Pausing and resuming are said once each (a warning, a
+        hint in /health and the console); resuming needs 10 % above the rate, so a rate at the edge does not flap."""
+        need = analyzer.min_rate_hz
+        key = (stream, analyzer.name)
+        if rate is None or need <= 0:
+            return key not in self.paused
+        if key not in self.paused and rate < need:
+            self.paused.add(key)
+            self.hints[(stream, f"rate-{analyzer.name}")] = (
+                f"stream {stream}: {rate:.1f} frames per second analysed, below the {need:g} {analyzer.name} "
+                f"detection needs: {analyzer.name} alerts are paused (raise the camera's frame rate, or lower the "
+                f"load: fewer streams, pose.tiles, a smaller model)")
+            log.warning("%s", self.hints[(stream, f"rate-{analyzer.name}")])
+        elif key in self.paused and rate >= need * 1.1:
+            self.paused.discard(key)
+            self.hints.pop((stream, f"rate-{analyzer.name}"), None)
+            log.warning("stream %s: %.1f frames per second: %s detection resumed", stream, rate, analyzer.name)
+        return key not in self.paused
 
     def _after_gap(self, frame: Frame) -> None:
         """A stream that sent nothing for GAP_S (a reconnect, a stall) starts its people afresh: nothing is known of
@@ -301,6 +354,7 @@ class Pipeline:
             return
         self.trackers[frame.stream].reset()
         self.engines[frame.stream].reset()
+        self.rates[frame.stream] = RateWatch()  # the rate before the gap says nothing of the rate after it
 
     def process(self, frame: Frame) -> Processed:
         timing = FrameTiming(captured=frame.capture_mono, taken=time.monotonic())
@@ -315,7 +369,10 @@ class Pipeline:
         counts[0], counts[1], counts[2] = counts[0] + 1, counts[1] + len(poses), counts[2] + len(tracks)
         timing.tracked = time.monotonic()
         events: list[Event] = []
+        rate = self.rates[frame.stream].add(frame.media_time)
         for analyzer in self.analyzers:
+            if not self._runs(analyzer, frame.stream, rate):
+                continue
             for track in tracks:
                 events += analyzer.update(track, frame.stream, frame.media_time, frame.capture_wall)
             end_frame = getattr(analyzer, "end_frame", None)

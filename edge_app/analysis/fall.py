@@ -64,6 +64,10 @@ class FallSettings:
     upright_torso_deg: float = option(35.0, "torso within this of vertical (and hips high) counts as upright")
     upright_hips_above_feet: float = option(0.7, "hips at least this high above the feet count as upright")
     min_visibility: float = option(0.5, "a joint's visibility (0-1) to count as seen")
+    min_rate_hz: float = option(2.0, "below this many analysed frames per second of a stream, fall detection "
+                                     "pauses with a warning instead of guessing")
+    same_fall_s: float = option(60.0, "a fall raised this soon, near where a person who is no longer tracked "
+                                      "raised one, is the same fall (the person was re-tracked): no second alert")
 
     def validate(self) -> None:
         if not 0 < self.threshold < 1:
@@ -102,7 +106,19 @@ class FallState:
     centre: tuple[float, float] = (0.0, 0.0)
     size: float = 0.0  # larger side of the body box, pixels
     lost_recorded: bool = False
+    silent: bool = False  # its fall was another track's alert (a re-tracked person): it raises and clears nothing
     details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Raised:
+    """A fall alert raised: where and when, to recognise the same fall on a new track of the same person."""
+
+    stream: str
+    track_id: int
+    at: float
+    centre: tuple[float, float]
+    size: float
 
 
 @dataclass(frozen=True)
@@ -129,9 +145,13 @@ class FallAnalyzer:
 
     def __init__(self, model: SequenceModel, settings: FallSettings = FallSettings(), forget_s: float = 120.0):
         self.model, self.s, self.forget_s = model, settings, forget_s
+        self.min_rate_hz = settings.min_rate_hz
         self.window_s = getattr(model, "steps", 30) / RATE_HZ
         self.states: dict[tuple[str, int], FallState] = {}
         self.vanished: deque[Vanished] = deque(maxlen=32)
+        self.raised: deque[Raised] = deque(maxlen=32)
+        self._held: list[tuple[FallState, Event]] = []  # raised this frame: sent at end_frame unless the same fall
+        self._seen: set[tuple[str, int]] = set()  # tracks updated in this frame
 
     def _event(self, st: FallState, type_: str, state: str, now: float, wall: float, **details) -> Event:
         return Event(type_, st.stream, st.track_id, state, round(st.max_score, 4), now, wall,
@@ -143,6 +163,7 @@ class FallAnalyzer:
         if key not in self.states:
             self.states[key] = FallState(stream, track.id, first_seen=now, last_update=now)
         st = self.states[key]
+        self._seen.add(key)
         dt = min(max(now - st.last_update, 0.0), 0.2)
         st.last_seen, st.last_wall, st.last_update, st.lost_recorded = now, wall, now, False
         x0, y0, x1, y1 = track.box
@@ -169,7 +190,7 @@ class FallAnalyzer:
             st.max_score = max(st.max_score, st.score)
             st.down_time += dt if down else 0.0
             if st.down_time >= s.confirm_s:
-                events.append(self._raise(st, now, wall, person_lost=False))
+                self._held.append((st, self._raise(st, now, wall, person_lost=False)))
             elif now - st.signal_at > s.fall_window_s:
                 st.phase = Phase.UPRIGHT  # never went down: a stumble, or sitting down briskly
         elif st.phase == Phase.ALERTED:
@@ -181,7 +202,7 @@ class FallAnalyzer:
                 st.escalated = True
                 events.append(self._event(st, "fall_long_lie", "raised", now, wall,
                                           down_for_s=round(now - st.alerted_at, 1)))
-        return events
+        return [] if st.silent else events
 
     def _refound(self, st: FallState, now: float) -> None:
         """A new track that is down where another vanished moments ago continues that person's fall: it takes
@@ -222,7 +243,32 @@ class FallAnalyzer:
                 self.vanished.append(Vanished(stream, st.track_id, st.last_seen, st.centre, st.size, st.score,
                                               going_down))
             if st.phase == Phase.FALLING and st.down_time > 0 and now - st.last_seen >= self.s.lost_s:
-                events.append(self._raise(st, now, wall, person_lost=True))
+                self._held.append((st, self._raise(st, now, wall, person_lost=True)))
             elif now - st.last_seen > self.forget_s:
                 del self.states[key]
+        events += self._release(stream, now)
+        self._seen = {k for k in self._seen if k[0] != stream}
         return events
+
+    def _release(self, stream: str, now: float) -> list[Event]:
+        """This frame's fall alerts of ``stream``, less those that repeat a fall already raised nearby in the last
+        ``same_fall_s`` by a track no longer seen (the same person, re-tracked): one alert per fall, judged by place
+        and time rather than by track id. A repeat's track is kept silent (it raises and clears nothing)."""
+        out, kept = [], []
+        for st, event in self._held:
+            if st.stream != stream:
+                kept.append((st, event))
+                continue
+            earlier = next((r for r in self.raised if r.stream == stream and r.track_id != st.track_id and
+                            0 <= now - r.at <= self.s.same_fall_s and (stream, r.track_id) not in self._seen and
+                            np.hypot(r.centre[0] - st.centre[0], r.centre[1] - st.centre[1]) <=
+                            1.5 * max(r.size, st.size)), None)
+            if earlier is not None:
+                st.silent = True
+                log.info("%s track %d: the same fall as track %d's alert %.1f s ago (re-tracked): not raised again",
+                         stream, st.track_id, earlier.track_id, now - earlier.at)
+                continue
+            self.raised.append(Raised(stream, st.track_id, now, st.centre, st.size))
+            out.append(event)
+        self._held = kept
+        return out

@@ -43,6 +43,8 @@ class FatigueSettings:
     enabled: bool = option(True, "raise fatigue alerts (needs the fatigue_detector model from `make models`)")
     model: str = option("fatigue_detector", "sequence model name in the manifest")
     every_s: float = option(1.0, "seconds between model runs per person")
+    min_rate_hz: float = option(4.0, "below this many analysed frames per second of a stream, fatigue detection "
+                                     "pauses with a warning (its model reads motion: at 1 fps walking looked tired)")
     smoothing: float = option(0.3, "weight of each new score in the running score (exponential average, 0-1)")
     raise_at: float = option(0.8, "running score at or above which the alert may be raised")
     hold_s: float = option(20.0, "the running score must stay at or above raise_at this long (seconds; chosen "
@@ -87,6 +89,7 @@ class FatigueAnalyzer:
 
     def __init__(self, model: SequenceModel, settings: FatigueSettings = FatigueSettings()):
         self.model, self.s = model, settings
+        self.min_rate_hz = settings.min_rate_hz
         self.window_s = getattr(model, "steps", 80) / RATE_HZ
 
     def update(self, track: Track, stream: str, now: float, wall: float) -> list[Event]:

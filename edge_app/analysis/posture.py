@@ -65,6 +65,7 @@ class PostureAnalyzer:
     """Emits an ``info`` event ``posture`` when a track's posture changes and the new one has held ``hold_s``."""
 
     name = "posture"
+    min_rate_hz = 0.0  # a posture is a posture at any rate
 
     def __init__(self, hold_s: float = 0.4):
         self.hold_s = hold_s
