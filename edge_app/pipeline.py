@@ -505,6 +505,8 @@ class Pipeline:
         summary["sources"] = self.sources_summary()
         summary["stopped_by"] = self.stopped_by
         summary["io_faults"] = IO_FAULTS.snapshot()
+        summary["hints"] = self.hints_by_stream()
+        summary["paused"] = sorted(f"{stream}:{name}" for stream, name in self.paused)
         summary["people"] = {name: {"frames": n, "found_per_frame": round(found / max(n, 1), 3),
                                     "tracked_per_frame": round(tracked / max(n, 1), 3)}
                              for name, (n, found, tracked) in self.people.items()}

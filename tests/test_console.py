@@ -204,7 +204,7 @@ def test_state_lists_streams_and_alerts_and_actions_reach_the_board(console):
     with urllib.request.urlopen(server.url + "api/state", timeout=5) as resp:
         state = json.loads(resp.read())
     assert state["streams"] == {"hall": {"status": "online", "fps": 15.0, "reconnects": 0, "frozen": 0,
-                                         "orientation": ""}}
+                                         "orientation": "", "hints": []}}
     assert len(state["instance"]) == 12
     assert [(a["id"], a["state"], a["severity"], a["thumbnail"]) for a in state["alerts"]] == [
         (alert_id, "active", "critical", False)]

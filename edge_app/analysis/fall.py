@@ -7,8 +7,9 @@
     falling --(seen down at least once, then vanishes for lost_s: on the floor behind furniture, or out of the
               pose model's reach)--> alert raised (details.person_lost)
     falling --(not down within fall_window_s)--> upright      (stumbled and caught themselves: no alert)
-    (new track) --(appears down within refind_s of another track vanishing nearby while it was going down: the
-              pose model lost the person mid-fall and found them on the floor)--> falling
+    (new track) --(appears down within refind_s of another track vanishing nearby while it was going down, or, at
+              a low frame rate, within UNSEEN_FALL_S of one vanishing upright: the pose model lost the person
+              mid-fall, or the fall fell between frames, and found them on the floor)--> falling
               ("going down" = in the falling phase, or a rapid hip descent, or a fall score at the threshold, in its
               last window; a person who vanished walking upright is not a fall when something lying turns up there)
 
@@ -40,6 +41,30 @@ L_ANKLE, R_ANKLE = 27, 28
 
 
 RATE_HZ = 15.0  # the fall model's windows are resampled to this rate (its input length sets the window)
+FALL_S = 0.4  # a fall's descent lasts 0.3-0.5 s: pose samples further apart than this spread it out
+UNSEEN_FALL_S = 1.0  # upright, then down within this: nobody lies down on purpose that fast (it takes seconds)
+COARSE_SPACING_S = 0.15  # pose samples this far apart (under ~7 fps) can miss a fall's descent between them
+
+
+def sample_spacing(history, now: float, span_s: float = 1.5) -> float:
+    """The widest gap (seconds) between a track's consecutive pose samples over the last ``span_s`` (and the one
+    before): what a low frame rate, or frames where the pose was lost, hide. 0 with fewer than two samples."""
+    widest, later = 0.0, None
+    for entry in reversed(history):
+        if later is not None:
+            widest = max(widest, later - entry[0])
+        later = entry[0]
+        if entry[0] < now - span_s:
+            break
+    return float(widest)
+
+
+def descent_needed(speed: float, spacing_s: float) -> float:
+    """The hip descent (torso lengths per second) that counts as rapid when the pose samples around it are
+    ``spacing_s`` apart. A descent of about FALL_S seen through samples further apart is spread over the whole gap
+    (interpolated), so its measured speed falls by FALL_S / spacing; the threshold follows, so a fall seen at 2 fps
+    (or at 2 fps with a frame where the pose was lost) still counts. At FALL_S spacing or closer: ``speed``."""
+    return speed * min(1.0, FALL_S / spacing_s) if spacing_s > 0 else speed
 
 
 @dataclass(frozen=True)
@@ -91,6 +116,7 @@ class FallState:
     phase: Phase = Phase.UPRIGHT
     score: float = 0.0
     descent: float = 0.0  # fastest hip descent in the last second of the last window, torso lengths per second
+    spacing: float = 0.0  # the widest gap between pose samples in the last 1.5 s, seconds
     max_score: float = 0.0
     last_model: float = -1e9
     last_seen: float = 0.0
@@ -130,6 +156,8 @@ class Vanished:
     size: float
     score: float
     going_down: bool  # falling, descending fast, or a fall score at the threshold when last seen
+    upright: bool = False  # upright when last seen
+    spacing: float = 0.0  # the gap between its last pose samples (a low frame rate widens it), seconds
 
 
 def body_state(torso: float, hips: float, s: FallSettings, feet_visible: bool = True) -> tuple[bool, bool]:
@@ -179,10 +207,12 @@ class FallAnalyzer:
             if feats is not None:
                 st.score, st.last_model = self.model(feats), now
                 st.descent = float(feats[-int(RATE_HZ):, HIP_VY].max())  # the last second
+        st.spacing = sample_spacing(track.history, now)
         descent = st.descent
         events: list[Event] = []
         if st.phase == Phase.UPRIGHT and st.last_model > -1e9:
-            if now >= st.cooldown_until and st.score >= s.threshold and descent >= s.descent_speed:
+            if now >= st.cooldown_until and st.score >= s.threshold and \
+                    descent >= descent_needed(s.descent_speed, st.spacing):
                 st.phase, st.signal_at, st.max_score, st.down_time = Phase.FALLING, now, st.score, 0.0
                 st.details = {"descent_speed": round(descent, 2)}
                 log.debug("%s track %d: falling (score %.2f, descent %.2f)", stream, track.id, st.score, descent)
@@ -211,8 +241,13 @@ class FallAnalyzer:
             near = np.hypot(gone.centre[0] - st.centre[0], gone.centre[1] - st.centre[1]) <= 1.5 * max(
                 gone.size, st.size)
             similar = st.size >= 0.4 * gone.size  # a person's body, not a fragment the pose model made up
+            # going down when lost; or, at a low frame rate (samples too far apart to show a descent), upright when
+            # lost and down so soon after that the fall itself fell between the frames. At higher rates a person who
+            # vanished upright walked away: something lying found there is no fall (make demo's cloth on the lawn)
+            unseen_fall = gone.upright and gone.spacing >= COARSE_SPACING_S and \
+                now - gone.at <= UNSEEN_FALL_S + gone.spacing + 1e-6
             if gone.stream != st.stream or not 0 < now - gone.at <= self.s.refind_s or not near or not similar or \
-                    not gone.going_down:
+                    not (gone.going_down or unseen_fall):
                 continue
             self.vanished.remove(gone)
             before = self.states.get((gone.stream, gone.track_id))
@@ -238,10 +273,11 @@ class FallAnalyzer:
                 continue
             if not st.lost_recorded and st.phase != Phase.ALERTED:
                 st.lost_recorded = True
-                going_down = (st.phase == Phase.FALLING or st.descent >= self.s.descent_speed or
+                going_down = (st.phase == Phase.FALLING or
+                              st.descent >= descent_needed(self.s.descent_speed, st.spacing) or
                               st.score >= self.s.threshold)
                 self.vanished.append(Vanished(stream, st.track_id, st.last_seen, st.centre, st.size, st.score,
-                                              going_down))
+                                              going_down, st.upright_since is not None, st.spacing))
             if st.phase == Phase.FALLING and st.down_time > 0 and now - st.last_seen >= self.s.lost_s:
                 self._held.append((st, self._raise(st, now, wall, person_lost=True)))
             elif now - st.last_seen > self.forget_s:

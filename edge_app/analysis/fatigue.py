@@ -43,8 +43,9 @@ class FatigueSettings:
     enabled: bool = option(True, "raise fatigue alerts (needs the fatigue_detector model from `make models`)")
     model: str = option("fatigue_detector", "sequence model name in the manifest")
     every_s: float = option(1.0, "seconds between model runs per person")
-    min_rate_hz: float = option(4.0, "below this many analysed frames per second of a stream, fatigue detection "
-                                     "pauses with a warning (its model reads motion: at 1 fps walking looked tired)")
+    min_rate_hz: float = option(8.0, "below this many analysed frames per second of a stream, fatigue detection "
+                                     "pauses with a warning (its model reads motion: at 5 fps standing still and "
+                                     "at 1 fps walking looked tired)")
     smoothing: float = option(0.3, "weight of each new score in the running score (exponential average, 0-1)")
     raise_at: float = option(0.8, "running score at or above which the alert may be raised")
     hold_s: float = option(20.0, "the running score must stay at or above raise_at this long (seconds; chosen "

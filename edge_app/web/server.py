@@ -283,7 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
         snap = srv.snapshot()
         streams = {name: {"status": src.get("status"), "fps": snap.get("streams", {}).get(name, {}).get("recent_fps"),
                           "reconnects": src.get("reconnects", 0), "frozen": src.get("frozen", 0),
-                          "orientation": src.get("orientation", "")}
+                          "orientation": src.get("orientation", ""), "hints": snap.get("hints", {}).get(name, [])}
                    for name, src in snap.get("sources", {}).items()}
         alerts = []
         for a in srv.board.alerts():
