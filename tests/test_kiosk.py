@@ -45,10 +45,13 @@ def test_kiosk_window_shows_the_annotated_frame(xvfb, manifest, tmp_path):
     from PIL import ImageGrab
 
     image = need_shared("pose", "coco_minitrain", "images", IMAGE)
-    frames = tmp_path / "frames"  # a still camera: the same real photo, 10 frames a second
-    frames.mkdir()
+    frames = tmp_path / "frames"  # a still camera: the same real photo with a camera's noise, 10 frames a second
+    frames.mkdir()  # (the very same picture again and again is a frozen camera, which is never analysed)
+    photo = cv2.imread(str(image))
+    rng = np.random.default_rng(0)
     for i in range(300):
-        (frames / f"{i:04d}.jpg").symlink_to(image)
+        noisy = np.clip(photo.astype(np.int16) + rng.integers(-2, 3, photo.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(frames / f"{i:04d}.jpg"), noisy)
     proc = subprocess.Popen([PYTHON, "-m", "edge_app", "run", "--kiosk", "--source", f"cam={frames}",
                              "--duration", "25"], cwd=REPO, env={**os.environ, "DISPLAY": xvfb},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
