@@ -23,6 +23,8 @@ import numpy as np
 
 from edge_app.alerts.board import AlertBoard, severity
 from edge_app.alerts.evidence import EvidenceRecorder, paths_for
+from edge_app.alerts.sink import Sink
+from edge_app.analysis.posture import posture_of
 from edge_app.app import PoseStack, build_analyzers
 from edge_app.config import Config, ServerConfig
 from edge_app.errors import VigilError
@@ -170,7 +172,7 @@ class Pipeline:
     def __init__(self, cfg: Config, stack: PoseStack, specs: list[SourceSpec], record: Path | None = None,
                  show: bool = False, kiosk: bool = False, events: Path | None = None, max_frames: int | None = None,
                  duration: float | None = None, log_every: float = 10.0, server: ServerConfig | None = None,
-                 outputs: list | None = None, catch_signals: bool = False):
+                 outputs: list[Sink] | None = None, catch_signals: bool = False):
         if not specs:
             raise VigilError("no sources given")
         names = [s.name for s in specs]
@@ -375,14 +377,12 @@ class Pipeline:
                 continue
             for track in tracks:
                 events += analyzer.update(track, frame.stream, frame.media_time, frame.capture_wall)
-            end_frame = getattr(analyzer, "end_frame", None)
-            if end_frame is not None:
-                events += end_frame(frame.stream, frame.media_time, frame.capture_wall)
+            events += analyzer.end_frame(frame.stream, frame.media_time, frame.capture_wall)
         by_id = {t.id: t for t in tracks}
         for event in events:
             self.emit(event, frame.seq, frame.image, by_id.get(event.track_id))
         timing.analysed = time.monotonic()
-        views = [TrackView(t.id, t.smoothed.copy(), t.box, getattr(t.state.get("posture"), "posture", None))
+        views = [TrackView(t.id, t.smoothed.copy(), t.box, posture_of(t))
                  for t in tracks]
         return Processed(frame, views, events, timing)
 
@@ -404,10 +404,8 @@ class Pipeline:
         name = cap.spec.name
         self.published_status[name] = cap.status.value
         for output in self.outputs:
-            status = getattr(output, "status", None)
-            if status is not None:
-                status(name, {"status": cap.status.value, "fps": round(self.metrics.recent_fps(name), 2),
-                              "frozen": cap.stats.frozen, "wall": round(time.time(), 3)})
+            output.status(name, {"status": cap.status.value, "fps": round(self.metrics.recent_fps(name), 2),
+                                 "frozen": cap.stats.frozen, "wall": round(time.time(), 3)})
 
     def _status_changes(self) -> None:
         """Publish a source's status as soon as it changes (frozen, reconnecting, back online), not only every

@@ -13,6 +13,7 @@ from conftest import MODELS_IR, need_shared
 from convert.train import synthetic
 from edge_app.analysis.fatigue import FatigueAnalyzer, FatigueSettings, baseline
 from edge_app.analysis.features import NUM_FEATURES
+from edge_app.analysis.posture import PostureState
 
 
 def still_person(seconds: float = 60.0, fps: float = 10.0):
@@ -66,7 +67,7 @@ def replay(analyzer, scripted, seconds, fps=10.0, scale: float = 1.0, posture: s
     times, lm, wd = still_person(seconds, fps)
     xy = lm[0][:, :2] * scale
     box = (float(xy[:, 0].min()), float(xy[:, 1].min()), float(xy[:, 0].max()), float(xy[:, 1].max()))
-    state = {"posture": SimpleNamespace(posture=posture)} if posture else {}
+    state = {"posture": PostureState(posture=posture)} if posture else {}
     track = SimpleNamespace(id=7, history=deque(maxlen=900), state=state, first_seen=0.0, smoothed=lm[0], box=box)
     events = []
     for t, l, w in zip(times, lm, wd):

@@ -88,6 +88,9 @@ class WebhookSink:
         if self.s.info_events or is_alert(record):
             self.spool.put(record)
 
+    def status(self, stream: str, status: dict) -> None:
+        """Stream status is not posted: a webhook carries events only (MQTT keeps status)."""
+
     def _post(self, record: dict) -> str | None:
         """POST one record; None when a 2xx answered it, else why it failed (for the warning)."""
         headers = {"Content-Type": "application/json"}

@@ -12,5 +12,12 @@ class Analyzer(Protocol):
     min_rate_hz: float  # below this analysis rate (frames per second) of a stream, the pipeline pauses it (0: never)
 
     def update(self, track: Track, stream: str, now: float, wall: float) -> list[Event]:
-        """Called once per frame for every confirmed track seen in it; keeps its state in ``track.state[name]``."""
+        """Called once per frame for every confirmed track seen in it. State that belongs to one person lives in
+        ``track.state[name]``; state that must outlive a track (a person lost and found again under a new id, the
+        fall analyzer's) lives in the analyzer, keyed by stream and track id."""
+        ...
+
+    def end_frame(self, stream: str, now: float, wall: float) -> list[Event]:
+        """Called once per frame of ``stream`` after every track's update: what depends on who was not seen (a
+        person lost mid-fall), and events that need the whole frame (one alert per fall across tracks)."""
         ...

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_app.analysis.features import window
-from edge_app.analysis.posture import POSTURES
+from edge_app.analysis.posture import POSTURES, posture_of
 from edge_app.analysis.sequence_model import SequenceModel, recent_history
 from edge_app.records import Event, Track
 from edge_app.schema import option
@@ -103,7 +103,7 @@ class FatigueAnalyzer:
         if max(x1 - x0, y1 - y0) < s.min_body_px:
             st.segment_start, st.above_since = None, None  # too small to read: start afresh when they are nearer
             return []
-        posture = getattr(track.state.get("posture"), "posture", None)
+        posture = posture_of(track)
         if st.segment_start is None or (posture is not None and posture != st.posture):
             st.segment_start = track.first_seen if st.segment_start is None else now
             st.posture, st.baseline, st.scored, st.above_since = posture, None, 0, None
@@ -133,6 +133,9 @@ class FatigueAnalyzer:
             return [Event("fatigue", stream, track.id, "cleared", round(st.score, 4), now, wall,
                           {**details, "raised_for_s": round(now - st.raised_at, 1)})]
         return []
+
+    def end_frame(self, stream: str, now: float, wall: float) -> list[Event]:
+        return []  # its state lives on the track and goes with it
 
     def _clear_only(self, st: FatigueState, track: Track, stream: str, now: float, wall: float) -> list[Event]:
         """In a posture that is not scored: a raised alert clears after ``clear_s`` there; nothing is raised."""

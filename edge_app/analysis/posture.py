@@ -55,10 +55,20 @@ def classify(f: PostureFeatures) -> str:
 
 
 @dataclass
-class _State:
+class PostureState:
+    """A track's posture as the posture analyzer keeps it in ``track.state["posture"]``: the posture reported, the
+    candidate that must hold ``hold_s`` before it is, and since when (media time, seconds)."""
+
     posture: str | None = None
     candidate: str | None = None
     since: float = 0.0
+
+
+def posture_of(track: Track) -> str | None:
+    """The posture the posture analyzer last reported for ``track`` (standing, sitting, lying), None before it has
+    (or when it does not run)."""
+    st = track.state.get(PostureAnalyzer.name)
+    return st.posture if isinstance(st, PostureState) else None
 
 
 class PostureAnalyzer:
@@ -71,7 +81,7 @@ class PostureAnalyzer:
         self.hold_s = hold_s
 
     def update(self, track: Track, stream: str, now: float, wall: float) -> list[Event]:
-        st: _State = track.state.setdefault(self.name, _State())
+        st: PostureState = track.state.setdefault(self.name, PostureState())
         f = features(track.smoothed)
         label = classify(f)
         if label != st.candidate:
@@ -82,3 +92,6 @@ class PostureAnalyzer:
         return [Event("posture", stream, track.id, "info", 1.0, now, wall,
                       {"posture": st.posture, "previous": previous, "torso_angle": round(f.torso_angle, 1),
                        "thigh_angle": round(f.thigh_angle, 1), "knee_angle": round(f.knee_angle, 1)})]
+
+    def end_frame(self, stream: str, now: float, wall: float) -> list[Event]:
+        return []  # nothing depends on who was not seen
