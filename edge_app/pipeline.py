@@ -32,11 +32,12 @@ from edge_app.io_faults import IO_FAULTS, check_writable
 from edge_app.metrics import FrameTiming, Metrics, rss_mb
 from edge_app.records import Event, Frame, Track, TrackView
 from edge_app.render.draw import alert_colour, draw_banner, draw_skeleton
+from edge_app.render.hub import FrameHub
 from edge_app.render.renderer import Processed, Renderer
 from edge_app.render.window import Window
 from edge_app.sources.capture import CaptureThread, SourceSpec, probe, redact
 from edge_app.tracking.tracker import Tracker
-from edge_app.web.server import FrameHub, OperatorServer
+from edge_app.web.server import OperatorServer
 
 log = logging.getLogger(__name__)
 GAP_S = 1.0  # a stream silent this long (media time) has had a gap: its tracks are not carried across it

@@ -27,3 +27,14 @@ def test_runtime_dependencies_are_minimal():
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {d.split("=")[0].split(">")[0].split("<")[0].strip() for d in deps}
     assert names == {"openvino", "opencv-python", "numpy", "pyyaml", "paho-mqtt", "av"}  # paho: MQTT; av: PyAV
+
+
+def test_no_package_cycle_between_render_and_web():
+    """The render side publishes views; the web side reads them. The render package never imports the web one."""
+    import ast
+
+    for path in (REPO / "edge_app" / "render").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | \
+            {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not any(m.startswith("edge_app.web") for m in imported), f"{path.name} imports the web package"

@@ -27,57 +27,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import cv2
-import numpy as np
-
 from edge_app.alerts.board import ACTIONS, AlertBoard
 from edge_app.errors import VigilError
-from edge_app.render.draw import mosaic
+from edge_app.render.hub import FrameHub, encode_jpeg
 from edge_app.web.prometheus import render as render_prometheus
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 BOUNDARY = "vigilframe"
-
-
-class FrameHub:
-    """The newest rendered view of each stream, the mosaic of them all, and a condition to wait for the next one.
-
-    The mosaic is built only when a client asks for it (once per published frame, whoever asks): building it for
-    every frame of every stream cost the render thread more than drawing did (4 streams: 55 % of its time)."""
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._image: np.ndarray | None = None  # the mosaic of the newest frame, once built
-        self._streams: dict[str, np.ndarray] = {}  # in the mosaic's order
-        self.seq = 0
-
-    def publish(self, image: np.ndarray | None, streams: dict[str, np.ndarray] | None = None) -> None:
-        """``image``: the view as shown, or None to build it from ``streams`` when asked."""
-        with self._cond:
-            self._image, self.seq = image, self.seq + 1
-            if streams is not None:
-                self._streams = streams
-            self._cond.notify_all()
-
-    def newer_than(self, seq: int, timeout: float, stream: str | None = None) -> tuple[int, np.ndarray | None]:
-        """The newest image after ``seq`` (waiting up to ``timeout``): one stream's, or the mosaic."""
-        with self._cond:
-            if self.seq <= seq:
-                self._cond.wait(timeout)
-            if stream is not None:
-                return self.seq, self._streams.get(stream)
-            if self._image is None and self._streams:
-                self._image = mosaic(list(self._streams.values()))
-            return self.seq, self._image
-
-
-def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return buf.tobytes()
 
 
 CONSOLE = Path(__file__).with_name("console.html")
