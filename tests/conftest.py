@@ -58,8 +58,8 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subproce
 
 
 def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
-    """A user error: non-zero exit, no traceback, the last stderr line names what was wrong."""
-    assert proc.returncode != 0, proc.stdout + proc.stderr
+    """A user error: exit status 2 (as documented), no traceback, the last stderr line names what was wrong."""
+    assert proc.returncode == 2, f"exit {proc.returncode}: " + proc.stdout[-1000:] + proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
     assert lines, "no error message"
