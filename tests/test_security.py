@@ -15,6 +15,8 @@ from conftest import MOSQUITTO, PYTHON, REPO, ControlRoom, free_port, need_share
 from edge_app.config import load_config
 
 CAM_SECRET, MQTT_SECRET = "cam-Pa55word", "mqtt-Pa55word"
+HOOK_SECRET, SERVER_SECRET = "hook-T0ken", "server-T0ken"
+SECRETS = (CAM_SECRET, MQTT_SECRET, HOOK_SECRET, SERVER_SECRET)
 
 
 def test_defaults_listen_on_loopback_only():
@@ -28,11 +30,17 @@ def test_secrets_never_appear_anywhere(tmp_path, manifest, rtsp_server, broker):
     camera = rtsp_server({"hall": clip}).warm()
     url = camera.url("hall").replace("rtsp://", f"rtsp://admin:{CAM_SECRET}@")
     room = ControlRoom(broker.port, "vigil/#")
+    from test_webhook import Answering
+
+    hook = Answering(lambda method, path: (200, {}, 0.0))
     port = free_port()
     cfg = tmp_path / "vigil.yaml"
     cfg.write_text(f"alerts:\n  mqtt:\n    enabled: true\n    port: {broker.port}\n    username: vigil\n"
                    f"    password: {MQTT_SECRET}\n    spool_dir: {tmp_path / 'spool'}\n"
+                   f"  webhook:\n    enabled: true\n    url: http://127.0.0.1:{hook.port}/hook?key={HOOK_SECRET}\n"
+                   f"    token: {HOOK_SECRET}\n    spool_dir: {tmp_path / 'hook-spool'}\n"
                    f"  evidence:\n    dir: {tmp_path / 'evidence'}\n    after_s: 1\n"
+                   f"server:\n  token: {SERVER_SECRET}\n"
                    f"sources:\n  - name: hall\n    uri: {url}\n")
     events, stats = tmp_path / "events.jsonl", tmp_path / "stats.json"
     vigil = subprocess.Popen([PYTHON, "-m", "edge_app", "-v", "run", "--config", str(cfg), "--headless",
@@ -45,22 +53,28 @@ def test_secrets_never_appear_anywhere(tmp_path, manifest, rtsp_server, broker):
         while time.monotonic() < deadline and not (events.exists() and '"raised"' in events.read_text()):
             time.sleep(0.5)
         for path in ("api/state", "metrics", "health", "", "snapshot.jpg"):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/{path}", timeout=5) as resp:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/{path}",
+                                             headers={"Authorization": f"Bearer {SERVER_SECRET}"})
+            with urllib.request.urlopen(request, timeout=5) as resp:
                 pages.append(resp.read().decode("latin-1"))
         out, err = vigil.communicate(timeout=60)
     finally:
         if vigil.poll() is None:
             vigil.kill()
         room.close()
+        hook.stop()
     assert vigil.returncode == 0, err[-2000:]
+    assert any(method == "POST" for method, _, _ in hook.requests), "and webhook traffic"
     assert '"raised"' in events.read_text(), "the run must have produced alerts for the check to mean something"
     assert room.events(), "and MQTT traffic"
     mqtt_payloads = "".join(p.decode("latin-1") for _, p, _ in room.messages)
     everything = {"stderr": err, "stdout": out, "events": events.read_text(), "stats": stats.read_text(),
                   "console and metrics": "".join(pages), "mqtt": mqtt_payloads,
-                  "spool": "".join(p.read_text() for p in (tmp_path / "spool").glob("*") if p.is_file())}
+                  "spool": "".join(p.read_text() for folder in ("spool", "hook-spool")
+                                   for p in (tmp_path / folder).glob("*") if p.is_file())}
     for where, text in everything.items():
-        assert CAM_SECRET not in text and MQTT_SECRET not in text, f"a secret in {where}"
+        for secret in SECRETS:
+            assert secret not in text, f"{secret} in {where}"
     assert "***@127.0.0.1" in err  # the camera is still named, credentials hidden
 
 
