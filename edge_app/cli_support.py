@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_app.errors import VigilError
+from edge_app.io_faults import check_writable as check_folder
 
 
 def run_main(main: Callable[[], int], prog: str) -> int:
@@ -21,9 +22,10 @@ def run_main(main: Callable[[], int], prog: str) -> int:
 
 
 def check_writable(flag: str, path: Path) -> None:
-    """Fail at start, not after an hour's run, when an output file cannot be written. Leaves no file behind."""
+    """Fail at start, not after an hour's run, when an output file cannot be written (its folder refuses a file,
+    as io_faults.check_writable tests it, or the file itself cannot be opened). Leaves no file behind."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        check_folder(path.parent)
         existed = path.exists()
         with open(path, "a"):
             pass
