@@ -9,24 +9,76 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
 from typing import Any
 
 import numpy as np
 
-# BlazePose's 33 landmarks, in model output order.
-BLAZEPOSE_LANDMARKS: tuple[str, ...] = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
-    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
-    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
-)
 
-COCO17_KEYPOINTS: tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
-    "right_ankle",
-)
+class Landmark(IntEnum):
+    """BlazePose's 33 pose landmarks: the index of each in the model's output (the same order as MediaPipe's
+    ``PoseLandmark``, mediapipe/tasks/python/vision/pose_landmarker.py)."""
+
+    NOSE = 0
+    LEFT_EYE_INNER = 1
+    LEFT_EYE = 2
+    LEFT_EYE_OUTER = 3
+    RIGHT_EYE_INNER = 4
+    RIGHT_EYE = 5
+    RIGHT_EYE_OUTER = 6
+    LEFT_EAR = 7
+    RIGHT_EAR = 8
+    MOUTH_LEFT = 9
+    MOUTH_RIGHT = 10
+    LEFT_SHOULDER = 11
+    RIGHT_SHOULDER = 12
+    LEFT_ELBOW = 13
+    RIGHT_ELBOW = 14
+    LEFT_WRIST = 15
+    RIGHT_WRIST = 16
+    LEFT_PINKY = 17
+    RIGHT_PINKY = 18
+    LEFT_INDEX = 19
+    RIGHT_INDEX = 20
+    LEFT_THUMB = 21
+    RIGHT_THUMB = 22
+    LEFT_HIP = 23
+    RIGHT_HIP = 24
+    LEFT_KNEE = 25
+    RIGHT_KNEE = 26
+    LEFT_ANKLE = 27
+    RIGHT_ANKLE = 28
+    LEFT_HEEL = 29
+    RIGHT_HEEL = 30
+    LEFT_FOOT_INDEX = 31
+    RIGHT_FOOT_INDEX = 32
+
+
+class CocoKeypoint(IntEnum):
+    """The 17 COCO person keypoints, in the order of COCO's annotations and of COCO-trained models
+    (MoveNet)."""
+
+    NOSE = 0
+    LEFT_EYE = 1
+    RIGHT_EYE = 2
+    LEFT_EAR = 3
+    RIGHT_EAR = 4
+    LEFT_SHOULDER = 5
+    RIGHT_SHOULDER = 6
+    LEFT_ELBOW = 7
+    RIGHT_ELBOW = 8
+    LEFT_WRIST = 9
+    RIGHT_WRIST = 10
+    LEFT_HIP = 11
+    RIGHT_HIP = 12
+    LEFT_KNEE = 13
+    RIGHT_KNEE = 14
+    LEFT_ANKLE = 15
+    RIGHT_ANKLE = 16
+
+
+BLAZEPOSE_LANDMARKS: tuple[str, ...] = tuple(lm.name.lower() for lm in Landmark)
+COCO17_KEYPOINTS: tuple[str, ...] = tuple(kp.name.lower() for kp in CocoKeypoint)
 
 # Index of each COCO-17 keypoint in the BlazePose landmark list.
 COCO17_FROM_BLAZEPOSE: tuple[int, ...] = tuple(BLAZEPOSE_LANDMARKS.index(name) for name in COCO17_KEYPOINTS)
@@ -156,14 +208,25 @@ class Track:
         return self.pose.box
 
 
+class EventState(StrEnum):
+    """What an event says of its alert. A StrEnum: it compares equal to, and is written to JSON as, its value."""
+
+    RAISED = "raised"  # an analyzer raised the alert
+    CLEARED = "cleared"  # the analyzer (the person got up) or an operator cleared it
+    ACKNOWLEDGED = "acknowledged"  # an operator acknowledged it (details.by, details.via)
+    INFO = "info"  # no alert: information (a posture change)
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Something an analyzer reports about a track: an alert raised or cleared, or information (state change)."""
+    """Something an analyzer reports about a track (an alert raised or cleared, or information), or an operator's
+    action on an alert. ``media_time``: seconds of the stream's media time; ``wall_time``: Unix time of the frame's
+    capture (or of the action). ``details`` is filled before the event is published and never changed after."""
 
     type: str
     stream: str
     track_id: int
-    state: str  # raised | cleared | info
+    state: EventState
     score: float
     media_time: float
     wall_time: float

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import MODELS_IR, assert_clean_error, run_cli
+from support import MODELS_IR, assert_clean_error, run_cli
 
 
 def tiny_video(path: Path, frames: int = 30, size=(320, 240), codec: str = "MJPG") -> Path:

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SHARED, assert_clean_error, run_cli
+from support import SHARED, assert_clean_error, run_cli
 
 POSE = ("pose_detector", "pose_landmark_lite", "pose_landmark_full", "pose_landmark_heavy")
 
@@ -112,7 +112,7 @@ def test_report_and_plots(quick):
 
 def test_onnx_export_matches_the_ir(manifest):
     """The ONNX Runtime peer runs the same model as Vigil: its output equals OpenVINO f32 on real windows."""
-    from conftest import MODELS_IR, REPO
+    from support import MODELS_IR, REPO
 
     onnx = MODELS_IR / "fall_detector" / "onnx" / "model.onnx"
     windows = REPO / ".cache" / "vigil" / "trained" / "fall" / "windows.npz"

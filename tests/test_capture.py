@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from conftest import need_shared
 from edge_app.errors import VigilError
 from edge_app.sources.capture import CaptureThread, SourceSpec, Status, is_blank
+from support import need_shared
 
 
 def wait_for(predicate, timeout: float) -> bool:

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import REPO, run_cli
+from support import REPO, run_cli
 
 PASSES = 3
 CLIP_S = 79.5  # 795 frames at 10 fps

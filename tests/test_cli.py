@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import MODELS_IR, assert_clean_error, need_shared, run_cli
+from support import MODELS_IR, assert_clean_error, need_shared, run_cli
 
 
 def test_config_describe_lists_keys():
@@ -117,7 +117,7 @@ def test_build_unknown_model_name():
 def test_demo_serves_the_clip_over_rtsp_and_records(tmp_path, manifest):
     import cv2
 
-    from conftest import rtsp_available
+    from support import rtsp_available
 
     if not rtsp_available():
         pytest.skip("needs GStreamer's RTSP server for the system python3 (make setup installs it)")

@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import PYTHON, REPO, ControlRoom, free_port, need_shared, wait_for
 from edge_app.alerts.board import ALL, AlertBoard, clean_name
 from edge_app.metrics import Metrics
 from edge_app.records import Event, Frame, TrackView
@@ -24,6 +23,7 @@ from edge_app.render.draw import ACKNOWLEDGED, SEVERITY_COLOURS
 from edge_app.render.renderer import Processed, Renderer
 from edge_app.render.window import Window
 from edge_app.web.server import FrameHub, OperatorServer
+from support import PYTHON, REPO, ControlRoom, free_port, need_shared, wait_for
 
 
 def raised(type_="fall", stream="hall", track=3, wall=None) -> Event:
@@ -53,13 +53,11 @@ class PipelineThread:
 def test_raised_alerts_get_ids_and_the_analyzers_clear_ends_them():
     board = AlertBoard()
     fall, tired = raised(), raised("fatigue", track=4)
-    board.observe(fall)
-    board.observe(tired)
+    fall, tired = board.observe(fall), board.observe(tired)
     assert fall.details["alert_id"] != tired.details["alert_id"]
     assert [a.severity for a in board.open_alerts("hall")] == ["critical", "warning"]
     board.observe(Event("posture", "hall", 3, "info", 1.0, 13.0, time.time(), {}))  # ignored
-    cleared = Event("fall", "hall", 3, "cleared", 0.1, 20.0, time.time(), {})
-    board.observe(cleared)
+    cleared = board.observe(Event("fall", "hall", 3, "cleared", 0.1, 20.0, time.time(), {}))
     assert cleared.details["alert_id"] == fall.details["alert_id"]
     assert [a.type for a in board.open_alerts("hall")] == ["fatigue"]
     assert board.get(fall.details["alert_id"]).cleared_by == "analysis"
@@ -68,8 +66,8 @@ def test_raised_alerts_get_ids_and_the_analyzers_clear_ends_them():
 def test_acknowledge_and_clear_become_events_once():
     board = AlertBoard()
     fall = raised()
-    board.observe(fall)
-    alert_id = fall.details["alert_id"]
+    alert_id = board.observe(fall).details["alert_id"]
+    assert "alert_id" not in fall.details  # the event given is not changed: the board returns a copy
     board.request("ack", alert_id, by="Ana <script>", via="console", timeout=None)
     board.request("ack", alert_id, by="Ben", via="console", timeout=None)  # already acknowledged: no second event
     events = board.apply_requests()
@@ -158,7 +156,7 @@ def expected(colour) -> np.ndarray:
 def test_banner_and_box_take_the_severity_colour_then_the_acknowledged_one(type_):
     board = AlertBoard()
     event = raised(type_)
-    board.observe(event)
+    event = board.observe(event)
     image = render_one(board, [event])
     colour = SEVERITY_COLOURS["critical" if type_ == "fall" else "warning"]
     assert np.abs(banner_colour(image) - expected(colour)).max() < 4
@@ -199,7 +197,7 @@ def post(url: str, body: bytes | None = b"{}", headers: dict | None = None) -> t
 def test_state_lists_streams_and_alerts_and_actions_reach_the_board(console):
     server, board, worker = console
     event = raised()
-    board.observe(event)
+    event = board.observe(event)
     alert_id = event.details["alert_id"]
     with urllib.request.urlopen(server.url + "api/state", timeout=5) as resp:
         state = json.loads(resp.read())
@@ -224,7 +222,7 @@ def test_state_lists_streams_and_alerts_and_actions_reach_the_board(console):
 def test_actions_refuse_other_sites_and_non_json_bodies(console):
     server, board, worker = console
     event = raised()
-    board.observe(event)
+    event = board.observe(event)
     url = f"{server.url}api/alerts/{event.details['alert_id']}/ack"
     assert post(url, headers={"Origin": "http://evil.example"})[0] == 403  # another web page's form or fetch
     assert post(url, headers={"Content-Type": "application/x-www-form-urlencoded"})[0] == 415
@@ -246,7 +244,7 @@ def test_actions_need_the_token_beyond_loopback():
     worker = PipelineThread(board)
     try:
         event = raised()
-        board.observe(event)
+        event = board.observe(event)
         url = f"http://127.0.0.1:{server.port}/api/alerts/{event.details['alert_id']}/ack"
         assert post(url)[0] == 401
         assert post(url, headers={"Authorization": "Bearer wrong"})[0] == 401
@@ -260,7 +258,7 @@ def test_the_pipeline_not_running_is_a_clear_503(console):
     server, board, worker = console
     worker.stop()
     event = raised()
-    board.observe(event)
+    event = board.observe(event)
     status, body = post(f"{server.url}api/alerts/{event.details['alert_id']}/ack")
     assert status == 503 and "not running" in body["error"]
 

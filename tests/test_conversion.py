@@ -10,11 +10,11 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from conftest import assert_clean_error, need_shared, run_cli
 from convert.recipes import load_recipes
 from convert.sources import head_nodes, load_file, load_source
 from edge_app.errors import ModelError
 from edge_app.inference.runtime import Runtime
+from support import assert_clean_error, need_shared, run_cli
 
 torch = pytest.importorskip("torch")
 

@@ -7,9 +7,9 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import assert_clean_error, need_shared, run_cli
 from edge_app.sources.capture import redact
 from edge_app.sources.reader import encode_credentials
+from support import assert_clean_error, need_shared, run_cli
 
 PASSWORD = "p@ss/w:rd#1"
 

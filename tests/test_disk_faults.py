@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, REPO, assert_clean_error, need_shared, run_cli, wait_for
+from edge_app.alerts.bus import EventLog, event_record
 from edge_app.alerts.spool import Spool
 from edge_app.io_faults import IO_FAULTS
-from edge_app.pipeline import EventLog
 from edge_app.records import Event
+from support import PYTHON, REPO, assert_clean_error, need_shared, run_cli, wait_for
 
 
 @pytest.fixture
@@ -63,18 +63,18 @@ def test_the_event_log_on_a_full_disk_says_it_once_goes_on_and_recovers(mount, c
     disk = mount(256)
     log_path = disk / "events.jsonl"
     events = EventLog(log_path)
-    events.write(posture(0), 0)
+    events.publish(event_record(posture(0), 0))
     before = IO_FAULTS.snapshot()["errors"].get("events", 0)
     fill(disk)
     with caplog.at_level("WARNING"):
         for i in range(1, 30):  # each line is a few hundred bytes: the disk refuses them
-            events.write(posture(i), i)
+            events.publish(event_record(posture(i), i))
         failures = IO_FAULTS.snapshot()["errors"].get("events", 0) - before
         assert failures >= 1 and caplog.text.count("events: cannot write") == 1
         assert "No space left on device" in caplog.text
         for p in disk.glob("filler*"):
             p.unlink()
-        events.write(posture(99), 99)
+        events.publish(event_record(posture(99), 99))
         assert "events: writing again" in caplog.text
     events.close()
     lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip().endswith("}")]

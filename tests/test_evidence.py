@@ -10,9 +10,9 @@ import time
 import cv2
 import numpy as np
 
-from conftest import need_shared, run_cli
 from edge_app.alerts.evidence import EvidenceRecorder, EvidenceSettings, paths_for
 from edge_app.records import Event
+from support import need_shared, run_cli
 
 
 def test_a_real_fall_leaves_a_snapshot_and_a_clip_that_decodes(tmp_path, manifest):

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_clean_error, need_shared, run_cli
 from edge_app.analysis.fall import FallAnalyzer, FallSettings, Phase
 from edge_app.analysis.features import FEATURE_NAMES, current_features, posture_measures, window
+from support import REPO, assert_clean_error, need_shared, run_cli
 
 # a standing person, 170 px tall, feet at y=400 (image y down): joint -> (x, y)
 STANDING = {0: (300, 240), 11: (285, 265), 12: (315, 265), 13: (280, 300), 14: (320, 300), 15: (278, 330),

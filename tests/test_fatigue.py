@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from test_fall import skeleton
 
-from conftest import MODELS_IR, need_shared
 from convert.train import synthetic
 from edge_app.analysis.fatigue import FatigueAnalyzer, FatigueSettings, baseline
 from edge_app.analysis.features import NUM_FEATURES
 from edge_app.analysis.posture import PostureState
+from support import MODELS_IR, need_shared
 
 
 def still_person(seconds: float = 60.0, fps: float = 10.0):
@@ -119,7 +119,7 @@ def test_no_score_before_a_baseline():
 
 
 def test_bad_fatigue_config(tmp_path):
-    from conftest import assert_clean_error, run_cli
+    from support import assert_clean_error, run_cli
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("analysis:\n  fatigue:\n    raise_at: 0.3\n    clear_at: 0.5\n")

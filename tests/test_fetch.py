@@ -8,10 +8,10 @@ import textwrap
 
 import pytest
 
-from conftest import assert_clean_error, run_cli
 from convert.fetch import fetch_all, sha256_of
 from convert.recipes import load_recipes
 from edge_app.errors import VigilError
+from support import assert_clean_error, run_cli
 
 
 def recipes_file(tmp_path, package, member, sha, registry="pypi"):

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import media
-from conftest import assert_clean_error, need_shared, run_cli
 from edge_app.sources.capture import CaptureThread, SourceSpec, orient
+from support import assert_clean_error, need_shared, run_cli
 
 FPS = 18.0  # the UP-Fall clips the cases were made from
 FRAME = 1.0 / FPS

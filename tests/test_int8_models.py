@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import MODELS_IR, need_shared
 from convert.coco import load_coco
 from convert.kinds import DetectorKind, LandmarkKind
 from edge_app.inference.latency import measure_interleaved
 from edge_app.inference.runtime import Runtime
+from support import MODELS_IR, need_shared
 
 LANDMARK_MODELS = ["pose_landmark_full", "pose_landmark_lite", "pose_landmark_heavy"]
 

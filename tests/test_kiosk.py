@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import PYTHON, REPO, need_shared
+from support import PYTHON, REPO, need_shared
 
 SCREEN = (1280, 720)
 # one person, COCO ground-truth box (x, y, w, h) in the 640x480 image

@@ -10,7 +10,7 @@ import av
 import pytest
 
 import media
-from conftest import need_shared, run_cli
+from support import need_shared, run_cli
 
 
 def thinned(tmp_path, activity: int, camera: int, rate: float):

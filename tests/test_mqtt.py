@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from conftest import MOSQUITTO, Broker, ControlRoom, assert_clean_error, run_cli
 from edge_app.alerts.mqtt import MqttSettings, MqttSink
 from edge_app.alerts.spool import Spool
+from support import MOSQUITTO, Broker, ControlRoom, assert_clean_error, run_cli
 
 
 def alert(i: int) -> dict:
@@ -21,14 +21,15 @@ def alert(i: int) -> dict:
 
 def test_alerts_raised_while_the_broker_is_down_arrive_in_order(broker, tmp_path):
     room = ControlRoom(broker.port)
-    sink = MqttSink(MqttSettings(enabled=True, port=broker.port, spool_dir=tmp_path / "spool", client_id="box-1"))
+    sink = MqttSink(MqttSettings(enabled=True, port=broker.port, spool_dir=tmp_path / "spool",
+                                 client_id="box-1")).start()
     try:
         for i in range(3):
-            sink(alert(i))
+            sink.publish(alert(i))
         assert [e["details"]["n"] for e in room.wait_events(3, 10)] == [0, 1, 2]
         broker.stop()  # the network or the broker is down for 30 s while alerts are raised
         for i in range(3, 13):
-            sink(alert(i))
+            sink.publish(alert(i))
             time.sleep(3.0)
         assert len(sink.spool.pending()) == 10  # waiting on disk
         broker.start()
@@ -48,13 +49,13 @@ def test_a_restart_resumes_the_spool_and_availability_is_published(broker, tmp_p
     spool = tmp_path / "spool"
     room = ControlRoom(broker.port)
     broker.stop()
-    first = MqttSink(MqttSettings(enabled=True, port=broker.port, spool_dir=spool, client_id="box-2"))
+    first = MqttSink(MqttSettings(enabled=True, port=broker.port, spool_dir=spool, client_id="box-2")).start()
     for i in range(4):
-        first(alert(i))
+        first.publish(alert(i))
     first.close(flush_timeout=0.5)  # Vigil stops with the broker unreachable: the alerts stay on disk
     assert len(Spool(spool).pending()) == 4
     broker.start()
-    second = MqttSink(MqttSettings(enabled=True, port=broker.port, spool_dir=spool, client_id="box-2"))
+    second = MqttSink(MqttSettings(enabled=True, port=broker.port, spool_dir=spool, client_id="box-2")).start()
     try:
         assert [e["details"]["n"] for e in room.wait_events(4, 20)] == [0, 1, 2, 3]
         second.status("ward-3", {"status": "online", "fps": 15.0})
@@ -95,7 +96,7 @@ def test_bad_mqtt_config(tmp_path, text, needle):
 
 def test_a_real_fall_reaches_the_broker(broker, tmp_path, manifest):
     """The whole pipeline on a held-back UR Fall clip with MQTT on: the fall alert arrives on the topic."""
-    from conftest import need_shared
+    from support import need_shared
 
     if "fall_detector" not in manifest["models"]:
         pytest.skip("fall_detector not built")
@@ -148,11 +149,13 @@ def test_tls_and_a_password_deliver_and_the_password_is_never_logged(secure_brok
     room.loop_start()
     settings = dict(enabled=True, port=secure_broker.port, tls=True, ca_file=secure_broker.cert, username="vigil")
     caplog.set_level("DEBUG")
-    wrong = MqttSink(MqttSettings(**settings, password="not-it", spool_dir=tmp_path / "wrong", client_id="box-w"))
-    right = MqttSink(MqttSettings(**settings, password="pa55-w0rd", spool_dir=tmp_path / "right", client_id="box-r"))
+    wrong = MqttSink(MqttSettings(**settings, password="not-it", spool_dir=tmp_path / "wrong",
+                                  client_id="box-w")).start()
+    right = MqttSink(MqttSettings(**settings, password="pa55-w0rd", spool_dir=tmp_path / "right",
+                                  client_id="box-r")).start()
     try:
-        wrong(alert(1))
-        right(alert(2))
+        wrong.publish(alert(1))
+        right.publish(alert(2))
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not got:
             time.sleep(0.1)
@@ -194,16 +197,16 @@ def test_a_dead_boxs_stream_status_expires_instead_of_saying_online(broker, tmp_
         "from pathlib import Path\n"
         "from edge_app.alerts.mqtt import MqttSettings, MqttSink\n"
         f"sink = MqttSink(MqttSettings(enabled=True, port={broker.port}, client_id='box-9', status_expiry_s=3,"
-        f" spool_dir=Path({str(tmp_path / 'spool')!r})))\n"
+        f" spool_dir=Path({str(tmp_path / 'spool')!r}))).start()\n"
         "sink.connected.wait(10)\n"
         "while True:\n"
         "    sink.status('hall', {'status': 'online', 'fps': 15.0})\n"
         "    time.sleep(0.5)\n")
-    from conftest import PYTHON, REPO
+    from support import PYTHON, REPO
 
     box = subprocess.Popen([PYTHON, "-c", script], cwd=REPO)
     try:
-        from conftest import wait_for
+        from support import wait_for
 
         wait_for(lambda: json.loads(retained(broker.port).get("vigil/hall/status", "{}")).get("status") ==
                  "online", 20, "the stream's status online")
@@ -225,13 +228,13 @@ def test_a_dead_boxs_stream_status_expires_instead_of_saying_online(broker, tmp_
 
 def test_two_boxes_with_one_client_id_are_named_in_the_log(broker, tmp_path, caplog):
     first = MqttSink(MqttSettings(enabled=True, port=broker.port, client_id="cloned-box",
-                                  spool_dir=tmp_path / "a"))
+                                  spool_dir=tmp_path / "a")).start()
     second = None
     try:
         assert first.connected.wait(10)
         with caplog.at_level("ERROR"):
             second = MqttSink(MqttSettings(enabled=True, port=broker.port, client_id="cloned-box",
-                                           spool_dir=tmp_path / "b"))
+                                           spool_dir=tmp_path / "b")).start()
             deadline = time.monotonic() + 30  # they take the id from each other about every second at first
             while time.monotonic() < deadline and "took over its session" not in caplog.text:
                 time.sleep(0.1)

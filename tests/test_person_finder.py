@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from edge_app.config import Config, ModelsConfig, PoseConfig
-from edge_app.pipeline import nobody_hint
 from edge_app.pose.finder import BLAZEPOSE_FROM_COCO17, alignment_from_body, decode, pose_from_body
 from edge_app.pose.geometry import roi_from_alignment
 from edge_app.records import BLAZEPOSE_LANDMARKS, COCO17_KEYPOINTS, Detection, Pose, RotatedRect
+from edge_app.stream import nobody_hint
 from edge_app.tracking.tracker import Tracker, TrackerSettings, plausible_body
 
 

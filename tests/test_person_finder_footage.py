@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, need_shared, run_cli
 from edge_app.app import build_pose_stack
 from edge_app.config import load_config
+from support import REPO, need_shared, run_cli
 
 CCTV = REPO / "configs" / "cctv.yaml"
 

@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import MODELS_IR, need_shared
 from convert.coco import load_coco
 from convert.evaluate import evaluate_gt_box
 from convert.metrics import oks, pck
@@ -16,6 +15,7 @@ from edge_app.inference.model_store import ModelStore
 from edge_app.pose.detector import PoseDetector
 from edge_app.pose.engine import EngineSettings, PoseEngine
 from edge_app.pose.landmarks import LandmarkModel
+from support import MODELS_IR, need_shared
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
-from conftest import MOSQUITTO, PYTHON, REPO, ControlRoom, free_port, need_shared
 from edge_app.config import load_config
+from support import MOSQUITTO, PYTHON, REPO, ControlRoom, free_port, need_shared
 
 CAM_SECRET, MQTT_SECRET = "cam-Pa55word", "mqtt-Pa55word"
 HOOK_SECRET, SERVER_SECRET = "hook-T0ken", "server-T0ken"

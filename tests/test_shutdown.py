@@ -11,7 +11,7 @@ import time
 import cv2
 import pytest
 
-from conftest import MOSQUITTO, PYTHON, REPO, Broker, ControlRoom, free_port, need_shared, wait_for
+from support import MOSQUITTO, PYTHON, REPO, Broker, ControlRoom, free_port, need_shared, wait_for
 
 
 def start_vigil(cfg, source: str, events, *extra: str) -> subprocess.Popen:

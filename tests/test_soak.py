@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import need_shared
 from edge_app.metrics import rss_mb
+from support import need_shared
 
 CLIPS = [("Activity1", "Trial2Cam1"), ("Activity7", "Trial2Cam2"), ("Activity8", "Trial2Cam1"),
          ("Activity4", "Trial2Cam2")]  # two falls among them (7.8 s clips): alerts raised again and again
@@ -26,18 +26,17 @@ def fds() -> int:
 
 
 def soak(rtsp_server, minutes: float) -> tuple[list[dict], object]:
-    from edge_app.app import build_pose_stack
+    from edge_app.app import build_pose_stack, build_runner
     from edge_app.bench.pipeline import bench_config
     from edge_app.config import load_config
-    from edge_app.pipeline import Pipeline
     from edge_app.sources.capture import SourceSpec
 
     clips = CLIPS if minutes <= 4 else LONG_CLIPS  # the server loops each clip for as long as the run lasts
     mounts = {f"cam{i + 1}": need_shared("falls", "upfall_s1", a, f"{t}.mp4") for i, (a, t) in enumerate(clips)}
     server = rtsp_server(mounts, fps=15).warm()
     cfg = bench_config(load_config())
-    pipe = Pipeline(cfg, build_pose_stack(cfg, len(mounts)), [SourceSpec(n, server.url(n)) for n in mounts],
-                    duration=minutes * 60, log_every=3600.0)
+    pipe = build_runner(cfg, build_pose_stack(cfg, len(mounts)), [SourceSpec(n, server.url(n)) for n in mounts],
+                        duration=minutes * 60, log_every=3600.0)
     runner = threading.Thread(target=pipe.run, name="vigil", daemon=True)
     started = time.monotonic()
     runner.start()

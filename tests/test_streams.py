@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import need_shared, run_cli
+from support import need_shared, run_cli
 
 CLIPS = [("Activity6", "Trial2Cam1"), ("Activity7", "Trial2Cam2"), ("Activity8", "Trial2Cam1"),
          ("Activity9", "Trial2Cam2")]

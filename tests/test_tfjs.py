@@ -11,9 +11,9 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from conftest import assert_clean_error, run_cli
 from convert.tfjs import load_tfjs
 from edge_app.errors import ModelError
+from support import assert_clean_error, run_cli
 
 RNG = np.random.default_rng(3)
 W = RNG.normal(0, 0.5, (3, 3, 3, 4)).astype(np.float32)  # HWIO

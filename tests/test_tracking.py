@@ -103,12 +103,12 @@ def _clip_tracks(path, crop_right=False, frames=None, stride=1):
     """Run the INT8 pose engine and the tracker over a real clip; (track ids seen per frame, posture events)."""
     import cv2
 
-    from conftest import MODELS_IR
     from edge_app.inference.model_store import ModelStore
     from edge_app.inference.runtime import Runtime
     from edge_app.pose.detector import PoseDetector
     from edge_app.pose.engine import PoseEngine
     from edge_app.pose.landmarks import LandmarkModel
+    from support import MODELS_IR
 
     rt = Runtime("CPU", threads=2)
     store = ModelStore(MODELS_IR)
@@ -136,7 +136,7 @@ def _clip_tracks(path, crop_right=False, frames=None, stride=1):
 
 @pytest.mark.parametrize("activity, trial", [(1, 1), (7, 1), (8, 2), (11, 1)])
 def test_track_id_stable_on_single_person_upfall_clips(manifest, activity, trial):
-    from conftest import need_shared
+    from support import need_shared
 
     clip = need_shared("falls", "upfall_s1", f"Activity{activity}", f"Trial{trial}Cam1.mp4")
     ids, _ = _clip_tracks(clip, stride=2)
@@ -150,7 +150,7 @@ def test_track_id_stable_on_single_person_upfall_clips(manifest, activity, trial
     (8, ["standing", "sitting"]),  # walks in and sits down
 ])
 def test_posture_seen_on_real_clips(manifest, activity, expected):
-    from conftest import need_shared
+    from support import need_shared
 
     clip = need_shared("falls", "upfall_s1", f"Activity{activity}", "Trial1Cam1.mp4")
     _, events = _clip_tracks(clip, stride=2)

@@ -13,11 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import PYTHON, REPO, assert_clean_error, free_port, need_shared, run_cli
 from edge_app.errors import VigilError
 from edge_app.metrics import FrameTiming, Metrics
 from edge_app.web.prometheus import render
 from edge_app.web.server import BOUNDARY, FrameHub, OperatorServer
+from support import PYTHON, REPO, assert_clean_error, free_port, need_shared, run_cli
 
 SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="[^"]*",?)*\})? -?[0-9.e+-]+$')
 

@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import assert_clean_error, free_port, run_cli
 from edge_app.alerts.spool import Spool
 from edge_app.alerts.webhook import WebhookSettings, WebhookSink, redacted
+from support import assert_clean_error, free_port, run_cli
 
 
 class Receiver:
@@ -54,15 +54,15 @@ def alert(i: int) -> dict:
 def test_events_raised_while_the_receiver_is_down_arrive_in_order(tmp_path):
     port = free_port()
     sink = WebhookSink(WebhookSettings(enabled=True, url=f"http://127.0.0.1:{port}/hook", token="t0k",
-                                       backoff_max_s=1.0, spool_dir=tmp_path / "spool"))
+                                       backoff_max_s=1.0, spool_dir=tmp_path / "spool")).start()
     try:
         for i in range(5):  # nobody listens yet: connection refused
-            sink(alert(i))
+            sink.publish(alert(i))
         time.sleep(2.0)
         assert len(sink.spool.pending()) == 5 and sink.attempts >= 2  # retried, kept
         receiver = Receiver(port, fail=3)  # up, but failing at first
         for i in range(5, 8):
-            sink(alert(i))
+            sink.publish(alert(i))
         assert sink.flush(20), sink.spool.pending()
         assert [e["details"]["n"] for e in receiver.got] == list(range(8))
         assert receiver.headers[-1]["Authorization"] == "Bearer t0k"
@@ -74,11 +74,11 @@ def test_events_raised_while_the_receiver_is_down_arrive_in_order(tmp_path):
 
 def test_undelivered_events_wait_for_the_next_start(tmp_path):
     port = free_port()
-    first = WebhookSink(WebhookSettings(enabled=True, url=f"http://127.0.0.1:{port}/", spool_dir=tmp_path))
-    first(alert(1))
+    first = WebhookSink(WebhookSettings(enabled=True, url=f"http://127.0.0.1:{port}/", spool_dir=tmp_path)).start()
+    first.publish(alert(1))
     first.close(0.3)
     receiver = Receiver(port)
-    second = WebhookSink(WebhookSettings(enabled=True, url=f"http://127.0.0.1:{port}/", spool_dir=tmp_path))
+    second = WebhookSink(WebhookSettings(enabled=True, url=f"http://127.0.0.1:{port}/", spool_dir=tmp_path)).start()
     try:
         assert second.flush(10) and [e["details"]["n"] for e in receiver.got] == [1]
     finally:
@@ -100,13 +100,13 @@ def test_bad_webhook_config(tmp_path, text, needle):
 
 
 def test_event_log_rotates_without_losing_a_line(tmp_path):
-    from edge_app.pipeline import EventLog
+    from edge_app.alerts.bus import EventLog, event_record
     from edge_app.records import Event
 
     path = tmp_path / "events.jsonl"
     log = EventLog(path, max_bytes=2000, backups=50)
     for i in range(100):
-        log.write(Event("posture", "cam", 1, "info", 1.0, float(i), 0.0, {"n": i}), i)
+        log.publish(event_record(Event("posture", "cam", 1, "info", 1.0, float(i), 0.0, {"n": i}), i))
     log.close()
     files = sorted(tmp_path.glob("events.jsonl.*"), key=lambda p: -int(p.suffix[1:])) + [path]
     assert len(files) > 3 and all(f.stat().st_size < 2000 + 300 for f in files)
@@ -115,12 +115,12 @@ def test_event_log_rotates_without_losing_a_line(tmp_path):
 
 
 def test_event_log_keeps_only_the_configured_backups(tmp_path):
-    from edge_app.pipeline import EventLog
+    from edge_app.alerts.bus import EventLog, event_record
     from edge_app.records import Event
 
     log = EventLog(tmp_path / "e.jsonl", max_bytes=500, backups=2)
     for i in range(60):
-        log.write(Event("posture", "cam", 1, "info", 1.0, float(i), 0.0, {}), i)
+        log.publish(event_record(Event("posture", "cam", 1, "info", 1.0, float(i), 0.0, {}), i))
     log.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.jsonl", "e.jsonl.1", "e.jsonl.2"]
 
@@ -169,10 +169,10 @@ def test_a_redirect_is_never_delivery_and_the_warning_names_status_and_target(tm
     receiver = Answering(lambda method, path: (code, {"Location": "http://admin:s3cret@127.0.0.1:9/final"}, 0.0)
                          if path == "/hook" else (200, {}, 0.0))
     sink = WebhookSink(WebhookSettings(enabled=True, url=f"http://127.0.0.1:{receiver.port}/hook",
-                                       backoff_max_s=0.5, spool_dir=tmp_path / "spool"))
+                                       backoff_max_s=0.5, spool_dir=tmp_path / "spool")).start()
     try:
         with caplog.at_level("WARNING"):
-            sink(alert(1))
+            sink.publish(alert(1))
             assert not sink.flush(3.0)  # never marked delivered
         assert [r[:2] for r in receiver.requests if r[0] == "GET"] == []  # no body-less GET taken for delivery
         assert len(sink.spool.pending()) == 1
@@ -199,7 +199,7 @@ def test_alerts_never_wait_behind_info_events_on_a_slow_receiver(tmp_path, caplo
         with caplog.at_level("WARNING"):
             sink = WebhookSink(WebhookSettings(enabled=True, url=f"http://127.0.0.1:{receiver.port}/hook",
                                                timeout_s=0.5, backoff_max_s=0.2, info_events=True,
-                                               spool_dir=tmp_path / "spool"), spool)
+                                               spool_dir=tmp_path / "spool"), spool).start()
             assert sink.flush(20.0), sink.spool.pending()
         posts = [body for method, _, body in receiver.requests if method == "POST"]
         assert posts[0]["type"] == "fall" and posts[0]["details"] == {"n": 2}  # the alert first
@@ -213,10 +213,10 @@ def test_alerts_never_wait_behind_info_events_on_a_slow_receiver(tmp_path, caplo
 def test_info_events_are_not_posted_unless_asked(tmp_path):
     receiver = Answering(lambda method, path: (200, {}, 0.0))
     sink = WebhookSink(WebhookSettings(enabled=True, url=f"http://127.0.0.1:{receiver.port}/hook",
-                                       spool_dir=tmp_path / "spool"))
+                                       spool_dir=tmp_path / "spool")).start()
     try:
-        sink(info(0))
-        sink(alert(1))
+        sink.publish(info(0))
+        sink.publish(alert(1))
         assert sink.flush(5.0)
         assert [body["type"] for _, _, body in receiver.requests] == ["fall"]
     finally:

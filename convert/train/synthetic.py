@@ -23,9 +23,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from edge_app.records import Landmark
+
 HEAD = list(range(0, 11))  # nose, eyes, ears, mouth
 UPPER = list(range(0, 23))  # everything above the hips
-L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST, L_HIP, R_HIP = 11, 12, 13, 14, 15, 16, 23, 24
+L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST, L_HIP, R_HIP = (
+    Landmark.LEFT_SHOULDER, Landmark.RIGHT_SHOULDER, Landmark.LEFT_ELBOW, Landmark.RIGHT_ELBOW,
+    Landmark.LEFT_WRIST, Landmark.RIGHT_WRIST, Landmark.LEFT_HIP, Landmark.RIGHT_HIP)
 
 FATIGUED = {"head_droop": {"degrees": (25, 50)}, "nodding": {"depth": (0.25, 0.5), "period_s": (3, 8)},
             "trunk_slump": {"degrees": (15, 35)}, "sway": {"amplitude": (0.12, 0.3), "period_s": (2, 5)},

@@ -20,13 +20,31 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from enum import StrEnum
 
-from edge_app.records import Event
+from edge_app.records import Event, EventState
 
 # How urgent each alert type is: the on-screen colour and the console's ordering follow it.
 SEVERITY = {"fall": "critical", "fall_long_lie": "critical", "fatigue": "warning"}
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
-ACTIONS = ("ack", "clear")
+
+
+class AlertState(StrEnum):
+    """Where an alert stands on the board."""
+
+    ACTIVE = "active"  # raised, nobody has acted on it yet
+    ACKNOWLEDGED = "acknowledged"  # an operator has seen it; it stays open until it is cleared
+    CLEARED = "cleared"  # the analyzer (the person got up) or an operator closed it
+
+
+class OperatorAction(StrEnum):
+    """What an operator may do to an alert (the console's /api/alerts/ID/ACTION, the window's key)."""
+
+    ACK = "ack"
+    CLEAR = "clear"
+
+
+ACTIONS = tuple(a.value for a in OperatorAction)
 ALL = "*"  # an alert id that means every alert not yet acknowledged (the window's acknowledge key)
 
 
@@ -50,7 +68,7 @@ class Alert:
     score: float
     raised_wall: float
     media_time: float
-    state: str = "active"  # active | acknowledged | cleared
+    state: AlertState = AlertState.ACTIVE
     acknowledged_by: str | None = None
     acknowledged_wall: float | None = None
     cleared_by: str | None = None  # "analysis" when the analyzer cleared it, else the operator's name
@@ -63,7 +81,7 @@ class Alert:
 
 @dataclass(frozen=True)
 class Request:
-    action: str
+    action: OperatorAction
     alert_id: str
     by: str
     via: str
@@ -84,26 +102,32 @@ class AlertBoard:
         self._prefix = f"{int(time.time()):x}"  # ids stay unique across restarts of the app
 
     # --- the pipeline thread -----------------------------------------------------------------------------------
-    def observe(self, event: Event) -> None:
-        """An analyzer's event: a raised alert joins the board (its id is added to ``event.details``), a cleared
-        one leaves the active set. Informational events are ignored."""
-        if event.state == "raised":
+    def observe(self, event: Event) -> Event:
+        """An analyzer's event: a raised alert joins the board, a cleared one leaves the active set; returns the
+        event to publish, a copy naming the alert's id in ``details.alert_id`` (the event given is not changed).
+        Informational events are returned as they are."""
+        if event.state == EventState.RAISED:
             alert = Alert(f"{self._prefix}-{next(self._ids)}", event.stream, event.type, event.track_id,
                           severity(event.type), event.score, event.wall_time, event.media_time,
                           snapshot=event.details.get("snapshot"))
-            event.details["alert_id"] = alert.id
             with self._lock:
                 self._alerts[alert.id] = alert
                 self._trim()
-        elif event.state == "cleared":
+            return dataclasses.replace(event, details={**event.details, "alert_id": alert.id})
+        if event.state == EventState.CLEARED:
             types = {event.type, "fall_long_lie"} if event.type == "fall" else {event.type}
+            named = None
             with self._lock:
                 for alert in self._alerts.values():
                     if (alert.stream, alert.track_id) == (event.stream, event.track_id) and alert.type in types \
-                            and alert.state != "cleared":
-                        alert.state, alert.cleared_by, alert.cleared_wall = "cleared", "analysis", event.wall_time
-                        if alert.type == event.type:
-                            event.details.setdefault("alert_id", alert.id)
+                            and alert.state != AlertState.CLEARED:
+                        alert.state, alert.cleared_by = AlertState.CLEARED, "analysis"
+                        alert.cleared_wall = event.wall_time
+                        if alert.type == event.type and named is None:
+                            named = alert.id
+            if named is not None and "alert_id" not in event.details:
+                return dataclasses.replace(event, details={**event.details, "alert_id": named})
+        return event
 
     def apply_requests(self) -> list[Event]:
         """Apply the operators' queued actions; returns the events they make (one per alert changed)."""
@@ -115,33 +139,34 @@ class AlertBoard:
                 return events
             changed = []
             with self._lock:
-                targets = ([a for a in self._alerts.values() if a.state == "active"] if req.alert_id == ALL
+                targets = ([a for a in self._alerts.values() if a.state == AlertState.ACTIVE] if req.alert_id == ALL
                            else [self._alerts[req.alert_id]] if req.alert_id in self._alerts else [])
                 now = time.time()
                 for alert in targets:
-                    if req.action == "ack" and alert.state == "active":
-                        alert.state, alert.acknowledged_by, alert.acknowledged_wall = "acknowledged", req.by, now
-                    elif req.action == "clear" and alert.state != "cleared":
-                        alert.state, alert.cleared_by, alert.cleared_wall = "cleared", req.by, now
+                    if req.action == OperatorAction.ACK and alert.state == AlertState.ACTIVE:
+                        alert.state, alert.acknowledged_by = AlertState.ACKNOWLEDGED, req.by
+                        alert.acknowledged_wall = now
+                    elif req.action == OperatorAction.CLEAR and alert.state != AlertState.CLEARED:
+                        alert.state, alert.cleared_by, alert.cleared_wall = AlertState.CLEARED, req.by, now
                     else:
                         continue
                     changed.append(dataclasses.replace(alert))
                 req.result.append(dataclasses.replace(targets[0]) if targets else None)
             for alert in changed:
-                state = "acknowledged" if req.action == "ack" else "cleared"
+                state = EventState.ACKNOWLEDGED if req.action == OperatorAction.ACK else EventState.CLEARED
                 events.append(Event(alert.type, alert.stream, alert.track_id, state, alert.score, alert.media_time,
                                     now, {"alert_id": alert.id, "by": req.by, "via": req.via}))
             req.done.set()
 
     # --- any thread --------------------------------------------------------------------------------------------
-    def request(self, action: str, alert_id: str, by: str = "operator", via: str = "console",
+    def request(self, action: OperatorAction | str, alert_id: str, by: str = "operator", via: str = "console",
                 timeout: float | None = 2.0) -> Alert | None:
         """Ask for an action; with a ``timeout``, wait until the pipeline applied it and return the alert's new
         state (None: no such alert). Raises TimeoutError when the pipeline did not answer in time, ValueError for
         an unknown action."""
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r} (expected one of {', '.join(ACTIONS)})")
-        req = Request(action, alert_id, clean_name(by), via, threading.Event(), [])
+        req = Request(OperatorAction(action), alert_id, clean_name(by), via, threading.Event(), [])
         self._requests.put(req)
         if timeout is None:
             return None
@@ -163,8 +188,8 @@ class AlertBoard:
         """A stream's alerts not yet cleared: the active ones before the acknowledged, each most severe first."""
         with self._lock:
             found = [dataclasses.replace(a) for a in self._alerts.values()
-                     if a.stream == stream and a.state != "cleared"]
-        return sorted(found, key=lambda a: (a.state != "active", SEVERITY_RANK.get(a.severity, 9), a.track_id))
+                     if a.stream == stream and a.state != AlertState.CLEARED]
+        return sorted(found, key=lambda a: (a.state != AlertState.ACTIVE, SEVERITY_RANK.get(a.severity, 9), a.track_id))
 
     def set_thumbnail(self, alert_id: str, jpeg: bytes) -> None:
         with self._lock:
@@ -177,7 +202,7 @@ class AlertBoard:
 
     def _trim(self) -> None:
         while len(self._alerts) > self.keep:
-            oldest = next((k for k, a in self._alerts.items() if a.state == "cleared"), None)
+            oldest = next((k for k, a in self._alerts.items() if a.state == AlertState.CLEARED), None)
             if oldest is None:
                 return
             del self._alerts[oldest]

@@ -30,14 +30,14 @@ from enum import Enum
 import numpy as np
 
 from edge_app.analysis.features import FEATURE_NAMES, posture_measures, window
-from edge_app.analysis.sequence_model import SequenceModel, recent_history
-from edge_app.records import Event, Track
+from edge_app.analysis.sequence_model import Scorer, recent_history
+from edge_app.records import Event, EventState, Landmark, Track
 from edge_app.schema import option
 
 log = logging.getLogger(__name__)
 
 HIP_VY = FEATURE_NAMES.index("hip_velocity_y")
-L_ANKLE, R_ANKLE = 27, 28
+L_ANKLE, R_ANKLE = Landmark.LEFT_ANKLE, Landmark.RIGHT_ANKLE
 
 
 RATE_HZ = 15.0  # the fall model's windows are resampled to this rate (its input length sets the window)
@@ -171,17 +171,17 @@ def body_state(torso: float, hips: float, s: FallSettings, feet_visible: bool = 
 class FallAnalyzer:
     name = "fall"
 
-    def __init__(self, model: SequenceModel, settings: FallSettings = FallSettings(), forget_s: float = 120.0):
+    def __init__(self, model: Scorer, settings: FallSettings = FallSettings(), forget_s: float = 120.0):
         self.model, self.s, self.forget_s = model, settings, forget_s
         self.min_rate_hz = settings.min_rate_hz
-        self.window_s = getattr(model, "steps", 30) / RATE_HZ
+        self.window_s = model.steps / RATE_HZ
         self.states: dict[tuple[str, int], FallState] = {}
         self.vanished: deque[Vanished] = deque(maxlen=32)
         self.raised: deque[Raised] = deque(maxlen=32)
         self._held: list[tuple[FallState, Event]] = []  # raised this frame: sent at end_frame unless the same fall
         self._seen: set[tuple[str, int]] = set()  # tracks updated in this frame
 
-    def _event(self, st: FallState, type_: str, state: str, now: float, wall: float, **details) -> Event:
+    def _event(self, st: FallState, type_: str, state: EventState, now: float, wall: float, **details) -> Event:
         return Event(type_, st.stream, st.track_id, state, round(st.max_score, 4), now, wall,
                      {"phase": st.phase.value, **details})
 
@@ -226,11 +226,11 @@ class FallAnalyzer:
         elif st.phase == Phase.ALERTED:
             if st.upright_since is not None and now - st.upright_since >= s.clear_s:
                 st.phase, st.cooldown_until = Phase.UPRIGHT, now + s.cooldown_s
-                events.append(self._event(st, "fall", "cleared", now, wall, reason="got up",
+                events.append(self._event(st, "fall", EventState.CLEARED, now, wall, reason="got up",
                                           down_for_s=round(now - st.alerted_at, 1)))
             elif not st.escalated and now - st.alerted_at >= s.long_lie_s:
                 st.escalated = True
-                events.append(self._event(st, "fall_long_lie", "raised", now, wall,
+                events.append(self._event(st, "fall_long_lie", EventState.RAISED, now, wall,
                                           down_for_s=round(now - st.alerted_at, 1)))
         return [] if st.silent else events
 
@@ -262,7 +262,7 @@ class FallAnalyzer:
 
     def _raise(self, st: FallState, now: float, wall: float, person_lost: bool) -> Event:
         st.phase, st.alerted_at, st.escalated = Phase.ALERTED, now, False
-        return self._event(st, "fall", "raised", now, wall, person_lost=person_lost,
+        return self._event(st, "fall", EventState.RAISED, now, wall, person_lost=person_lost,
                            since_signal_s=round(now - st.signal_at, 2), **st.details)
 
     def end_frame(self, stream: str, now: float, wall: float) -> list[Event]:

@@ -19,8 +19,8 @@ import numpy as np
 
 from edge_app.analysis.features import window
 from edge_app.analysis.posture import POSTURES, posture_of
-from edge_app.analysis.sequence_model import SequenceModel, recent_history
-from edge_app.records import Event, Track
+from edge_app.analysis.sequence_model import Scorer, recent_history
+from edge_app.records import Event, EventState, Track
 from edge_app.schema import option
 
 RATE_HZ = 4.0  # fatigue windows are resampled to this rate (the model's input length sets the window: 80 = 20 s)
@@ -88,10 +88,10 @@ class FatigueState:
 class FatigueAnalyzer:
     name = "fatigue"
 
-    def __init__(self, model: SequenceModel, settings: FatigueSettings = FatigueSettings()):
+    def __init__(self, model: Scorer, settings: FatigueSettings = FatigueSettings()):
         self.model, self.s = model, settings
         self.min_rate_hz = settings.min_rate_hz
-        self.window_s = getattr(model, "steps", 80) / RATE_HZ
+        self.window_s = model.steps / RATE_HZ
 
     def update(self, track: Track, stream: str, now: float, wall: float) -> list[Event]:
         s = self.s
@@ -127,10 +127,10 @@ class FatigueAnalyzer:
         details = {"score_now": round(raw, 3), "running_score": round(st.score, 3)}
         if not st.raised and st.above_since is not None and now - st.above_since >= s.hold_s:
             st.raised, st.raised_at = True, now
-            return [Event("fatigue", stream, track.id, "raised", round(st.score, 4), now, wall, details)]
+            return [Event("fatigue", stream, track.id, EventState.RAISED, round(st.score, 4), now, wall, details)]
         if st.raised and st.below_since is not None and now - st.below_since >= s.clear_s:
             st.raised = False
-            return [Event("fatigue", stream, track.id, "cleared", round(st.score, 4), now, wall,
+            return [Event("fatigue", stream, track.id, EventState.CLEARED, round(st.score, 4), now, wall,
                           {**details, "raised_for_s": round(now - st.raised_at, 1)})]
         return []
 
@@ -142,6 +142,6 @@ class FatigueAnalyzer:
         st.below_since = st.below_since if st.below_since is not None else now
         if st.raised and now - st.below_since >= self.s.clear_s:
             st.raised = False
-            return [Event("fatigue", stream, track.id, "cleared", round(st.score, 4), now, wall,
+            return [Event("fatigue", stream, track.id, EventState.CLEARED, round(st.score, 4), now, wall,
                           {"reason": f"{st.posture} (not scored)", "raised_for_s": round(now - st.raised_at, 1)})]
         return []

@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-NOSE, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = 0, 11, 12, 13, 14, 15, 16
-L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = 23, 24, 25, 26, 27, 28
+from edge_app.records import Landmark
+
+NOSE, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = (
+    Landmark.NOSE, Landmark.LEFT_SHOULDER, Landmark.RIGHT_SHOULDER, Landmark.LEFT_ELBOW, Landmark.RIGHT_ELBOW,
+    Landmark.LEFT_WRIST, Landmark.RIGHT_WRIST)
+L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = (
+    Landmark.LEFT_HIP, Landmark.RIGHT_HIP, Landmark.LEFT_KNEE, Landmark.RIGHT_KNEE, Landmark.LEFT_ANKLE,
+    Landmark.RIGHT_ANKLE)
 KEY_JOINTS = (NOSE, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST, L_HIP, R_HIP, L_KNEE, R_KNEE,
               L_ANKLE, R_ANKLE)
 _K = {j: i for i, j in enumerate(KEY_JOINTS)}  # body joint -> column in the resampled arrays

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_app.records import Event, Track
+from edge_app.records import Event, EventState, Landmark, Track
 
-L_SHOULDER, R_SHOULDER, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = 11, 12, 23, 24, 25, 26, 27, 28
+L_SHOULDER, R_SHOULDER, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = (
+    Landmark.LEFT_SHOULDER, Landmark.RIGHT_SHOULDER, Landmark.LEFT_HIP, Landmark.RIGHT_HIP, Landmark.LEFT_KNEE,
+    Landmark.RIGHT_KNEE, Landmark.LEFT_ANKLE, Landmark.RIGHT_ANKLE)
 POSTURES = ("standing", "sitting", "lying")
 
 
@@ -89,7 +91,7 @@ class PostureAnalyzer:
         if st.candidate == st.posture or now - st.since < self.hold_s and st.posture is not None:
             return []
         previous, st.posture = st.posture, st.candidate
-        return [Event("posture", stream, track.id, "info", 1.0, now, wall,
+        return [Event("posture", stream, track.id, EventState.INFO, 1.0, now, wall,
                       {"posture": st.posture, "previous": previous, "torso_angle": round(f.torso_angle, 1),
                        "thigh_angle": round(f.thigh_angle, 1), "knee_angle": round(f.knee_angle, 1)})]
 

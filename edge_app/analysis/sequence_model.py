@@ -3,6 +3,8 @@ probability. The model class checks the IR's shape against what the analyzer wil
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from edge_app.analysis.features import NUM_FEATURES
@@ -10,7 +12,21 @@ from edge_app.errors import ModelError
 from edge_app.inference.runtime import CompiledModel
 
 
+class Scorer(Protocol):
+    """What the fall and fatigue analyzers need of a sequence model: its window length and a probability for a
+    window. SequenceModel is the OpenVINO one; training and tests pass their own."""
+
+    steps: int  # the window's length in samples (fall: 30 at 15 Hz; fatigue: 80 at 4 Hz)
+
+    def __call__(self, window: np.ndarray) -> float:
+        """``window``: (steps, NUM_FEATURES) float32 of analysis/features.py; returns the probability (0-1)."""
+        ...
+
+
 class SequenceModel:
+    """A sequence model IR compiled on a device: input (1, steps, NUM_FEATURES), output one probability.
+    Raises ModelError when the IR's input is not that shape."""
+
     def __init__(self, compiled: CompiledModel):
         self.compiled = compiled
         shape = tuple(compiled.compiled.inputs[0].get_partial_shape().get_min_shape())

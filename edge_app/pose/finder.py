@@ -22,11 +22,12 @@ from edge_app.errors import ModelError
 from edge_app.inference.runtime import CompiledModel
 from edge_app.pose.detector import TiledFinder
 from edge_app.pose.geometry import crop, roi_from_alignment
-from edge_app.records import Detection, Pose, RotatedRect
+from edge_app.records import CocoKeypoint, Detection, Pose, RotatedRect
 
 MAX_PEOPLE = 6
 OUTPUT_WIDTH = 56  # 17 x (y, x, score) + (ymin, xmin, ymax, xmax, score)
-L_SHOULDER, R_SHOULDER, L_HIP, R_HIP = 5, 6, 11, 12
+L_SHOULDER, R_SHOULDER, L_HIP, R_HIP = (
+    CocoKeypoint.LEFT_SHOULDER, CocoKeypoint.RIGHT_SHOULDER, CocoKeypoint.LEFT_HIP, CocoKeypoint.RIGHT_HIP)
 
 
 def check_model(compiled: CompiledModel) -> int:
@@ -108,11 +109,11 @@ class MoveNetFinder(TiledFinder):
         super().__init__(compiled, min_score, nms_iou, tiles, tile_overlap)
         self.keep_score = min_score / 4 if keep_score is None else keep_score
 
-    def _tensor(self, image: np.ndarray, view: RotatedRect) -> np.ndarray:
+    def preprocess(self, image: np.ndarray, view: RotatedRect) -> np.ndarray:
         return preprocess(image, view, self.size)
 
-    def _decode(self, result, view: RotatedRect) -> list[Detection]:
-        return decode(result[0], view, self.keep_score)
+    def postprocess(self, outputs, view: RotatedRect) -> list[Detection]:
+        return decode(outputs[0], view, self.keep_score)
 
 
 # Each BlazePose landmark (records.BLAZEPOSE_LANDMARKS order) from the nearest COCO-17 keypoint: eyes' inner and outer

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from edge_app.pose.geometry import box_iou
-from edge_app.records import Pose, Track
+from edge_app.records import Landmark, Pose, Track
 from edge_app.tracking.one_euro import OneEuroFilter, OneEuroParams
 
 
@@ -41,7 +41,8 @@ def history_entry(t: float, smoothed: np.ndarray, pose: Pose) -> tuple[float, np
     return t, smoothed.astype(np.float32), pose.world.astype(np.float32), pose.score
 
 
-L_SHOULDER, R_SHOULDER, L_HIP, R_HIP = 11, 12, 23, 24
+L_SHOULDER, R_SHOULDER, L_HIP, R_HIP = (
+    Landmark.LEFT_SHOULDER, Landmark.RIGHT_SHOULDER, Landmark.LEFT_HIP, Landmark.RIGHT_HIP)
 
 
 def plausible_body(landmarks: np.ndarray, box: tuple[float, float, float, float], min_px: float) -> bool:
