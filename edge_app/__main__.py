@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -18,8 +17,7 @@ import sys
 from pathlib import Path
 
 from edge_app.cli_support import run_main
-
-REPO = Path(__file__).resolve().parent.parent
+from edge_app.home import in_home, vigil_home
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,8 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("benchmark", help="latency report: models, peers, pipeline (reports/benchmark.md, .json, .png)")
     b.add_argument("--quick", action="store_true", help="fewer iterations and scenarios (under 2 minutes)")
     b.add_argument("--config", type=Path, default=None, help="YAML config of the pipeline scenarios")
-    b.add_argument("--models-dir", type=Path, default=REPO / "models_ir")
-    b.add_argument("--out", type=Path, default=REPO / "reports")
+    b.add_argument("--models-dir", type=Path, default=None, help="models folder (default: models_ir in the Vigil home)")
+    b.add_argument("--out", type=Path, default=None, help="report folder (default: reports in the Vigil home)")
     c = sub.add_parser("config", help="validate a config, or describe every key")
     c.add_argument("--config", type=Path, default=None)
     c.add_argument("--describe", action="store_true", help="list every key with type, default and description")
@@ -156,102 +154,113 @@ def _display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    debug = args.verbose or args.log_level == "debug"
-    logging.basicConfig(level=logging.DEBUG if debug else getattr(logging, args.log_level.upper()),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    from edge_app.sources.reader import library_logging
-
-    library_logging(debug)
+def cmd_config(args) -> int:
+    """`config`: validate a config file, or describe every key."""
     from edge_app.config import Config, load_config
     from edge_app.schema import describe
 
-    if args.command == "config":
-        if args.describe:
-            print("\n".join(describe(Config)))
-            return 0
-        cfg = load_config(args.config)
-        print(f"{cfg.path}: valid")
+    if args.describe:
+        print("\n".join(describe(Config)))
         return 0
+    cfg = load_config(args.config)
+    print(f"{cfg.path or 'built-in defaults'}: valid")
+    return 0
 
-    if args.command == "evaluate":
-        from edge_app.errors import VigilError
-        from edge_app.evaluate import evaluate, load_clips
 
-        clips = load_clips(args.clips, args.labels)
-        try:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.touch()
-        except OSError as exc:
-            raise VigilError(f"--json {args.json}: cannot write ({exc.strerror})") from None
-        result = evaluate(load_config(args.config), clips)
-        result["clip_list"] = str(args.clips)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps(result["totals"], indent=2))
-        return 0
-
-    if args.command == "benchmark":
-        from edge_app.bench import run as run_benchmark
-
-        run_benchmark(args.models_dir, args.out, args.quick, config=args.config)
-        print((args.out / "benchmark.md").read_text())
-        return 0
-
-    from edge_app.app import build_outputs, build_pose_stack
+def cmd_evaluate(args) -> int:
+    """`evaluate`: fall and fatigue alerts of the whole pipeline on labelled clips."""
+    from edge_app.config import load_config
     from edge_app.errors import VigilError
-    from edge_app.pipeline import Pipeline
+    from edge_app.evaluate import evaluate, load_clips
+
+    clips = load_clips(args.clips, args.labels)
+    try:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.touch()
+    except OSError as exc:
+        raise VigilError(f"--json {args.json}: cannot write ({exc.strerror})") from None
+    result = evaluate(load_config(args.config), clips)
+    result["clip_list"] = str(args.clips)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["totals"], indent=2))
+    return 0
+
+
+def cmd_benchmark(args) -> int:
+    """`benchmark`: the latency report (reports/benchmark.md, .json, .png)."""
+    from edge_app.bench import run as run_benchmark
+
+    out = args.out or in_home(Path("reports"))
+    run_benchmark(args.models_dir or in_home(Path("models_ir")), out, args.quick, config=args.config)
+    print((out / "benchmark.md").read_text())
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """`demo`: the default source (a webcam, else vtest.avi served over RTSP like a camera, with the CCTV config)."""
+    from edge_app.config import load_config
+    from edge_app.demo_source import RtspRelay, default_source
 
     cfg = load_config(args.config)
+    show = not args.headless and cfg.display.window and _display_available()
+    source = default_source()
+    if source == "0":
+        return monitor(args, cfg, [source], show, args.record, args.duration)
+    if args.config is None:
+        cfg = load_config(vigil_home() / "configs" / "cctv.yaml")
+    duration, record = args.duration, args.record
+    if duration is None and args.max_frames is None and not show:
+        duration = 80.0  # the clip's length; with a window the demo runs until it is closed
+    if record is None and not show:
+        record = in_home(Path("reports") / "demo.mp4")
+    with RtspRelay(Path(source), 768, 576, 10) as relay:
+        if relay.url is None:
+            logging.getLogger("vigil").warning("GStreamer's RTSP server is not available: reading the file directly")
+        return monitor(args, cfg, [f"vtest={relay.url}" if relay.url else source], show, record, duration)
+
+
+def cmd_run(args) -> int:
+    """`run`: monitor the --source streams (or the config's sources)."""
+    from edge_app.config import load_config
+    from edge_app.errors import VigilError
+
+    cfg = load_config(args.config)
+    if args.source:
+        sources = args.source
+    elif cfg.sources:
+        sources = []  # the config's own entries (with their rotate, flip, crop)
+    else:
+        raise VigilError(f"no source: give --source, or list sources in {cfg.path or 'a config (--config)'}")
+    show = not args.headless and cfg.display.window and _display_available()
+    return monitor(args, cfg, sources, show, args.record, args.duration)
+
+
+def monitor(args, cfg, sources: list[str], show: bool, record: Path | None, duration: float | None) -> int:
+    """Build the app from the config and the command line (app.py), run it until the sources end, a limit is
+    reached or a signal stops it, and print (and with --stats write) its summary."""
+    from edge_app.app import build_pose_stack, build_runner, build_sinks
+    from edge_app.errors import VigilError
+
     if args.max_frames is not None and args.max_frames < 1:
         raise VigilError(f"--max-frames must be >= 1, got {args.max_frames}")
     if args.stats is not None:
         from edge_app.cli_support import check_writable
 
         check_writable("--stats", args.stats)
-    show = not args.headless and cfg.display.window and _display_available()
-    record = args.record
-    duration = args.duration
-    relay = contextlib.nullcontext()
-    if args.command == "demo":
-        from edge_app.demo_source import RtspRelay, default_source
-
-        source = default_source()
-        if source != "0":  # the vtest.avi clip: a CCTV view, served over RTSP like a camera
-            if args.config is None:
-                cfg = load_config(REPO / "configs" / "cctv.yaml")
-            relay = RtspRelay(Path(source), 768, 576, 10)
-            if duration is None and args.max_frames is None and not show:
-                duration = 80.0  # the clip's length; with a window the demo runs until it is closed
-        if record is None and not show:
-            record = REPO / "reports" / "demo.mp4"
-        sources = [source]
-    elif args.source:
-        sources = args.source
-    elif cfg.sources:
-        sources = []  # the config's own entries (with their rotate, flip, crop)
+    crops = parse_crops(args.crop)
+    if sources:
+        specs = [source_spec(text, i, args.fast, crops) for i, text in enumerate(sources)]
     else:
-        raise VigilError(f"no source: give --source, or list sources in {cfg.path}")
-    with relay as served:
-        if getattr(served, "url", None):
-            sources = [f"vtest={served.url}"]
-        elif served is not None:
-            logging.getLogger("vigil").warning("GStreamer's RTSP server is not available: reading the file directly")
-        crops = parse_crops(args.crop)
-        if sources:
-            specs = [source_spec(text, i, args.fast, crops) for i, text in enumerate(sources)]
-        else:
-            specs = [config_spec(s, args.fast, crops) for s in cfg.sources]
-        unknown = set(crops) - {s.name for s in specs}
-        if unknown:
-            raise VigilError(f"--crop names no source: {', '.join(sorted(unknown))} "
-                             f"(sources: {', '.join(s.name for s in specs)})")
-        pipeline = Pipeline(cfg, build_pose_stack(cfg, len(specs)), specs, record=record, show=show,
-                            kiosk=args.kiosk or cfg.display.kiosk, events=args.events,
-                            max_frames=args.max_frames, duration=duration,
-                            server=server_override(cfg.server, args.http), outputs=build_outputs(cfg),
-                            catch_signals=True)
-        summary = pipeline.run()
+        specs = [config_spec(s, args.fast, crops) for s in cfg.sources]
+    unknown = set(crops) - {s.name for s in specs}
+    if unknown:
+        raise VigilError(f"--crop names no source: {', '.join(sorted(unknown))} "
+                         f"(sources: {', '.join(s.name for s in specs)})")
+    runner = build_runner(cfg, build_pose_stack(cfg, len(specs)), specs, record=record, show=show,
+                          kiosk=args.kiosk or cfg.display.kiosk, events=args.events, max_frames=args.max_frames,
+                          duration=duration, server=server_override(cfg.server, args.http), sinks=build_sinks(cfg),
+                          catch_signals=True)
+    summary = runner.run()
     print(json.dumps(summary, indent=2))
     if args.stats:
         try:
@@ -260,6 +269,23 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             raise VigilError(f"--stats {args.stats}: cannot write ({exc.strerror})") from None
     return 0
+
+
+HANDLERS = {"config": cmd_config, "evaluate": cmd_evaluate, "benchmark": cmd_benchmark, "demo": cmd_demo,
+            "run": cmd_run}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, set up logging, and hand over to the subcommand's handler; returns the exit code
+    (user errors are VigilError, turned into one line and exit 2 by cli_support.run_main)."""
+    args = _parser().parse_args(argv)
+    debug = args.verbose or args.log_level == "debug"
+    logging.basicConfig(level=logging.DEBUG if debug else logging.getLevelName(args.log_level.upper()),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from edge_app.sources.reader import library_logging
+
+    library_logging(debug)
+    return HANDLERS[args.command](args)
 
 
 def entry() -> None:

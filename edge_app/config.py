@@ -16,17 +16,16 @@ from edge_app.alerts.webhook import WebhookSettings
 from edge_app.analysis.fall import FallSettings
 from edge_app.analysis.fatigue import FatigueSettings
 from edge_app.errors import ConfigError
+from edge_app.home import in_home, vigil_home
 from edge_app.schema import build, load_yaml, option
-
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = REPO / "configs" / "default.yaml"
 
 Precision = Literal["auto", "int8", "bf16", "f16", "f32"]
 
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    dir: Path = option(REPO / "models_ir", "folder written by `make models` (holds manifest.json)")
+    dir: Path = option(Path("models_ir"), "folder written by `make models` (holds manifest.json; relative: from the "
+                                          "Vigil home, edge_app/home.py)")
     detector: str = option("pose_detector", "person finder in the manifest: pose_detector (BlazePose, face-anchored, "
                                             "one person near the camera) or person_finder (MoveNet MultiPose: "
                                             "bodies, several people, far away, lying down)")
@@ -41,7 +40,8 @@ class InferenceConfig:
     threads: int | None = option(None, "CPU threads per inference (null: OpenVINO's choice for one stream, 1 for "
                                        "several: they share the cores, and 2 threads per inference cost a quarter "
                                        "more CPU for the same frames, measured with 4 streams on 2 cores)")
-    cache_dir: Path | None = option(REPO / ".cache" / "vigil" / "ov_cache", "compiled-model cache folder")
+    cache_dir: Path | None = option(Path(".cache/vigil/ov_cache"), "compiled-model cache folder (relative: from the "
+                                                                   "Vigil home)")
 
     def validate(self) -> None:
         if self.threads is not None and self.threads < 1:
@@ -163,8 +163,20 @@ class Config:
     path: Path | None = option(None, "the file this config came from (set by the loader)")
 
 
+def default_config() -> Path | None:
+    """The config used when none is given: ``configs/default.yaml`` in the Vigil home, or None (built-in
+    defaults) when the home has none."""
+    path = vigil_home() / "configs" / "default.yaml"
+    return path if path.is_file() else None
+
+
 def load_config(path: str | Path | None = None) -> Config:
-    path = Path(path) if path else DEFAULT_CONFIG
+    """Read and validate a config file (``path``; None: ``default_config()``, or the built-in defaults when there
+    is none). Relative paths in it resolve against the Vigil home (edge_app/home.py). Raises ConfigError naming the
+    file and key on bad input."""
+    path = Path(path) if path else default_config()
+    if path is None:
+        return _resolve_paths(Config())
     data = load_yaml(path)
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k != "path"}
@@ -173,20 +185,16 @@ def load_config(path: str | Path | None = None) -> Config:
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise ConfigError(f"{path}: sources: name {duplicate!r} is used twice")
-    mqtt, hook = cfg.alerts.mqtt, cfg.alerts.webhook  # spool folders are relative to the repository, like models
-    if not mqtt.spool_dir.is_absolute():
-        mqtt = dataclasses.replace(mqtt, spool_dir=REPO / mqtt.spool_dir)
-    if not hook.spool_dir.is_absolute():
-        hook = dataclasses.replace(hook, spool_dir=REPO / hook.spool_dir)
-    evidence = cfg.alerts.evidence
-    if not evidence.dir.is_absolute():
-        evidence = dataclasses.replace(evidence, dir=REPO / evidence.dir)
-    cfg = dataclasses.replace(cfg, alerts=dataclasses.replace(cfg.alerts, mqtt=mqtt, webhook=hook, evidence=evidence))
-    return dataclasses.replace(cfg, models=_resolve_models(cfg.models, path), path=path)
+    return dataclasses.replace(_resolve_paths(cfg), path=path)
 
 
-def _resolve_models(models: ModelsConfig, path: Path) -> ModelsConfig:
-    """Relative model folders are relative to the repository (configs/ lives in it)."""
-    if models.dir.is_absolute():
-        return models
-    return dataclasses.replace(models, dir=(REPO / models.dir).resolve())
+def _resolve_paths(cfg: Config) -> Config:
+    """Relative folders (models, compiled-model cache, alert outboxes, evidence) made absolute under the home."""
+    mqtt, hook, evidence = cfg.alerts.mqtt, cfg.alerts.webhook, cfg.alerts.evidence
+    alerts = dataclasses.replace(cfg.alerts, mqtt=dataclasses.replace(mqtt, spool_dir=in_home(mqtt.spool_dir)),
+                                 webhook=dataclasses.replace(hook, spool_dir=in_home(hook.spool_dir)),
+                                 evidence=dataclasses.replace(evidence, dir=in_home(evidence.dir)))
+    cache = cfg.inference.cache_dir
+    inference = dataclasses.replace(cfg.inference, cache_dir=None if cache is None else in_home(cache))
+    models = dataclasses.replace(cfg.models, dir=in_home(cfg.models.dir).resolve())
+    return dataclasses.replace(cfg, alerts=alerts, inference=inference, models=models)

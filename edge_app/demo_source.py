@@ -4,20 +4,19 @@ opencv-doc package (fetched with `apt-get download`, unpacked with `dpkg -x` int
 from __future__ import annotations
 
 import glob
-import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 from edge_app.errors import VigilError
+from edge_app.home import cache_root, vigil_home
 
-REPO = Path(__file__).resolve().parent.parent
 VTEST_MEMBER = "usr/share/doc/opencv-doc/examples/data/vtest.avi"
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("VIGIL_CACHE", REPO / ".cache" / "vigil")) / "media"
+    return cache_root() / "media"
 
 
 def webcam_present() -> bool:
@@ -56,20 +55,23 @@ class RtspRelay:
     """Serves a clip through a local RTSP server (scripts/rtsp_server.py, GStreamer via the system python3), so the
     demo takes the same RTSP path as a camera. ``url`` is None when GStreamer's RTSP server is not available."""
 
-    def __init__(self, clip: Path, width: int, height: int, fps: int):
-        self.clip, self.width, self.height, self.fps = clip, width, height, fps
+    def __init__(self, clip: Path, width: int, height: int, fps: int, port: int | None = None):
+        """``port``: the port to serve on (None: a free one, chosen at start)."""
+        self.clip, self.width, self.height, self.fps, self.port = clip, width, height, fps, port
         self.proc: subprocess.Popen | None = None
         self.url: str | None = None
 
     def __enter__(self) -> RtspRelay:
         import socket
 
-        script = REPO / "scripts" / "rtsp_server.py"
-        if not Path("/usr/bin/python3").exists():
+        script = vigil_home() / "scripts" / "rtsp_server.py"
+        if not Path("/usr/bin/python3").exists() or not script.is_file():
             return self
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = self.port
+        if port is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = self.port = s.getsockname()[1]
         self.proc = subprocess.Popen(
             ["/usr/bin/python3", str(script), "--port", str(port), "--mount", f"vtest={self.clip}",
              "--width", str(self.width), "--height", str(self.height), "--fps", str(self.fps)],

@@ -34,7 +34,7 @@ class EvidenceSettings:
     """The ``alerts.evidence`` config section."""
 
     enabled: bool = option(True, "save a snapshot and a clip of every raised alert")
-    dir: Path = option(Path("evidence"), "folder for the files (relative paths: from the repository)")
+    dir: Path = option(Path("evidence"), "folder for the files (relative: from the Vigil home)")
     before_s: float = option(5.0, "seconds of video before the alert in its clip")
     after_s: float = option(5.0, "seconds of video after the alert in its clip")
     max_mb: float = option(2000.0, "the folder is kept under this size: oldest files removed first")
