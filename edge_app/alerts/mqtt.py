@@ -29,6 +29,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_app.alerts.outbox import OutboxSink
 from edge_app.alerts.spool import Spool
 from edge_app.schema import option
 
@@ -75,16 +76,22 @@ class MqttSettings:
             raise ValueError("status_expiry_s must be >= 3")
 
 
-class MqttSink:
+class MqttSink(OutboxSink):
+    """Events to ``<prefix>/<stream>/events`` (QoS 1, through the shared outbox worker, alerts/outbox.py) and each
+    stream's status, retained with an expiry, to ``<prefix>/<stream>/status``; the box's availability (a last will)
+    to ``<prefix>/<client_id>/availability``. Connects at ``start()``."""
+
+    name = "MQTT"
+
     def __init__(self, settings: MqttSettings, spool: Spool | None = None):
         import paho.mqtt.client as mqtt
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
+        # a failed publish means the connection went: ready() waits for the reconnect, so retries stay quick
+        super().__init__(spool or Spool(settings.spool_dir, "mqtt"), backoff_max_s=2.0)
         self.s = settings
-        self.spool = spool or Spool(settings.spool_dir, "mqtt")
         self.connected = threading.Event()
-        self._stopping = threading.Event()
         self.availability = f"{settings.topic_prefix}/{settings.client_id}/availability"
         self._status_props = Properties(PacketTypes.PUBLISH)
         self._status_props.MessageExpiryInterval = int(settings.status_expiry_s)
@@ -106,10 +113,14 @@ class MqttSink:
         client.on_disconnect = self._on_disconnect
         self.client = client
         self.where = f"mqtt://{settings.host}:{settings.port}"  # no credentials
-        client.connect_async(settings.host, settings.port, keepalive=10)
-        client.loop_start()
-        self._worker = threading.Thread(target=self._deliver, name="mqtt-outbox", daemon=True)
-        self._worker.start()
+
+    def start(self) -> MqttSink:
+        """Connect (in the background: a broker that is down is retried) and start delivering."""
+        if self._worker is None:
+            self.client.connect_async(self.s.host, self.s.port, keepalive=10)
+            self.client.loop_start()
+        super().start()
+        return self
 
     # paho callbacks (its network thread)
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -146,10 +157,6 @@ class MqttSink:
     def topic(self, stream: str, kind: str) -> str:
         return f"{self.s.topic_prefix}/{stream}/{kind}"
 
-    def __call__(self, record: dict) -> None:
-        """Queue one event record (durably) for delivery."""
-        self.spool.put(record)
-
     def status(self, stream: str, status: dict) -> None:
         """A stream's status, retained with a message expiry (best effort: only the latest status matters)."""
         self._last_status[stream] = json.dumps(status)
@@ -160,44 +167,30 @@ class MqttSink:
             self.client.publish(self.topic(stream, "status"), self._last_status[stream], qos=1, retain=True,
                                 properties=self._status_props)
 
-    def _refresh_status(self) -> None:
+    def tick(self) -> None:
         """Re-send each stream's status before it expires (a running box's status never lapses)."""
         if time.monotonic() - self._status_sent >= self.s.status_expiry_s / 3:
             self._status_sent = time.monotonic()
             for stream in list(self._last_status):
                 self._send_status(stream)
 
-    def _deliver(self) -> None:
-        while not self._stopping.is_set():
-            self._refresh_status()
-            if not self.spool.wait(0.5) or not self.connected.wait(0.5):
-                continue
-            for record in self.spool.pending():
-                if self._stopping.is_set() or not self.connected.is_set():
-                    break
-                info = self.client.publish(self.topic(record.get("stream", "unknown"), "events"),
-                                           json.dumps(record), qos=1)
-                try:
-                    info.wait_for_publish(timeout=5.0)
-                except (RuntimeError, ValueError):
-                    break
-                if not info.is_published():
-                    break  # not acknowledged: try again (in order) after reconnecting
-                self.spool.mark_delivered(record["seq"])
+    def ready(self, timeout: float) -> bool:
+        return self.connected.wait(timeout) if timeout > 0 else self.connected.is_set()
 
-    def flush(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the outbox to empty; True if it did."""
-        return self.spool.wait_empty(timeout)
+    def deliver(self, record: dict) -> str | None:
+        info = self.client.publish(self.topic(record.get("stream", "unknown"), "events"), json.dumps(record), qos=1)
+        try:
+            info.wait_for_publish(timeout=5.0)
+        except (RuntimeError, ValueError) as exc:
+            return str(exc)
+        return None if info.is_published() else "not acknowledged by the broker"
+
+    def failed(self, record: dict, why: str, backoff: float) -> None:
+        # the disconnect itself was logged; the record is sent again, in order, after reconnecting
+        log.debug("MQTT %s: %s %s: %s", self.where, record.get("type"), record.get("state"), why)
 
     def close(self, flush_timeout: float = 5.0) -> None:
-        if self.spool.pending() and self.connected.is_set():
-            self.flush(flush_timeout)
-        left = len(self.spool.pending())
-        if left:
-            log.warning("MQTT: %d event(s) not yet delivered stay in %s and go out at the next start", left,
-                        self.spool.folder)
-        self._stopping.set()
-        self._worker.join(2.0)
+        super().close(flush_timeout)
         if self.connected.is_set():
             self.client.publish(self.availability, "offline", qos=1, retain=True).wait_for_publish(2.0)
         self.client.disconnect()

@@ -1,4 +1,4 @@
-"""The interface of an alert output (MQTT, webhook): what the pipeline calls, and nothing else."""
+"""The interface of an alert sink (the event log, MQTT, the webhook): what the event bus calls, and nothing else."""
 
 from __future__ import annotations
 
@@ -6,16 +6,23 @@ from typing import Protocol
 
 
 class Sink(Protocol):
-    """An alert output. Called from the pipeline thread; each must return at once (work goes to its own thread
-    through an outbox) and must never raise for a fault of its own (it logs it and goes on)."""
+    """An alert output. ``publish`` and ``status`` are called from the pipeline thread and must return at once (a
+    networked sink hands the work to its own thread through an outbox, alerts/outbox.py); none may raise for a fault
+    of its own (it logs it and goes on). Started explicitly by the event bus, and closed by it."""
 
-    def __call__(self, record: dict) -> None:
-        """Take one event record (the `--events` JSON object) for delivery."""
+    name: str  # names the sink in logs
+
+    def start(self) -> Sink:
+        """Start whatever the sink runs in the background (a connection, a worker); returns the sink."""
+        ...
+
+    def publish(self, record: dict) -> None:
+        """Take one event record (the `--events` JSON object, ``event_record``) for delivery."""
         ...
 
     def status(self, stream: str, status: dict) -> None:
-        """A stream's status (``status``, ``fps``, ``frozen``, ``wall``), when it changes and periodically; an
-        output without a place for it ignores it."""
+        """A stream's status (``status``, ``fps``, ``frozen``, ``wall``), when it changes and periodically; a sink
+        without a place for it ignores it."""
         ...
 
     def close(self, flush_timeout: float = 5.0) -> None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
+from edge_app.alerts.outbox import OutboxSink
 from edge_app.alerts.spool import Spool
 from edge_app.schema import option
 
@@ -71,27 +71,22 @@ def is_alert(record: dict) -> bool:
     return record.get("state") != "info"
 
 
-class WebhookSink:
-    """POSTs event records (dicts) to ``settings.url`` from a worker thread; see the module docstring."""
+class WebhookSink(OutboxSink):
+    """POSTs event records (dicts) to ``settings.url`` through the shared outbox worker (alerts/outbox.py); see the
+    module docstring. Stream status is not posted: a webhook carries events only (MQTT keeps status)."""
 
     def __init__(self, settings: WebhookSettings, spool: Spool | None = None):
+        super().__init__(spool or Spool(settings.spool_dir, "webhook"), backoff_max_s=settings.backoff_max_s)
         self.s = settings
-        self.spool = spool or Spool(settings.spool_dir, "webhook")
         self.where = redacted(settings.url)
-        self._stopping = threading.Event()
+        self.name = f"webhook {self.where}"
         self.attempts = 0
         self.timeout = settings.timeout_s
-        self._worker = threading.Thread(target=self._deliver, name="webhook-outbox", daemon=True)
-        self._worker.start()
 
-    def __call__(self, record: dict) -> None:
-        if self.s.info_events or is_alert(record):
-            self.spool.put(record)
+    def accepts(self, record: dict) -> bool:
+        return self.s.info_events or is_alert(record)
 
-    def status(self, stream: str, status: dict) -> None:
-        """Stream status is not posted: a webhook carries events only (MQTT keeps status)."""
-
-    def _post(self, record: dict) -> str | None:
+    def deliver(self, record: dict) -> str | None:
         """POST one record; None when a 2xx answered it, else why it failed (for the warning)."""
         headers = {"Content-Type": "application/json"}
         if self.s.token:
@@ -125,39 +120,10 @@ class WebhookSink:
         self.timeout = min(self.timeout * 2, self.s.timeout_max_s)
         return f"no answer, timed out after {waited:g} s (next try waits up to {self.timeout:g} s)"
 
-    def _next(self) -> dict | None:
-        """The record to send next: the oldest alert, else the oldest info event."""
-        pending = self.spool.pending()
+    def next_record(self, pending: list[dict]) -> dict | None:
+        """The oldest alert, else the oldest info event."""
         alerts = [r for r in pending if is_alert(r)]
         return (alerts or pending or [None])[0]
 
-    def _deliver(self) -> None:
-        backoff = 0.5
-        while not self._stopping.is_set():
-            if not self.spool.wait(0.5):
-                continue
-            record = self._next()
-            if record is None or self._stopping.is_set():
-                continue
-            failure = self._post(record)
-            if failure is not None:
-                log.warning("webhook %s: %s %s not delivered: %s; retrying in %.1f s (%d waiting)", self.where,
-                            record.get("type", "event"), record.get("state", ""), failure, backoff,
-                            len(self.spool.pending()))
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, self.s.backoff_max_s)
-                continue
-            backoff = 0.5
-            self.spool.mark_delivered(record["seq"])
-
-    def flush(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the outbox to empty; True if it did."""
-        return self.spool.wait_empty(timeout)
-
-    def close(self, flush_timeout: float = 5.0) -> None:
-        self.flush(flush_timeout)
-        if self.spool.pending():
-            log.warning("webhook: %d event(s) not yet delivered stay in %s and go out at the next start",
-                        len(self.spool.pending()), self.spool.folder)
-        self._stopping.set()
-        self._worker.join(self.timeout + 1)
+    def stop_worker(self, join_timeout: float = 2.0) -> None:
+        super().stop_worker(max(join_timeout, self.timeout + 1))  # a POST in flight may take its whole timeout
