@@ -1,24 +1,38 @@
-"""Assembling the runtime from a config: the OpenVINO runtime, the chosen models, the pose engine."""
+"""The one place the runtime is wired from a config: the OpenVINO runtime, the chosen models, the pose engine, the
+analyzers, the alert sinks, and the runner that holds them (``build_runner``)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
+from edge_app.alerts.board import AlertBoard
+from edge_app.alerts.bus import EventBus, EventLog, LogSink
+from edge_app.alerts.evidence import EvidenceRecorder
+from edge_app.alerts.sink import Sink
 from edge_app.analysis.base import Analyzer
 from edge_app.analysis.fall import FallAnalyzer
 from edge_app.analysis.fatigue import FatigueAnalyzer
 from edge_app.analysis.posture import PostureAnalyzer
 from edge_app.analysis.sequence_model import SequenceModel
-from edge_app.config import Config
+from edge_app.config import Config, ServerConfig
 from edge_app.errors import VigilError
 from edge_app.inference.model_store import Chosen, ModelStore
 from edge_app.inference.runtime import Runtime
+from edge_app.metrics import Metrics
 from edge_app.pose.detector import PoseDetector
 from edge_app.pose.engine import EngineSettings, PersonFinder, PoseEngine
 from edge_app.pose.finder import MoveNetFinder
 from edge_app.pose.landmarks import LandmarkModel
-from edge_app.tracking.tracker import TrackerSettings
+from edge_app.render.draw import annotate_alert
+from edge_app.render.hub import FrameHub
+from edge_app.render.renderer import Renderer
+from edge_app.render.window import Window
+from edge_app.runner import Runner
+from edge_app.sources.capture import CaptureThread, SourceSpec, probe
+from edge_app.stream import StreamProcessor
+from edge_app.tracking.tracker import Tracker, TrackerSettings
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +122,54 @@ def build_analyzers(cfg: Config, stack: PoseStack) -> list[Analyzer]:
     return analyzers
 
 
-def build_outputs(cfg: Config) -> list:
-    """Alert sinks beyond the screen and the event log, from ``alerts`` in the config."""
-    outputs = []
+def build_sinks(cfg: Config) -> list[Sink]:
+    """Networked alert sinks from ``alerts`` in the config (MQTT, the webhook); built, not started. Raises
+    VigilError when an outbox folder cannot be written."""
+    sinks: list[Sink] = []
     if cfg.alerts.mqtt.enabled:
         from edge_app.alerts.mqtt import MqttSink
 
-        outputs.append(MqttSink(cfg.alerts.mqtt))
+        sinks.append(MqttSink(cfg.alerts.mqtt))
     if cfg.alerts.webhook.enabled:
         from edge_app.alerts.webhook import WebhookSink
 
-        outputs.append(WebhookSink(cfg.alerts.webhook))
-    return outputs
+        sinks.append(WebhookSink(cfg.alerts.webhook))
+    return sinks
+
+
+def build_runner(cfg: Config, stack: PoseStack, specs: list[SourceSpec], record: Path | None = None,
+                 show: bool = False, kiosk: bool = False, events: Path | None = None, max_frames: int | None = None,
+                 duration: float | None = None, log_every: float = 10.0, server: ServerConfig | None = None,
+                 sinks: list[Sink] | None = None, catch_signals: bool = False) -> Runner:
+    """Everything a run needs, from the config and the command line, nothing started: file sources are probed
+    (one decoded frame), the event log and evidence folders checked. ``sinks``: the networked alert sinks
+    (``build_sinks``); ``server``: the operator server's settings (None or disabled: no server). Raises VigilError
+    naming the source, file or folder that is wrong."""
+    if not specs:
+        raise VigilError("no sources given")
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise VigilError(f"source names must be unique, got {names}")
+    if record is not None:
+        try:
+            record.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise VigilError(f"--record {record}: cannot create folder ({exc.strerror})") from None
+        if record.is_dir():
+            raise VigilError(f"--record {record}: is a folder")
+    for spec in specs:
+        probe(spec)
+    analyzers = build_analyzers(cfg, stack)
+    processors = {s.name: StreamProcessor(s.name, cfg, stack.engine(cfg), Tracker(stack.tracker_settings(cfg)),
+                                          analyzers) for s in specs}
+    metrics, board, hub = Metrics(), AlertBoard(), FrameHub()
+    evidence = cfg.alerts.evidence if cfg.alerts.evidence.enabled else None
+    event_log = EventLog(events, int(cfg.alerts.event_log_max_mb * 2**20), cfg.alerts.event_log_backups)
+    bus = EventBus(board, metrics, evidence, [LogSink(), event_log, *(sinks or [])], annotate=annotate_alert)
+    renderer = Renderer(names, metrics, stack.landmarks.compiled.device, stack.landmarks.run.name, record,
+                        Window(kiosk=kiosk) if show else None, lossless=all(s.lossless for s in specs), hub=hub,
+                        board=board, evidence=EvidenceRecorder(evidence) if evidence else None)
+    models = {"detector": stack.detector.describe(), "landmarks": stack.landmarks.describe()}
+    return Runner(cfg, [CaptureThread(s) for s in specs], processors, bus, renderer, hub, metrics, board, models,
+                  server=server, max_frames=max_frames, duration=duration, log_every=log_every,
+                  catch_signals=catch_signals)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_app.errors import VigilError
+from edge_app.records import EventState
 
 log = logging.getLogger(__name__)
 
@@ -112,21 +113,22 @@ def load_clips(source: Path, labels: Path | None = None) -> list[Clip]:
     return clips
 
 
-def _clip_result(clip: Clip, events: list, summary: dict, fps: float) -> dict:
+def _clip_result(clip: Clip, events: list[dict], summary: dict, fps: float) -> dict:
+    """One clip's alerts (``events``: the event records the run published) against its labels."""
     stream = summary["streams"].get(clip.name, {})
     frames = stream.get("frames", 0)
     seconds = frames / fps if fps > 0 else 0.0
-    raised = [e for e in events if e.state == "raised"]
-    falls = [e for e in raised if e.type == "fall"]
-    fatigue = [e for e in raised if e.type == "fatigue"]
+    raised = [e for e in events if e["state"] == EventState.RAISED]
+    falls = [e for e in raised if e["type"] == "fall"]
+    fatigue = [e for e in raised if e["type"] == "fatigue"]
     out = {"clip": clip.name, "path": str(clip.path), "kind": clip.kind, "label_source": clip.label_source,
            "frames": frames, "seconds": round(seconds, 2), "fall_alerts": len(falls),
-           "fall_alert_ts": [round(e.media_time, 3) for e in falls], "fatigue_alerts": len(fatigue),
-           "fatigue_alert_ts": [round(e.media_time, 3) for e in fatigue]}
+           "fall_alert_ts": [e["ts"] for e in falls], "fatigue_alerts": len(fatigue),
+           "fatigue_alert_ts": [e["ts"] for e in fatigue]}
     lying = clip.first_lying_frame
     if lying is not None:
         out["first_lying_s"] = round(lying / fps, 3)
-        out["alert_delay_s"] = round(falls[0].media_time - lying / fps, 3) if falls else None
+        out["alert_delay_s"] = round(falls[0]["ts"] - lying / fps, 3) if falls else None
     return out
 
 
@@ -156,8 +158,8 @@ def totals(results: list[dict]) -> dict:
 
 def evaluate(cfg, clips: list[Clip]) -> dict:
     """Runs the real pipeline (capture, pose, tracking, analyzers) on every frame of each clip, headless."""
-    from edge_app.app import build_pose_stack
-    from edge_app.pipeline import Pipeline
+    from edge_app.alerts.bus import MemorySink
+    from edge_app.app import build_pose_stack, build_runner
     from edge_app.sources.capture import SourceSpec, open_source
 
     stack = build_pose_stack(cfg)
@@ -168,11 +170,9 @@ def evaluate(cfg, clips: list[Clip]) -> dict:
         reader = open_source(spec)  # the clip's nominal rate, to place its labelled frames in media time
         fps = reader.fps or 30.0
         reader.close()
-        pipeline = Pipeline(cfg, stack, [spec], log_every=1e9)
-        events: list = []
-        pipeline.event_sinks.append(lambda event, seq, sink=events: sink.append(event))
-        summary = pipeline.run()
-        result = _clip_result(clip, events, summary, fps)
+        events = MemorySink()
+        summary = build_runner(cfg, stack, [spec], log_every=1e9, sinks=[events]).run()
+        result = _clip_result(clip, events.records, summary, fps)
         results.append(result)
         log.info("[%d/%d] %s (%s): %d fall alert(s)%s, %d fatigue alert(s)", i, len(clips), clip.name, clip.kind,
                  result["fall_alerts"], f", delay {result['alert_delay_s']} s" if result.get("alert_delay_s")

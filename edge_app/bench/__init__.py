@@ -60,7 +60,7 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
     names = [n for n in (*POSE_MODELS, "person_finder", "fall_detector", "fatigue_detector") if n in store.models]
     stream_counts = (1, 4) if quick else (1, 2, 4, 8)
     rounds = 1 if quick else 3
-    progress = Progress(2 * len(names) + len(stream_counts) + 2 * rounds + 2, "benchmark")
+    progress = Progress(2 * len(names) + len(stream_counts) + 2 * rounds + 3, "benchmark")
     command = "python -m edge_app benchmark" + (" --quick" if quick else "")
     result: dict = {
         "machine": {**machine(), "openvino_devices": devices},
@@ -119,6 +119,15 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
         result["pipeline"]["cctv_realtime"] = pipeline_bench.realtime_scenario(cctv, cctv_stack, people_clip,
                                                                                10.0 if quick else 60.0)
     progress.step("pipeline: people in view done")
+    if clips:
+        progress.note("pipeline: a camera's RTSP server killed and restarted")
+        reconnect = pipeline_bench.reconnect_scenario(cfg, stack, clips[0], (2.0,) if quick else (1.0, 2.0, 5.0, 10.0,
+                                                                                                  3.0))
+        if reconnect is None:
+            result["skipped"].append("reconnect: needs GStreamer's RTSP server for the system python3")
+        else:
+            result["pipeline"]["reconnect"] = reconnect
+    progress.step("pipeline: reconnect done")
 
     # --- Vigil's loop against MediaPipe's pipeline, alternately ---------------------------------------------------
     progress.note("MediaPipe venv")
@@ -132,6 +141,7 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
         result["pipeline"]["vigil_vs_mediapipe"] = _versus_mediapipe(cfg, stack, python, quick, rounds, progress)
     progress.close()
     result["ratios"] = ratios(result)
+    result["targets"] = targets(result)
     result["seconds"] = round(time.monotonic() - started, 1)
     (out_dir / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
     result["plots"] = plots(result, out_dir)
@@ -214,4 +224,48 @@ def ratios(result: dict) -> dict:
             "peer": {"engine": f"mediapipe {versus['mediapipe']['version']}", "fps": m,
                      "rounds": versus["mediapipe"]["fps"]},
             "speedup": round(v / m, 2) if m else None}
+    return out
+
+
+# The speed and latency claims Vigil makes, each checked here (on the machine it runs on) rather than in the test
+# suite, where a loaded 2-core box would make them flaky: (what, bound, where the bound comes from).
+INT8_SPEEDUP = 1.6  # issue 2: INT8 p50 at least 1.6x f32's
+RESUME_MAX_S = 2.0  # README, Operating Vigil: a stream resumes within 2 s of its camera's return
+STREAM_SHARE = 14.0 / 15.0  # README: each of 4 cameras at 15 fps analysed at 14-16 fps
+VERSUS_MEDIAPIPE = 2.0  # issue 14: the single-person loop at least 2x MediaPipe's pipeline
+REALTIME_SHARE = 0.95  # issue 14: vtest.avi in real time with the CCTV config
+GLASS_TO_RENDER_P99_MS = 150.0  # README, Operating Vigil: glass-to-render p99 under 150 ms (4 cameras)
+
+
+def targets(result: dict) -> list[dict]:
+    """Each claim: the measured value, its bound and whether it was met in this run."""
+    out = []
+
+    def add(name: str, measured, bound: float, at_least: bool = True) -> None:
+        met = measured is not None and (measured >= bound if at_least else measured <= bound)
+        out.append({"target": name, "measured": measured, "bound": (">= " if at_least else "<= ") + f"{bound:g}",
+                    "met": bool(met)})
+
+    for name, runs in result["models"].items():
+        if "int8" in runs and "f32" in runs:
+            add(f"{name}: INT8 p50 speed-up over f32", round(runs["f32"]["LATENCY"]["p50_ms"] /
+                                                             runs["int8"]["LATENCY"]["p50_ms"], 2), INT8_SPEEDUP)
+    pipeline = result["pipeline"]
+    if "reconnect" in pipeline:
+        rc = pipeline["reconnect"]
+        complete = rc["resumed"] == len(rc["outages_s"])
+        add("a camera's stream resumes after its server returns (max seconds)", rc.get("max_s") if complete else None,
+            RESUME_MAX_S, at_least=False)
+    for key, s in pipeline.items():
+        if key.startswith("streams_") and s.get("fps_per_stream"):
+            add(f"{key}: slowest stream's fps / the camera's", round(min(s["fps_per_stream"].values()) /
+                                                                     s["source_fps"], 3), STREAM_SHARE)
+            add(f"{key}: glass-to-render p99 (ms)", s["glass_to_render_ms"]["p99"], GLASS_TO_RENDER_P99_MS,
+                at_least=False)
+    if "cctv_realtime" in pipeline:
+        s = pipeline["cctv_realtime"]
+        add("CCTV config on vtest.avi: fps / the clip's", round(s["fps"] / s["source_fps"], 3), REALTIME_SHARE)
+    versus = result["ratios"].get("pipeline: Vigil vs MediaPipe (frames per second, same clip)")
+    if versus:
+        add("single-person loop: Vigil fps / MediaPipe fps", versus["speedup"], VERSUS_MEDIAPIPE)
     return out

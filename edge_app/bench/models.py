@@ -117,8 +117,8 @@ def throughput(store: ModelStore, name: str, devices: list[str], threads: int, p
 def model_source(store: ModelStore, name: str, cache: Path) -> tuple[str, Path] | None:
     """The model's original file for the peers: ('tflite', path) for the BlazePose models (the fetch cache), or
     ('onnx', path) for the PyTorch-trained ones (the ONNX export `convert build` writes next to the IR)."""
-    entry = store.models.get(name, {})
-    source = entry.get("source", {})
+    record = store.models.get(name)
+    source = record.source if record is not None else None
     if isinstance(source, dict) and str(source.get("file", "")).endswith(".tflite"):
         path = cache / source["file"]
         return ("tflite", path) if path.is_file() else None

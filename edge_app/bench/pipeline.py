@@ -8,6 +8,8 @@ render) as it runs on a box, measured per scenario.
   number of people in view.
 - ``vigil_vs_mediapipe``: Vigil's whole loop and MediaPipe's own pose pipeline on the same clip, every frame as fast
   as each goes, run alternately (see peers.py).
+- ``reconnect``: a camera's RTSP server killed (SIGKILL) and started again several times during a run: seconds from
+  the server's return to the first frame analysed after it.
 """
 
 from __future__ import annotations
@@ -15,16 +17,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import resource
+import threading
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from edge_app.app import PoseStack
+from edge_app.app import PoseStack, build_runner
 from edge_app.config import Config
 from edge_app.metrics import STAMPS, latency_percentiles, percentiles, rss_mb
-from edge_app.pipeline import Pipeline
+from edge_app.runner import Runner
 from edge_app.sources.capture import SourceSpec
 
 log = logging.getLogger(__name__)
@@ -44,13 +47,13 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def pooled(pipeline: Pipeline) -> tuple[dict, dict]:
+def pooled(pipeline: Runner) -> tuple[dict, dict]:
     """Stage latency p50/p95 and glass-to-render p50/p95/p99 over every frame of every stream."""
     kept = [m.timings.newest() for m in pipeline.metrics.streams.values()]
     return latency_percentiles(np.concatenate(kept) if kept else np.empty((0, len(STAMPS))))
 
 
-def measure(pipeline: Pipeline) -> dict:
+def measure(pipeline: Runner) -> dict:
     """Run a pipeline to its end and collect the scenario's figures."""
     cpu0, wall0, rss0 = cpu_seconds(), time.monotonic(), rss_mb()
     summary = pipeline.run()
@@ -58,7 +61,7 @@ def measure(pipeline: Pipeline) -> dict:
     stages, g2r = pooled(pipeline)
     streams = summary["streams"]
     return {
-        "streams": len(pipeline.specs),
+        "streams": len(pipeline.captures),
         "seconds": round(wall, 2),
         "fps": round(sum(s["fps"] for s in streams.values()), 2),
         "fps_per_stream": {name: s["fps"] for name, s in streams.items()},
@@ -76,7 +79,7 @@ def measure(pipeline: Pipeline) -> dict:
 
 def streams_scenario(cfg: Config, stack: PoseStack, clips: list[Path], n: int, seconds: float) -> dict:
     specs = [SourceSpec(f"cam{i + 1}", str(clips[i % len(clips)]), realtime=True, loop=True) for i in range(n)]
-    result = measure(Pipeline(bench_config(cfg), stack, specs, duration=seconds, log_every=3600.0))
+    result = measure(build_runner(bench_config(cfg), stack, specs, duration=seconds, log_every=3600.0))
     result["clips"] = [Path(s.uri).parent.name + "/" + Path(s.uri).name for s in specs]
     result["inference_threads"] = stack.runtime.threads or "OpenVINO's choice"
     result["source_fps"] = round(float(cv2.VideoCapture(str(clips[0])).get(cv2.CAP_PROP_FPS)), 2)
@@ -86,7 +89,7 @@ def streams_scenario(cfg: Config, stack: PoseStack, clips: list[Path], n: int, s
 def vigil_fast(cfg: Config, stack: PoseStack, clip: Path, max_frames: int | None) -> dict:
     """Vigil's whole loop over a clip, every frame, as fast as it goes (``run --fast --headless``)."""
     spec = SourceSpec("clip", str(clip), realtime=False, lossless=True)
-    result = measure(Pipeline(bench_config(cfg), stack, [spec], max_frames=max_frames, log_every=3600.0))
+    result = measure(build_runner(bench_config(cfg), stack, [spec], max_frames=max_frames, log_every=3600.0))
     frames = result["frames"]
     result["loop_ms_per_frame"] = round(result["seconds"] * 1000 / max(frames, 1), 3)
     result["fps"] = round(frames / result["seconds"], 2) if result["seconds"] else 0.0  # whole run, like MediaPipe's
@@ -97,7 +100,7 @@ def realtime_scenario(cfg: Config, stack: PoseStack, clip: Path, seconds: float)
     """One camera-like stream of ``clip`` at its own frame rate with ``cfg`` (the CCTV config on vtest.avi): does
     the whole loop keep up, at what CPU and per-stage cost."""
     spec = SourceSpec("cctv", str(clip), realtime=True, loop=True)
-    result = measure(Pipeline(bench_config(cfg), stack, [spec], duration=seconds, log_every=3600.0))
+    result = measure(build_runner(bench_config(cfg), stack, [spec], duration=seconds, log_every=3600.0))
     result["clip"] = clip.name
     result["source_fps"] = round(float(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FPS)), 2)
     result["finder"] = cfg.models.detector
@@ -109,7 +112,7 @@ def people_scenario(cfg: Config, stack: PoseStack, clip: Path, max_frames: int) 
     """Vigil's whole loop over every frame of a multi-person clip; the pose stage's cost grouped by how many people
     were tracked in the frame."""
     spec = SourceSpec("people", str(clip), realtime=False, lossless=True)
-    pipe = Pipeline(bench_config(cfg), stack, [spec], max_frames=max_frames, log_every=3600.0)
+    pipe = build_runner(bench_config(cfg), stack, [spec], max_frames=max_frames, log_every=3600.0)
     by_people: dict[int, list[float]] = {}
     process = pipe.process
 
@@ -124,3 +127,54 @@ def people_scenario(cfg: Config, stack: PoseStack, clip: Path, max_frames: int) 
     result["by_people"] = {str(k): {"frames": len(v), **percentiles(v, (50, 95)),
                                     "mean_ms": round(float(np.mean(v)), 3)} for k, v in sorted(by_people.items())}
     return result
+
+
+def reconnect_scenario(cfg: Config, stack: PoseStack, clip: Path, outages_s: tuple[float, ...]) -> dict | None:
+    """One RTSP camera (scripts/rtsp_server.py serving ``clip``) whose server is killed and, after each of
+    ``outages_s`` seconds, started again on the same port: how long after its return Vigil analyses a new frame.
+    None when GStreamer's RTSP server is not available."""
+    from edge_app.demo_source import RtspRelay
+
+    relay = RtspRelay(clip, 640, 480, 15).__enter__()
+    if relay.url is None:
+        return None
+    runner = build_runner(bench_config(cfg), stack, [SourceSpec("cam", relay.url)], log_every=3600.0)
+    captured: list[float] = []
+    process = runner.process
+
+    def seen(frame):
+        captured.append(frame.capture_mono)
+        return process(frame)
+
+    runner.process = seen
+    thread = threading.Thread(target=runner.run, name="vigil", daemon=True)
+    thread.start()
+    resume: list[float] = []
+    try:
+        _wait(lambda: captured, 60.0)
+        for outage in outages_s:
+            time.sleep(2.0)
+            relay.proc.kill()  # the camera dies: no goodbye
+            relay.proc.wait(5)
+            time.sleep(outage)
+            relay = RtspRelay(clip, 640, 480, 15, port=relay.port).__enter__()
+            back = time.monotonic()
+            if _wait(lambda back=back: captured and captured[-1] > back, 30.0):
+                resume.append(round(time.monotonic() - back, 2))
+    finally:
+        runner.stop_event.set()
+        thread.join(30)
+        relay.__exit__()
+    return {"outages_s": list(outages_s), "resume_s": resume, "resumed": len(resume),
+            **({"median_s": round(float(np.median(resume)), 2), "max_s": max(resume)} if resume else {}),
+            "what": "server killed (SIGKILL) and restarted on the same port; seconds from its return (listening "
+                    "again) to the first frame captured after it reaching analysis"}
+
+
+def _wait(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False

@@ -33,6 +33,16 @@ def markdown(r: dict) -> str:
                 lines.append(f"| {what} | {x['vigil']['p50_ms']:.3f} ms ({x['vigil']['run']}) | "
                              f"{x['peer']['p50_ms']:.3f} ms ({x['peer']['engine']}) | {_f(x['speedup'])}x as fast |")
         lines.append("")
+    if r.get("targets"):
+        lines += ["## Targets", "", "The speed and latency claims Vigil makes, checked in this run on this machine.",
+                  "", "| target | measured | bound | met |", "|---|---|---|---|"]
+        lines += [f"| {t['target']} | {t['measured']} | {t['bound']} | {'yes' if t['met'] else '**no**'} |"
+                  for t in r["targets"]]
+        lines.append("")
+    reconnect = r["pipeline"].get("reconnect")
+    if reconnect:
+        lines += ["## Reconnect", "", f"{reconnect['what']}: outages {reconnect['outages_s']} s, resumed after "
+                  f"{reconnect['resume_s']} s.", ""]
     lines += ["## Models (OpenVINO)", "", "`ran as`: the precision OpenVINO actually used (`INFERENCE_PRECISION_HINT` "
               "as compiled; INT8 models run their float parts in that precision).", "",
               "| model | run | ran as | device | LATENCY p50 ms | p95 | p99 | fps | THROUGHPUT fps | requests | "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge_app.records import Pose
+from edge_app.alerts.board import severity
+from edge_app.records import Event, Pose, Track
 
 # BlazePose connections drawn for the skeleton (face detail left out).
 SKELETON = (
@@ -86,3 +87,14 @@ def mosaic(canvases: list[np.ndarray], tile_width: int = 640) -> np.ndarray:
         r, c = divmod(i, cols)
         out[r * tile_h:r * tile_h + t.shape[0], c * tile_width:(c + 1) * tile_width] = t
     return out
+
+
+def annotate_alert(image: np.ndarray, event: Event, track: Track | None) -> np.ndarray:
+    """A copy of ``image`` (BGR) marked for an alert's snapshot: the person's skeleton and box in the alert's
+    severity colour (when ``track`` is given) and a banner naming the alert."""
+    marked = image.copy()
+    colour = alert_colour(severity(event.type), False)
+    if track is not None:
+        draw_skeleton(marked, track.smoothed, track.box, f"#{track.id} {event.type.upper()}", highlight=colour)
+    draw_banner(marked, f"{event.type.upper()} #{event.track_id}", colour)
+    return marked

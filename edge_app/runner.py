@@ -1,0 +1,237 @@
+"""The runner: threads, signals, start and stop around the per-stream processors and the event bus.
+
+Threads: one capture thread per source keeps only its newest frame; the runner's own loop (the pipeline thread)
+takes frames round-robin, has each stream's processor (stream.py: pose, tracking, analysis) work on it, publishes the
+events through the event bus (alerts/bus.py: board, evidence, sinks), and hands the result to the render thread
+(render/renderer.py), which never stalls analysis; the operator server (web/server.py) answers from its own threads.
+Every stage stamps the frame's timing record; metrics.py derives all statistics from it, for the HUD, the log,
+--stats and /metrics. Nothing runs before :meth:`Runner.run`, and everything it started is stopped when it returns
+or raises. The runner is assembled from the config in one place, app.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+
+from edge_app.alerts.board import AlertBoard
+from edge_app.alerts.bus import EventBus
+from edge_app.config import Config, ServerConfig
+from edge_app.errors import VigilError
+from edge_app.io_faults import IO_FAULTS
+from edge_app.metrics import Metrics, rss_mb
+from edge_app.records import Frame
+from edge_app.render.hub import FrameHub
+from edge_app.render.renderer import Processed, Renderer
+from edge_app.sources.capture import CaptureThread, redact
+from edge_app.stream import StreamProcessor
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    """Runs the streams until they end, a limit is reached, the window is closed or a signal stops it.
+
+    Built by ``app.build_runner`` from the config (that is where the parts are chosen); nothing starts before
+    :meth:`run`. ``captures``: one per source; ``processors``: one per stream, by name; ``bus``: where events go;
+    ``renderer``: the render thread (not started); ``server``: the operator server's settings, or None;
+    ``max_frames``/``duration`` (seconds): limits, or None; ``log_every``: seconds between status lines;
+    ``catch_signals``: SIGINT and SIGTERM stop the run gracefully (the `run` command)."""
+
+    def __init__(self, cfg: Config, captures: list[CaptureThread], processors: dict[str, StreamProcessor],
+                 bus: EventBus, renderer: Renderer, hub: FrameHub, metrics: Metrics, board: AlertBoard,
+                 models: dict, server: ServerConfig | None = None, max_frames: int | None = None,
+                 duration: float | None = None, log_every: float = 10.0, catch_signals: bool = False):
+        self.cfg, self.captures, self.processors, self.bus = cfg, captures, processors, bus
+        self.renderer, self.hub, self.metrics, self.board, self.models = renderer, hub, metrics, board, models
+        self.server_settings = server if server is not None and server.enabled else None
+        self.max_frames, self.duration, self.log_every = max_frames, duration, log_every
+        self.catch_signals = catch_signals
+        self.rss_samples: list[tuple[float, float]] = []  # (seconds since start, MB)
+        self.published_status: dict[str, str] = {}  # the status last sent to the sinks, per stream
+        self.stop_event = threading.Event()
+        self.stopped_by: str | None = None  # the signal that stopped the run, if one did
+        self.processed = 0
+        self.server = None  # the operator server, while the run is on
+
+    def process(self, frame: Frame) -> Processed:
+        """One frame through its stream's processor; its events published (in order) through the bus."""
+        result = self.processors[frame.stream].process(frame)
+        by_id = {t.id: t for t in result.tracks}
+        events = [self.bus.publish(event, frame.seq, frame.image, by_id.get(event.track_id))
+                  for event in result.events]
+        result.timing.analysed = time.monotonic()
+        return Processed(frame, result.views, events, result.timing)
+
+    def sources_summary(self) -> dict:
+        return {c.spec.name: {"status": c.status.value, "captured": c.stats.captured,
+                              "backlog_skipped": c.stats.backlog, "blank": c.stats.blank, "corrupt": c.stats.corrupt,
+                              "frozen": c.stats.frozen, "size_changes": c.stats.size_changes,
+                              "ended_early": c.stats.ended_early, "reconnects": c.stats.reconnects,
+                              "orientation": c.spec.orientation}
+                for c in self.captures}
+
+    def dropped(self) -> dict[str, int]:
+        return {c.spec.name: c.stats.dropped - c.stats.backlog for c in self.captures}
+
+    def snapshot(self, recent: int = 600) -> dict:
+        """Live statistics of the last ``recent`` frames per stream (for /metrics and /health)."""
+        snap = self.metrics.summary(self.dropped(), recent=recent)
+        for name, stream in snap["streams"].items():
+            stream["recent_fps"] = round(self.metrics.recent_fps(name), 2)
+        snap["sources"] = self.sources_summary()
+        snap["hints"] = self.hints_by_stream()
+        snap["io_faults"] = IO_FAULTS.snapshot()
+        return snap
+
+    def hints_by_stream(self) -> dict[str, list[str]]:
+        """The operator hints now in force, per stream."""
+        return {name: [p.hints[k] for k in sorted(p.hints)] for name, p in self.processors.items() if p.hints}
+
+    def _periodic(self, started: float, last: float) -> float:
+        """Every ``log_every`` seconds: one log line per stream and a memory sample."""
+        now = time.monotonic()
+        if now - last < self.log_every:
+            return last
+        self.rss_samples.append((round(now - started, 1), rss_mb()))
+        for cap in self.captures:
+            name = cap.spec.name
+            self._publish_status(cap)
+            log.info("stream %s: %s, %.1f fps, dropped %d, rss %.0f MB", name, cap.status.value,
+                     self.metrics.recent_fps(name), cap.stats.dropped, self.rss_samples[-1][1])
+        return now
+
+    def _publish_status(self, cap: CaptureThread) -> None:
+        """A source's status to the sinks that take it (MQTT, retained)."""
+        name = cap.spec.name
+        self.published_status[name] = cap.status.value
+        self.bus.status(name, {"status": cap.status.value, "fps": round(self.metrics.recent_fps(name), 2),
+                               "frozen": cap.stats.frozen, "wall": round(time.time(), 3)})
+
+    def _status_changes(self) -> None:
+        """Publish a source's status as soon as it changes (frozen, reconnecting, back online), not only every
+        ``log_every`` seconds."""
+        for cap in self.captures:
+            if self.published_status.get(cap.spec.name) != cap.status.value:
+                self._publish_status(cap)
+
+    def _check_started(self, started: float, timeout: float = 15.0) -> None:
+        """A live source that has sent nothing ``timeout`` seconds after start is a start-up error (a later outage
+        is the watchdog's business)."""
+        for cap in self.captures:
+            if cap.spec.is_live and not cap.stats.captured and cap.unauthorized and cap.open_error:
+                raise VigilError(cap.open_error)  # wrong credentials do not fix themselves: say it now
+        if time.monotonic() - started < timeout:
+            return
+        for cap in self.captures:
+            if cap.spec.is_live and not cap.stats.captured:
+                raise VigilError(cap.open_error or f"source {cap.spec.name} ({redact(cap.spec.uri)}): cannot open "
+                                 f"(unreachable, or no frame within {timeout:.0f} s)")
+
+    def _on_signal(self, signum: int, frame) -> None:
+        name = signal.Signals(signum).name
+        if self.stop_event.is_set():  # asked twice: stop now, without draining
+            signal.signal(signum, signal.SIG_DFL)
+            raise KeyboardInterrupt
+        log.warning("%s: stopping: finishing the frames in flight, closing clips, flushing the event log and the "
+                    "alert outboxes (send it again to stop at once)", name)
+        self.stopped_by = name
+        self.stop_event.set()
+
+    def _catch_signals(self) -> dict:
+        """SIGINT and SIGTERM stop the run gracefully (only the main thread can take signals)."""
+        if not self.catch_signals or threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def run(self) -> dict:
+        """Start everything, run until the end, stop everything; returns the run's summary (the --stats JSON).
+        Raises VigilError for a source that cannot be opened at start or a render failure."""
+        previous_handlers = self._catch_signals()
+        try:
+            return self._run()
+        finally:
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+
+    def _start(self) -> None:
+        from edge_app.web.server import OperatorServer
+
+        self.bus.start()
+        if self.server_settings is not None:
+            s = self.server_settings
+            self.server = OperatorServer(self.hub, self.snapshot, s.host, s.port, s.token, s.mjpeg_fps,
+                                         s.jpeg_quality, self.board).start()
+        for processor in self.processors.values():
+            processor.engine.warm_up()
+        for cap in self.captures:
+            cap.start()
+        self.renderer.start()
+
+    def _stop(self) -> None:
+        """Stop what was started, each step even when one before it failed."""
+        self.bus.operator_actions()  # an acknowledgement given just before the end is still logged and published
+        for cap in self.captures:
+            cap.stop()
+        if self.renderer.is_alive():
+            self.renderer.close()
+        self.bus.close()
+        if self.server is not None:
+            self.server.stop()
+
+    def _run(self) -> dict:
+        try:
+            self._start()
+            started = last_log = time.monotonic()
+            self._loop(started, last_log)
+        finally:
+            self._stop()
+        return self.summary()
+
+    def _loop(self, started: float, last_log: float) -> None:
+        while not self.stop_event.is_set():
+            if self.max_frames is not None and self.processed >= self.max_frames:
+                break
+            if self.duration is not None and time.monotonic() - started >= self.duration:
+                break
+            last_log = self._periodic(started, last_log)
+            self._status_changes()
+            self.bus.operator_actions()
+            self._check_started(started)
+            for cap in self.captures:
+                if cap.error is not None:
+                    raise cap.error
+            if all(c.exhausted for c in self.captures):
+                break
+            got = False
+            for cap in self.captures:
+                frame = cap.get(timeout=0.0 if len(self.captures) > 1 else 0.2)
+                if frame is None:
+                    continue
+                got = True
+                self.renderer.submit(self.process(frame))
+                self.processed += 1
+                if self.renderer.error is not None:
+                    raise VigilError(f"render: {self.renderer.error}")
+                if self.renderer.window is not None and self.renderer.window.quit_requested:
+                    self.stop_event.set()
+            if not got and len(self.captures) > 1:
+                time.sleep(0.002)
+
+    def summary(self) -> dict:
+        """The run's summary: per-stream statistics, sources, hints, paused analyzers, people per frame, models."""
+        summary = self.metrics.summary(self.dropped())
+        summary["render_dropped"] = self.renderer.dropped
+        summary["rss_mb_samples"] = self.rss_samples
+        summary["sources"] = self.sources_summary()
+        summary["stopped_by"] = self.stopped_by
+        summary["io_faults"] = IO_FAULTS.snapshot()
+        summary["hints"] = self.hints_by_stream()
+        summary["paused"] = sorted(f"{name}:{a}" for name, p in self.processors.items() for a in p.paused)
+        summary["people"] = {name: {"frames": p.frames, "found_per_frame": round(p.found / max(p.frames, 1), 3),
+                                    "tracked_per_frame": round(p.tracked / max(p.frames, 1), 3)}
+                             for name, p in self.processors.items()}
+        summary["models"] = self.models
+        return summary
