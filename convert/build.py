@@ -27,6 +27,7 @@ from convert.recipes import ModelRecipe, PyTorchSource, Recipes
 from convert.sources import export_onnx, load_source
 from edge_app.errors import VigilError
 from edge_app.inference.latency import measure_interleaved
+from edge_app.inference.manifest import ModelRecord, RunRecord, VariantRecord
 from edge_app.inference.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,15 @@ BUILD_ORDER = {"blazepose_detector": 0, "movenet_multipose": 1, "blazepose_landm
                "generic": 4}
 
 
+INT8_ADDED_LATER = {"float_last_layers": 0}  # int8 recipe fields that count in the hash only when set
+
+
 def recipe_hash(recipe: ModelRecipe, calib: list[Path]) -> str:
     """What a build depends on: the recipe, the calibration sources and, for trained models, the weights."""
     recipe_fields = {k: v for k, v in asdict(recipe).items() if v != [] or k not in ("needs", "input_shape")}
+    if recipe_fields.get("int8"):
+        recipe_fields["int8"] = {k: v for k, v in recipe_fields["int8"].items()
+                                 if v != INT8_ADDED_LATER.get(k, object())}
     ident = {"recipe": recipe_fields, "calib": [str(c) for c in calib]}  # fields added later count only when set
     if isinstance(recipe.source, PyTorchSource) and recipe.source.weights and recipe.source.weights.is_file():
         ident["weights"] = sha256_of(recipe.source.weights)
@@ -214,7 +221,7 @@ class Builder:
         self._save(fp_model, fp_path)
         steps.update()
         kind = self._kind(recipe)
-        variants: dict = {"fp32": {"path": str(fp_path.relative_to(self.out)), "runs": {}}}
+        paths = {"fp32": str(fp_path.relative_to(self.out))}
         compiled = {"f32": self.runtime.compile(fp_path, "f32")}
         hints = {"f32": "f32"}
         if self.runtime.supports("bf16"):
@@ -238,8 +245,7 @@ class Builder:
                           getattr(kind, "needs_coco", True) else None,
                           "calibration_frames": len(samples.sources),
                           "agreement_with_f32": round(result.agreement, 5), "search": result.trials}
-            variants["int8"] = {"path": str(int8_path.relative_to(self.out)), "quantization": quant_info,
-                                "runs": {}}
+            paths["int8"] = str(int8_path.relative_to(self.out))
             # The float parts of the INT8 IR run in f32: measured as accurate and no slower than bf16 here.
             compiled["int8"] = self.runtime.compile(int8_path, "f32")
             hints["int8"] = "f32"
@@ -251,21 +257,19 @@ class Builder:
         lat = measure_interleaved(compiled, iterations=self.latency_iterations)
         steps.update()
         reference = accuracy.get("f32")
+        runs: dict[str, dict[str, RunRecord]] = {"fp32": {}, "int8": {}}
         for run, cm in compiled.items():
-            entry = {"precision_hint": hints[run], "precision_ran": cm.precision if run != "int8" else
-                     f"int8 (float parts {cm.precision})", "device": cm.device,
-                     "latency": lat[run].as_dict(), "accuracy": accuracy.get(run)}
-            if kind is None or reference is None:
-                entry["meets_bound"] = run == "f32"
-                entry["bound_checked"] = False
-            else:
-                entry["meets_bound"] = bool(kind.meets_bound(accuracy[run], reference))
-                entry["bound_checked"] = True
-            variants["int8" if run == "int8" else "fp32"]["runs"][run] = entry
-        result_entry = {
-            "kind": recipe.kind, "source": source_info, "outputs": recipe.outputs or "all",
-            "recipe_hash": digest, "variants": variants,
-            "bound": getattr(kind, "bound_text", None),
+            checked = kind is not None and reference is not None
+            runs["int8" if run == "int8" else "fp32"][run] = RunRecord(
+                precision_hint=hints[run],
+                precision_ran=cm.precision if run != "int8" else f"int8 (float parts {cm.precision})",
+                device=cm.device, latency=lat[run].as_dict(), accuracy=accuracy.get(run),
+                meets_bound=bool(kind.meets_bound(accuracy[run], reference)) if checked else run == "f32",
+                bound_checked=checked)
+        variants = {name: VariantRecord(path, runs[name], quant_info if name == "int8" else None)
+                    for name, path in paths.items()}
+        extra = {
+            "outputs": recipe.outputs or "all",
             "accuracy_data": (str(self.coco_dir) if getattr(kind, "needs_coco", True) else "held-out training "
                               "windows") if self.coco is not None or not getattr(kind, "needs_coco", True) else None,
             "latency_setup": {"threads": self.threads, "hint": "LATENCY", "iterations": self.latency_iterations,
@@ -273,12 +277,13 @@ class Builder:
             "build_seconds": round(time.time() - started, 1),
         }
         if "int8" in lat and "f32" in lat:
-            result_entry["speedup_int8_vs_f32"] = round(lat["f32"].p50_ms / lat["int8"].p50_ms, 3)
+            extra["speedup_int8_vs_f32"] = round(lat["f32"].p50_ms / lat["int8"].p50_ms, 3)
         if "int8" in lat and "bf16" in lat:
-            result_entry["speedup_int8_vs_bf16"] = round(lat["bf16"].p50_ms / lat["int8"].p50_ms, 3)
-        manifest.update(self.manifest_path, recipe.name, result_entry)
+            extra["speedup_int8_vs_bf16"] = round(lat["bf16"].p50_ms / lat["int8"].p50_ms, 3)
+        record = ModelRecord(recipe.kind, variants, source_info, digest, getattr(kind, "bound_text", None), extra)
+        manifest.update(self.manifest_path, recipe.name, record)
         steps.set_postfix_str("done")
-        return result_entry
+        return record.to_json()
 
     def _accuracy(self, kind, compiled: dict) -> dict:
         if kind is not None and not getattr(kind, "needs_coco", True):

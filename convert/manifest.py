@@ -8,6 +8,7 @@ from pathlib import Path
 
 import openvino as ov
 
+from edge_app.inference.manifest import FORMAT, ModelRecord
 from edge_app.system import machine
 
 
@@ -31,14 +32,14 @@ def load(path: Path) -> dict:
     return {"format": 1, "models": {}}
 
 
-def update(path: Path, model: str, entry: dict) -> dict:
-    """Set one model's entry, keeping the others; written atomically."""
+def update(path: Path, model: str, record: ModelRecord) -> dict:
+    """Set one model's record, keeping the others; written atomically."""
     data = load(path)
-    data["format"] = 1
+    data["format"] = FORMAT
     data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     data["machine"] = machine()
     data["versions"] = versions()
-    data.setdefault("models", {})[model] = entry
+    data.setdefault("models", {})[model] = record.to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")

@@ -8,13 +8,13 @@ fastest; it logs which one runs.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge_app.errors import ModelError, VigilError
 from edge_app.inference.latency import measure_interleaved
+from edge_app.inference.manifest import Manifest, ModelRecord
 from edge_app.inference.runtime import CompiledModel, Runtime
 
 log = logging.getLogger(__name__)
@@ -46,32 +46,25 @@ class Chosen:
 class ModelStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        manifest = self.root / "manifest.json"
-        if not manifest.is_file():
-            raise ModelError(f"{manifest}: not found; build the models with `make models`")
-        try:
-            self.manifest = json.loads(manifest.read_text())
-            self.models = self.manifest["models"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"{manifest}: not a Vigil model manifest ({type(exc).__name__})") from None
+        self.manifest = Manifest.read(self.root / "manifest.json")
+        self.models = self.manifest.models
+
+    def record(self, model: str) -> ModelRecord:
+        """The manifest's record of ``model``; raises ModelError naming the models there are."""
+        if model not in self.models:
+            raise ModelError(f"{self.root / 'manifest.json'}: no model {model!r} "
+                             f"(have: {', '.join(sorted(self.models))})")
+        return self.models[model]
 
     def kind(self, model: str) -> str:
         """The model family the toolchain built ``model`` as (blazepose_detector, movenet_multipose, ...)."""
-        if model not in self.models:
-            raise ModelError(f"{self.root / 'manifest.json'}: no model {model!r} "
-                             f"(have: {', '.join(sorted(self.models))})")
-        return str(self.models[model].get("kind", ""))
+        return self.record(model).kind
 
     def runs(self, model: str) -> list[Run]:
-        if model not in self.models:
-            raise ModelError(f"{self.root / 'manifest.json'}: no model {model!r} "
-                             f"(have: {', '.join(sorted(self.models))})")
-        out = []
-        for variant, entry in self.models[model].get("variants", {}).items():
-            for name, run in entry.get("runs", {}).items():
-                out.append(Run(name=name, variant=variant, precision_hint=run.get("precision_hint"),
-                               meets_bound=bool(run.get("meets_bound")), path=self.root / entry["path"]))
-        return out
+        """Every run of every variant of ``model`` the manifest records."""
+        return [Run(name=name, variant=variant, precision_hint=run.precision_hint, meets_bound=run.meets_bound,
+                    path=self.root / entry.path)
+                for variant, entry in self.record(model).variants.items() for name, run in entry.runs.items()]
 
     def choose(self, model: str, runtime: Runtime, precision: str = "auto") -> Chosen:
         runs = self.runs(model)
