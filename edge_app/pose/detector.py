@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from edge_app.errors import ModelError
+from edge_app.inference.model import ModelWrapper
 from edge_app.inference.runtime import CompiledModel
 from edge_app.pose.geometry import crop, weighted_nms
 from edge_app.records import Detection, RotatedRect
@@ -100,28 +101,21 @@ def decode(regressors: np.ndarray, logits: np.ndarray, view: RotatedRect, min_sc
     return out
 
 
-class TiledFinder:
+class TiledFinder(ModelWrapper[RotatedRect, list[Detection]]):
     """A person finder that runs one model over square views of a frame: the whole image, plus optional overlapping
     ``tiles`` (rows, cols) for people too small for one view; the views' detections are merged by weighted NMS.
-    Subclasses give ``_tensor(image, view)`` (the model input of one view) and ``_decode(result, view)``
-    (detections in image pixels at ``_decode_score``)."""
+    Subclasses give ``preprocess(image, view)`` (the model input of one view) and ``postprocess(outputs, view)``
+    (detections in image pixels); inference and its timing are the ModelWrapper's (inference/model.py)."""
 
     sees_bodies = False
 
     def __init__(self, compiled: CompiledModel, min_score: float, nms_iou: float, tiles: tuple[int, int] | None,
                  tile_overlap: float):
-        self.compiled = compiled
+        super().__init__(compiled)
         self.min_score = min_score
         self.nms_iou = nms_iou
         self.tiles = tiles
         self.tile_overlap = tile_overlap
-        self._request = compiled.create_request()
-
-    def _tensor(self, image: np.ndarray, view: RotatedRect) -> np.ndarray:
-        raise NotImplementedError
-
-    def _decode(self, result, view: RotatedRect) -> list[Detection]:
-        raise NotImplementedError
 
     def views(self, width: int, height: int) -> list[RotatedRect]:
         views = [whole_image_view(width, height)]
@@ -129,26 +123,13 @@ class TiledFinder:
             views += tile_views(width, height, *self.tiles, overlap=self.tile_overlap)
         return views
 
-    def infer_view(self, image: np.ndarray, view: RotatedRect, times=None) -> list[Detection]:
-        started = time.perf_counter()
-        tensor = self._tensor(image, view)
-        infer_start = time.perf_counter()
-        result = self._request.infer({0: tensor}, share_inputs=True, share_outputs=True)
-        decode_start = time.perf_counter()
-        found = self._decode(result, view)
-        if times is not None:
-            times.preprocess += infer_start - started
-            times.infer += decode_start - infer_start
-            times.timed("postprocess", decode_start)
-        return found
-
     def detect(self, image: np.ndarray, times=None) -> list[Detection]:
         """People in a BGR image, best first, in image pixels; ``times`` (a PoseTimes), when given, accumulates where
         the time went."""
         height, width = image.shape[:2]
         found: list[Detection] = []
         for view in self.views(width, height):
-            found += self.infer_view(image, view, times)
+            found += self(image, view, times)
         started = time.perf_counter()
         merged = weighted_nms(found, self.nms_iou)
         if times is not None:
@@ -166,8 +147,8 @@ class PoseDetector(TiledFinder):
         self.reg_index, self.cls_index = check_outputs(compiled)
         super().__init__(compiled, min_score, nms_iou, tiles, tile_overlap)
 
-    def _tensor(self, image: np.ndarray, view: RotatedRect) -> np.ndarray:
+    def preprocess(self, image: np.ndarray, view: RotatedRect) -> np.ndarray:
         return preprocess(image, view)
 
-    def _decode(self, result, view: RotatedRect) -> list[Detection]:
-        return decode(result[self.reg_index], result[self.cls_index], view, self.min_score)
+    def postprocess(self, outputs, view: RotatedRect) -> list[Detection]:
+        return decode(outputs[self.reg_index], outputs[self.cls_index], view, self.min_score)

@@ -20,9 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
-import openvino as ov
 
-from edge_app.pose import landmarks as lmk
 from edge_app.pose.finder import pose_from_body
 from edge_app.pose.geometry import box_iou, roi_from_alignment
 from edge_app.pose.landmarks import LandmarkModel
@@ -63,7 +61,6 @@ class EngineSettings:
     detect_every: int = 10  # frames between detector runs while people are tracked
     min_presence: float = 0.5  # pose flag below which a tracked person is dropped
     duplicate_iou: float = 0.5  # landmark boxes overlapping more than this are the same person
-    async_jobs: int = 2
     support_iou: float = 0.3  # a body detection whose box overlaps a tracked person's this much supports them
     max_unsupported: int = 2  # body-finder runs in a row that may not see a new tracked person before it is dropped
     established_runs: int = 3  # once the finder has seen a person in this many runs, the landmarks alone keep them
@@ -89,10 +86,6 @@ class PoseEngine:
         self.settings = settings
         self._tracked: list[_Tracked] = []
         self._since_detect = 0
-        self._queue = ov.AsyncInferQueue(landmarks.compiled.compiled, max(1, settings.async_jobs))
-        self._results: dict[int, Pose] = {}
-        self._decode_s: list[float] = []
-        self._queue.set_callback(self._on_done)
         self.last_detected = False
         self.times = PoseTimes()  # of the last processed frame
 
@@ -102,38 +95,17 @@ class PoseEngine:
         self.detector.detect(blank)
         roi = RotatedRect(128.0, 128.0, 256.0, 256.0)
         self.landmarks.estimate(blank, roi)
-        self.estimate(blank, [roi] * max(2, self.settings.async_jobs))
+        self.estimate(blank, [roi] * max(2, self.landmarks.jobs))
 
     def reset(self) -> None:
         """Forget tracked people (after a gap in the stream)."""
         self._tracked = []
         self._since_detect = 0
 
-    def _on_done(self, request: ov.InferRequest, userdata: tuple[int, RotatedRect]) -> None:
-        index, roi = userdata
-        started = time.perf_counter()
-        result = [request.get_output_tensor(i).data.copy() for i in range(len(request.model_outputs))]
-        self._results[index] = self.landmarks.decode_result(result, roi)
-        self._decode_s.append(time.perf_counter() - started)  # list.append is atomic across callback threads
-
     def estimate(self, image: np.ndarray, rois: list[RotatedRect]) -> list[Pose]:
-        """Landmarks for every ROI, in one async submission (one synchronous call for a single ROI)."""
-        times = self.times
-        if len(rois) == 1:
-            return [self.landmarks.estimate(image, rois[0], times)]
-        self._results, self._decode_s = {}, []
-        started = time.perf_counter()
-        for i, roi in enumerate(rois):
-            tensor = lmk.preprocess(image, roi)
-            started = times.timed("preprocess", started)
-            self._queue.start_async({0: tensor}, (i, roi))
-            started = time.perf_counter()
-        self._queue.wait_all()
-        times.timed("infer", started)
-        decode_s = sum(self._decode_s)
-        times.infer -= min(decode_s, times.infer)  # the wait included the decoding of the last results
-        times.postprocess += decode_s
-        return [self._results[i] for i in range(len(rois))]
+        """Landmarks for every ROI, in one async submission (one synchronous call for a single ROI); an error in
+        OpenVINO's callback is raised here (inference/model.py)."""
+        return self.landmarks.infer_many(image, rois, self.times)
 
     def _needs_detection(self) -> bool:
         if not self._tracked:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import time
 
 import cv2
 import numpy as np
 
 from edge_app.errors import ModelError
+from edge_app.inference.model import ModelWrapper
 from edge_app.inference.runtime import CompiledModel
 from edge_app.pose.geometry import crop, landmarks_box, roi_from_alignment
 from edge_app.records import Pose, RotatedRect
@@ -62,29 +62,22 @@ def decode(raw_landmarks: np.ndarray, raw_flag: np.ndarray, raw_world: np.ndarra
                 next_roi=next_roi, box=landmarks_box(xy[:NUM_LANDMARKS]))
 
 
-class LandmarkModel:
-    """Estimates one person's 33 landmarks inside a rotated ROI."""
+class LandmarkModel(ModelWrapper[RotatedRect, Pose]):
+    """Estimates one person's 33 landmarks inside a rotated ROI (image pixels): ``model(image, roi)`` for one,
+    ``model.infer_many(image, rois)`` for several in flight (``jobs`` requests). Raises ModelError when the IR is not
+    a BlazePose landmark model."""
 
-    def __init__(self, compiled: CompiledModel):
-        self.compiled = compiled
+    def __init__(self, compiled: CompiledModel, jobs: int = 2):
         self.indices = output_indices(compiled)
-        self._request = compiled.create_request()
+        super().__init__(compiled, jobs)
 
-    def decode_result(self, result, roi: RotatedRect) -> Pose:
+    def preprocess(self, image: np.ndarray, roi: RotatedRect) -> np.ndarray:
+        return preprocess(image, roi)
+
+    def postprocess(self, outputs, roi: RotatedRect) -> Pose:
         i_lm, i_flag, i_world = self.indices
-        return decode(result[i_lm], result[i_flag], result[i_world], roi)
+        return decode(outputs[i_lm], outputs[i_flag], outputs[i_world], roi)
 
     def estimate(self, image: np.ndarray, roi: RotatedRect, times=None) -> Pose:
-        """``times`` (a PoseTimes), when given, accumulates the preprocess, infer and postprocess seconds."""
-        started = time.perf_counter()
-        tensor = preprocess(image, roi)
-        infer_start = time.perf_counter()
-        # zero-copy in and out: decode copies what it keeps before the next inference
-        result = self._request.infer({0: tensor}, share_inputs=True, share_outputs=True)
-        decode_start = time.perf_counter()
-        pose = self.decode_result(result, roi)
-        if times is not None:
-            times.preprocess += infer_start - started
-            times.infer += decode_start - infer_start
-            times.timed("postprocess", decode_start)
-        return pose
+        """One person's pose in ``roi``; ``times`` (a PoseTimes), when given, accumulates the stage seconds."""
+        return self(image, roi, times)
