@@ -59,11 +59,13 @@ def residual_adds(model: ov.Model) -> list[str]:
 
 
 def recipe_ignored(model: ov.Model, recipe: Int8Recipe) -> list[str]:
-    """Node names the recipe keeps in float: listed names, output heads, first layers, residual Adds."""
+    """Node names the recipe keeps in float: listed names, output heads, first and last layers, residual Adds."""
     ignored = list(recipe.ignored_names)
     if recipe.ignore_heads:
         ignored += head_nodes(model)
-    ignored += conv_names(model)[: recipe.float_first_layers]
+    convs = conv_names(model)
+    ignored += convs[: recipe.float_first_layers]
+    ignored += convs[len(convs) - recipe.float_last_layers:] if recipe.float_last_layers else []
     adds = residual_adds(model)
     if recipe.float_residual_adds == "all":
         ignored += adds

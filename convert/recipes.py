@@ -50,6 +50,8 @@ class Int8Recipe:
     ignored_names: list[str] = option(factory=list, doc="node names (regular expressions) kept in float")
     ignored_types: list[str] = option(factory=list, doc="OpenVINO op types kept in float")
     float_first_layers: int = option(0, doc="keep the first N Convolution/MatMul layers in float")
+    float_last_layers: int = option(0, doc="keep the last N Convolution/MatMul layers in float (a model's "
+                                          "prediction heads)")
     float_residual_adds: Literal["none", "all", "second_half"] = option(
         "none", doc="keep residual Adds (both inputs computed) in float: none, all, or those of the second half")
     min_agreement: float = option(0.95, doc="below this float-vs-INT8 agreement, find the layer whose weights "
@@ -61,8 +63,8 @@ class Int8Recipe:
     def validate(self) -> None:
         if self.subset_size < 1:
             raise ValueError("int8.subset_size must be >= 1")
-        if self.float_first_layers < 0:
-            raise ValueError("int8.float_first_layers must be >= 0")
+        if self.float_first_layers < 0 or self.float_last_layers < 0:
+            raise ValueError("int8.float_first_layers and int8.float_last_layers must be >= 0")
 
 
 @dataclass(frozen=True)
