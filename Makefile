@@ -9,12 +9,12 @@ MP_VENV := .cache/vigil/mediapipe-venv
 MP_STAMP := $(MP_VENV)/.installed
 DEMO_ARGS ?=
 
-.PHONY: setup system-deps models demo test test-slow benchmark evaluate lint clean-models
+.PHONY: setup system-deps models demo test test-fast test-slow benchmark evaluate lint clean-models
 
 setup: $(STAMP)
 
 # Debian packages the project needs (OpenCV's libGL and GLib, npm for the lite/heavy pose models, GStreamer's RTSP
-# server for the tests and the demo, Xvfb for the kiosk-window test, Mosquitto for the MQTT tests, Chromium and its
+# server for the tests and the demo, Xvfb and xdotool for the window tests, Mosquitto for the MQTT tests, Chromium and its
 # WebDriver for the browser-console test), installed only when what they provide is missing.
 system-deps:
 	@missing=""; \
@@ -22,6 +22,7 @@ system-deps:
 	ldconfig -p | grep -q 'libgthread-2.0.so.0 ' || missing="$$missing libglib2.0-0"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	command -v Xvfb >/dev/null 2>&1 || missing="$$missing xvfb"; \
+	command -v xdotool >/dev/null 2>&1 || missing="$$missing xdotool"; \
 	[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || missing="$$missing mosquitto"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium chromium-driver"; \
 	/usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); from gi.repository import GstRtspServer' \
@@ -57,6 +58,10 @@ demo: setup models
 
 test: setup models $(MP_STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
+
+# The unit tier alone: no models, no processes, no sockets (tests/unit/conftest.py refuses them); under a minute.
+test-fast: setup
+	$(PY) -m pytest -q tests/unit
 
 test-slow: setup models
 	$(PY) -m pytest -q -rP -m slow tests  # -rP: the soak prints its memory, threads, fds and queues

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# fixtures shared by one subject's tests across the tiers
+from helpers.console import console  # noqa: F401
+from helpers.field_cases import control_fall  # noqa: F401
 from support import MODELS_IR, MOSQUITTO, REPO, Broker, RtspServer, need_shared, rtsp_available
 
 # Every Vigil the tests start serves its operator view on a free port, so the suite never clashes with a running

@@ -35,6 +35,25 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subproce
                           env=full_env)
 
 
+def run_in_process(*argv: str) -> subprocess.CompletedProcess:
+    """Run the `vigil` command line in this process (``python -m edge_app ARGV`` without starting one): the exit
+    status, stdout and stderr as a subprocess would give them. A traceback would surface as the test's own
+    exception."""
+    import contextlib
+    import io
+
+    from edge_app.__main__ import main
+    from edge_app.cli_support import run_main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = run_main(lambda: main(list(argv)), "vigil")
+        except SystemExit as exc:  # argparse's own errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess(list(argv), code, out.getvalue(), err.getvalue())
+
+
 def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
     """A user error: exit status 2 (as documented), no traceback, the last stderr line names what was wrong."""
     assert proc.returncode == 2, f"exit {proc.returncode}: " + proc.stdout[-1000:] + proc.stderr[-2000:]

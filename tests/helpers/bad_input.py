@@ -1,0 +1,151 @@
+"""Helpers of the bad input tests, shared by their tiers."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from support import MODELS_IR
+
+
+def tiny_video(path: Path, frames: int = 30, size=(320, 240), codec: str = "MJPG") -> Path:
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), 10, size)
+    for _ in range(frames):
+        writer.write(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+def config(d: Path, text: str) -> Path:
+    path = d / "vigil.yaml"
+    path.write_text(text)
+    return path
+
+
+def copy_models(d: Path) -> Path:
+    out = d / "models"
+    shutil.copytree(MODELS_IR, out, ignore=shutil.ignore_patterns("onnx"))
+    return out
+
+
+def run_with_config(text: str):
+    return lambda d: (["run", "--headless", "--config", str(config(d, text.replace("{d}", str(d)))), "--source",
+                       str(tiny_video(d / "v.avi")), "--max-frames", "3"], [str(d / "vigil.yaml")])
+
+
+def corrupt_ir(d: Path):
+    models = copy_models(d)
+    xml = models / "pose_detector" / "int8" / "model.xml"
+    xml.write_text(xml.read_text()[:500])  # cut short, as a failed copy leaves it
+    cfg = config(d, f"models:\n  dir: {models}\n")
+    return ["run", "--headless", "--config", str(cfg), "--source", str(tiny_video(d / "v.avi"))], [str(xml)]
+
+
+def truncated_bin(d: Path):
+    models = copy_models(d)
+    weights = models / "pose_landmark_full" / "int8" / "model.bin"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    cfg = config(d, f"models:\n  dir: {models}\n")
+    return ["run", "--headless", "--config", str(cfg), "--source", str(tiny_video(d / "v.avi"))], ["pose_landmark_full"]
+
+
+def wrong_kind(d: Path):
+    cfg = config(d, "models:\n  landmarks: pose_detector\n")
+    return (["run", "--headless", "--config", str(cfg), "--source", str(tiny_video(d / "v.avi"))],
+            ["pose_detector", "not a BlazePose landmark model"])
+
+
+def broken_manifest(d: Path):
+    models = d / "models"
+    models.mkdir()
+    (models / "manifest.json").write_text("{ not json")
+    cfg = config(d, f"models:\n  dir: {models}\n")
+    return ["run", "--headless", "--config", str(cfg), "--source", "0"], ["manifest.json", "not a Vigil model manifest"]
+
+
+def missing_model_file(d: Path):
+    models = copy_models(d)
+    (models / "pose_detector" / "int8" / "model.xml").unlink()
+    (models / "pose_detector" / "fp32" / "model.xml").unlink()
+    cfg = config(d, f"models:\n  dir: {models}\n")
+    return ["run", "--headless", "--config", str(cfg), "--source", str(tiny_video(d / "v.avi"))], ["model.xml"]
+
+
+def unwritable(flag: str, name: str):
+    def make(d: Path):
+        blocker = d / "file"
+        blocker.write_text("x")
+        return (["run", "--headless", "--source", str(tiny_video(d / "v.avi")), "--max-frames", "3", flag,
+                 str(blocker / name)], [flag])
+    return make
+HELD: list[socket.socket] = []  # ports kept busy during a case
+
+
+def port_in_use(d: Path):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    HELD.append(sock)
+    port = sock.getsockname()[1]
+    return (["run", "--headless", "--source", str(tiny_video(d / "v.avi")), "--http", f"127.0.0.1:{port}"],
+            [f"127.0.0.1:{port}", "address in use"])
+
+
+def file_with(d: Path, name: str, content: bytes) -> str:
+    (d / name).write_bytes(content)
+    return str(d / name)
+CASES = {
+    # config
+    "malformed YAML": run_with_config("pose: [1, 2\n"),
+    "unknown key": run_with_config("inference:\n  devise: GPU\n"),
+    "wrong type": run_with_config("pose:\n  max_people: many\n"),
+    "value out of range": run_with_config("analysis:\n  fall:\n    threshold: 7\n"),
+    "not a mapping": run_with_config("- just\n- a list\n"),
+    "config that tries to run code": run_with_config("!!python/object/apply:os.system ['touch {d}/pwned']\n"),
+    "unknown device": run_with_config("inference:\n  device: TPU\n"),
+    "server beyond loopback without a token": run_with_config("server:\n  host: 0.0.0.0\n"),
+    "bad MQTT port": run_with_config("alerts:\n  mqtt:\n    enabled: true\n    port: 0\n"),
+    "config file missing": lambda d: (["run", "--config", str(d / "none.yaml"), "--source", "0"],
+                                      [str(d / "none.yaml"), "not found"]),
+    "no source at all": lambda d: (["run", "--headless", "--config", str(config(d, "pose: {}\n"))],
+                                   ["no source", "vigil.yaml"]),
+    # models
+    "models folder without a manifest": lambda d: (["run", "--config", str(config(d, f"models:\n  dir: {d}/m\n")),
+                                                    "--source", "0"], ["manifest.json: not found"]),
+    "manifest that is not JSON": broken_manifest,
+    "unknown model name": lambda d: (["run", "--headless", "--config", str(config(d, "models:\n  detector: yolo\n")),
+                                      "--source", str(tiny_video(d / "v.avi"))], ["no model 'yolo'"]),
+    "corrupted IR": corrupt_ir,
+    "truncated weights": truncated_bin,
+    "model of the wrong kind": wrong_kind,
+    "missing model file": missing_model_file,
+    # sources
+    "source file missing": lambda d: (["run", "--headless", "--source", f"cam={d}/missing.mp4"],
+                                      ["source cam", "not found"]),
+    "not a video": lambda d: (["run", "--headless", "--source", file_with(d, "a.mp4", b"some text")], ["a.mp4"]),
+    "empty video": lambda d: (["run", "--headless", "--source", file_with(d, "e.mp4", b"")], ["e.mp4"]),
+    "unreachable RTSP camera": lambda d: (["run", "--headless", "--source", "door=rtsp://127.0.0.1:9/cam"],
+                                          ["source door", "rtsp://127.0.0.1:9/cam", "cannot open"]),
+    "duplicate source names": lambda d: (["run", "--headless", "--source", f"a={tiny_video(d / 'v.avi')}", "--source",
+                                          f"a={d / 'v.avi'}"], ["source names must be unique"]),
+    "crop outside the frame": lambda d: (["run", "--headless", "--source", f"a={tiny_video(d / 'v.avi')}", "--crop",
+                                          "a=300,0,100,100", "--max-frames", "2"], ["does not fit its 320x240 frames"]),
+    # command line and outputs
+    "bad --max-frames": lambda d: (["run", "--headless", "--source", str(tiny_video(d / "v.avi")), "--max-frames",
+                                    "0"], ["--max-frames"]),
+    "bad --http": lambda d: (["run", "--source", "0", "--http", "here"], ["--http 'here'"]),
+    "port in use": port_in_use,
+    "unwritable --record": unwritable("--record", "out.mp4"),
+    "unwritable --events": unwritable("--events", "events.jsonl"),
+    "unwritable --stats": unwritable("--stats", "stats.json"),
+    "models.detector is not a person finder": run_with_config("models:\n  detector: pose_landmark_full\n"),
+    "evaluate: clip list missing": lambda d: (["evaluate", "--clips", str(d / "none.json"), "--json",
+                                               str(d / "o.json")], ["none.json"]),
+    "benchmark: models folder missing": lambda d: (["benchmark", "--quick", "--models-dir", str(d / "none")],
+                                                   ["manifest.json", "not found"]),
+}

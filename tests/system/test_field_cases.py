@@ -1,0 +1,94 @@
+"""Issue 15's field reports, each a kind of input checked on the shared case (`../shared/data/cases`) and on a variant
+made here from a real clip (tests/media.py): turned cameras, variable frame rate, a picture size change or a frozen
+picture, audio before the first picture, duplicate config keys, and a file cut short. System tier: the whole
+`python -m edge_app run` with the built models, judged by its events, `--stats` and exit code."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+import media
+from helpers.field_cases import (
+    FRAME,
+    case,
+    control,
+    one_fall,
+    run,
+)
+from support import assert_clean_error, run_cli
+
+
+def test_a_camera_on_its_side_and_a_mirrored_one_set_in_the_config(tmp_path, control_fall):
+    sideways = media.transformed(control(), tmp_path / "sideways.mp4",
+                                 lambda im: cv2.rotate(im, cv2.ROTATE_90_CLOCKWISE))
+    mirrored = media.transformed(control(), tmp_path / "mirrored.mp4", lambda im: cv2.flip(im, 1))
+    cfg = tmp_path / "vigil.yaml"
+    cfg.write_text(f"sources:\n  - name: side\n    uri: {sideways}\n    rotate: 270\n"
+                   f"  - name: mirror\n    uri: {mirrored}\n    flip: horizontal\n")
+    raised, stats, _ = run(tmp_path, str(sideways) + "#rotate=270")
+    assert abs(one_fall(raised)["ts"] - control_fall["ts"]) <= FRAME + 1e-6
+    events, stats_path = tmp_path / "ev2.jsonl", tmp_path / "st2.json"
+    proc = run_cli("edge_app", "run", "--headless", "--fast", "--http", "off", "--config", str(cfg), "--events",
+                   str(events), "--stats", str(stats_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    falls = [json.loads(line) for line in events.read_text().splitlines()]
+    by_stream = {e["stream"]: e for e in falls if e["state"] == "raised" and e["type"] == "fall"}
+    assert set(by_stream) == {"side", "mirror"}, falls
+    for event in by_stream.values():
+        assert abs(event["ts"] - control_fall["ts"]) <= FRAME + 1e-6
+    sources = json.loads(stats_path.read_text())["sources"]
+    assert sources["side"]["orientation"] == "rotate 270" and sources["mirror"]["orientation"] == "flip horizontal"
+
+
+@pytest.mark.parametrize("suffix, needle", [("#rotate=45", "rotate must be 0, 90, 180 or 270"),
+                                            ("#flip=diagonal", "flip must be none, horizontal or vertical"),
+                                            ("#turn=90", "unknown setting 'turn=90'")])
+def test_a_bad_orientation_is_one_clear_line(suffix, needle):
+    proc = run_cli("edge_app", "run", "--headless", "--http", "off", "--source", f"cam={control()}{suffix}")
+    assert_clean_error(proc, needle)
+
+
+def test_a_file_with_no_video_is_still_not_a_video(tmp_path):
+    import av
+
+    path = tmp_path / "speech.mkv"
+    with av.open(str(path), "w") as box:
+        audio = box.add_stream("pcm_s16le", rate=8000, layout="mono")
+        for i in range(20):
+            chunk = av.AudioFrame.from_ndarray(np.zeros((1, 400), np.int16), format="s16", layout="mono")
+            chunk.sample_rate, chunk.pts = 8000, i * 400
+            box.mux(audio.encode(chunk))
+    proc = run_cli("edge_app", "run", "--headless", "--http", "off", "--source", f"cam={path}")
+    assert_clean_error(proc, "speech.mkv", "not a video: no video stream (holds audio)")
+
+
+def test_duplicate_keys_case_is_an_error_naming_file_line_and_key():
+    path = case("duplicate_keys.yaml")
+    proc = run_cli("edge_app", "run", "--headless", "--config", str(path), "--source", str(control()))
+    assert proc.returncode == 2
+    assert_clean_error(proc, str(path), "line 5", "'analysis' appears twice")
+
+
+def test_duplicate_key_variant_deep_in_a_source_entry(tmp_path):
+    cfg = tmp_path / "cams.yaml"
+    cfg.write_text(f"sources:\n  - name: door\n    uri: {control()}\n    rotate: 180\n    rotate: 0\n")
+    proc = run_cli("edge_app", "config", "--config", str(cfg))
+    assert proc.returncode == 2
+    assert_clean_error(proc, str(cfg), "line 5", "'rotate' appears twice")
+
+
+def test_a_file_cut_before_its_index_is_one_line_without_library_noise(tmp_path):
+    whole = media.encode(tmp_path / "whole.mp4", media.decode(control()))  # index (moov) at the end
+    cut = media.cut_short(whole, tmp_path / "cut.mp4", 0.5)
+    proc = run_cli("edge_app", "run", "--headless", "--http", "off", "--source", f"cam={cut}")
+    assert_clean_error(proc, "cut.mp4", "cannot open")
+    for line in proc.stderr.strip().splitlines()[:-1]:  # before the error: only Vigil's own log lines
+        assert re.match(r"\d\d:\d\d:\d\d (INFO|WARNING) (edge_app|vigil)", line), proc.stderr
+    debug = run_cli("edge_app", "--log-level", "debug", "run", "--headless", "--http", "off", "--source",
+                    f"cam={cut}")
+    assert debug.returncode == 2 and "moov atom not found" in debug.stderr  # the library's own words, on request

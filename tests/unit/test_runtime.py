@@ -1,0 +1,31 @@
+"""OpenVINO runtime wrapper: device selection and fallback, precision hints, model-store choice."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_app.errors import VigilError
+from edge_app.inference.latency import stats_from_ms
+from edge_app.inference.runtime import Runtime
+
+
+def test_unknown_device_is_an_error():
+    with pytest.raises(VigilError, match="not known to OpenVINO"):
+        Runtime("TPU")
+
+
+def test_bad_hint_is_an_error():
+    with pytest.raises(VigilError, match="performance hint"):
+        Runtime("CPU", hint="FASTEST")
+
+
+def test_latency_stats_percentiles():
+    s = stats_from_ms(list(range(1, 101)))
+    assert s.p50_ms == pytest.approx(50.5) and s.p99_ms == pytest.approx(99.01) and s.count == 100
+
+
+@pytest.mark.parametrize("configured, streams, expected", [(None, 1, None), (None, 4, 1), (2, 4, 2), (3, 1, 3)])
+def test_threads_per_inference_follow_the_stream_count_unless_configured(configured, streams, expected):
+    from edge_app.config import InferenceConfig
+
+    assert InferenceConfig(threads=configured).threads_for(streams) == expected
