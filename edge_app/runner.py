@@ -68,7 +68,7 @@ class Runner:
     def sources_summary(self) -> dict:
         return {c.spec.name: {"status": c.status.value, "captured": c.stats.captured,
                               "backlog_skipped": c.stats.backlog, "blank": c.stats.blank, "corrupt": c.stats.corrupt,
-                              "frozen": c.stats.frozen, "size_changes": c.stats.size_changes,
+                              "frozen": c.stats.frozen, "late": c.stats.late, "size_changes": c.stats.size_changes,
                               "ended_early": c.stats.ended_early, "reconnects": c.stats.reconnects,
                               "orientation": c.spec.orientation}
                 for c in self.captures}

@@ -231,7 +231,7 @@ def ratios(result: dict) -> dict:
 # suite, where a loaded 2-core box would make them flaky: (what, bound, where the bound comes from).
 INT8_SPEEDUP = 1.6  # issue 2: INT8 p50 at least 1.6x f32's
 RESUME_MAX_S = 2.0  # README, Operating Vigil: a stream resumes within 2 s of its camera's return
-STREAM_SHARE = 14.0 / 15.0  # README: each of 4 cameras at 15 fps analysed at 14-16 fps
+STREAM_SHARE = 14.0 / 15.0  # README: each of up to 4 cameras at 15 fps analysed at 14-16 fps
 VERSUS_MEDIAPIPE = 2.0  # issue 14: the single-person loop at least 2x MediaPipe's pipeline
 REALTIME_SHARE = 0.95  # issue 14: vtest.avi in real time with the CCTV config
 GLASS_TO_RENDER_P99_MS = 150.0  # README, Operating Vigil: glass-to-render p99 under 150 ms (4 cameras)
@@ -246,8 +246,8 @@ def targets(result: dict) -> list[dict]:
         out.append({"target": name, "measured": measured, "bound": (">= " if at_least else "<= ") + f"{bound:g}",
                     "met": bool(met)})
 
-    for name, runs in result["models"].items():
-        if "int8" in runs and "f32" in runs:
+    for name, runs in result["models"].items():  # the bound is issue 2's, for the pose models
+        if name in POSE_MODELS and "int8" in runs and "f32" in runs:
             add(f"{name}: INT8 p50 speed-up over f32", round(runs["f32"]["LATENCY"]["p50_ms"] /
                                                              runs["int8"]["LATENCY"]["p50_ms"], 2), INT8_SPEEDUP)
     pipeline = result["pipeline"]
@@ -256,8 +256,8 @@ def targets(result: dict) -> list[dict]:
         complete = rc["resumed"] == len(rc["outages_s"])
         add("a camera's stream resumes after its server returns (max seconds)", rc.get("max_s") if complete else None,
             RESUME_MAX_S, at_least=False)
-    for key, s in pipeline.items():
-        if key.startswith("streams_") and s.get("fps_per_stream"):
+    for key, s in pipeline.items():  # the README's claim is for up to 4 cameras on this class of box
+        if key.startswith("streams_") and s.get("fps_per_stream") and s["streams"] <= 4:
             add(f"{key}: slowest stream's fps / the camera's", round(min(s["fps_per_stream"].values()) /
                                                                      s["source_fps"], 3), STREAM_SHARE)
             add(f"{key}: glass-to-render p99 (ms)", s["glass_to_render_ms"]["p99"], GLASS_TO_RENDER_P99_MS,

@@ -68,18 +68,32 @@ class ModelRecord:
     def from_json(cls, data: dict, where: str) -> ModelRecord:
         """Raises ModelError naming ``where`` when the entry is not a model record."""
         try:
-            variants = {name: VariantRecord(var["path"], {run: RunRecord(**{k: r.get(k) for k in RUN_KEYS})
-                                                          for run, r in var.get("runs", {}).items()},
+            variants = {name: VariantRecord(_text(var["path"], "path"),
+                                            {run: _run(r) for run, r in var.get("runs", {}).items()},
                                             var.get("quantization"))
                         for name, var in data["variants"].items()}
             known = {"kind", "source", "recipe_hash", "variants", "bound"}
             return cls(str(data["kind"]), variants, data.get("source"), str(data.get("recipe_hash", "")),
                        data.get("bound"), {k: v for k, v in data.items() if k not in known})
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ModelError(f"{where}: not a Vigil model entry ({type(exc).__name__}: {exc})") from None
 
 
 RUN_KEYS = tuple(RunRecord.__dataclass_fields__)
+
+
+def _text(value, key: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is not text")
+    return value
+
+
+def _run(data: dict) -> RunRecord:
+    fields = {k: data.get(k) for k in RUN_KEYS}
+    if fields["precision_hint"] is not None:
+        _text(fields["precision_hint"], "precision_hint")
+    return RunRecord(**{**fields, "meets_bound": fields["meets_bound"] is True,
+                        "bound_checked": fields["bound_checked"] is True})
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,7 @@ class CaptureStats:
     blank: int = 0
     corrupt: int = 0  # pictures that could not be decoded (packets that failed), skipped
     frozen: int = 0  # pictures identical to the one before: never analysed
+    late: int = 0  # live pictures that arrived more than LATE_S behind the stream's own clock: stale, never analysed
     size_changes: int = 0  # times the picture size changed mid-stream
     reconnects: int = 0
     ended_early: str | None = None  # "frame N of M" when a file holds fewer pictures than its container declares
@@ -103,6 +104,29 @@ class CaptureStats:
 
 
 BACKLOG_WINDOW_S = 1.0
+LATE_S = 1.0  # a live picture this far behind the stream's clock (its PTS against arrival) is stale
+LATE_WINDOW_S = 30.0  # the stream's clock is the fastest delivery of the last 30 s (tracks a camera's clock drift)
+
+
+class LateWatch:
+    """Whether a live picture arrives late: its lag (arrival time minus its PTS-based media time, seconds) against
+    the smallest lag of the last ``window_s`` seconds of arrivals. A picture held back by the network or the sender
+    and handed out seconds later (the last one of a stalled stream, released when the read times out) shows a lag
+    that jumped by its delay; a camera whose clock drifts moves the baseline with it."""
+
+    def __init__(self, late_s: float = LATE_S, window_s: float = LATE_WINDOW_S):
+        self.late_s, self.window_s = late_s, window_s
+        self._lags: deque[tuple[float, float]] = deque()  # (arrival, lag), lags increasing (a monotonic deque)
+
+    def is_late(self, arrival: float, media: float) -> bool:
+        lag = arrival - media
+        while self._lags and self._lags[0][0] < arrival - self.window_s:
+            self._lags.popleft()
+        while self._lags and self._lags[-1][1] >= lag:
+            self._lags.pop()
+        self._lags.append((arrival, lag))
+        return lag - self._lags[0][1] > self.late_s
+
 
 
 def redact(source: str) -> str:
@@ -331,6 +355,7 @@ class CaptureThread(threading.Thread):
         file_start = time.monotonic()
         corrupt_before = self.stats.corrupt
         live_base: float | None = None
+        late = LateWatch()
         while not self._stopping.is_set():
             picture = reader.read()
             if reader.corrupt and not corrupt_before and self.stats.corrupt == 0:
@@ -348,6 +373,9 @@ class CaptureThread(threading.Thread):
             if live_base is None:
                 live_base = time.monotonic() - self._start_mono
             media = self._media_time(picture.pts, live_base, media_offset)
+            if self.spec.is_live and late.is_late(time.monotonic() - self._start_mono, media):
+                self.stats.late += 1
+                continue
             if not self.spec.is_live and self.spec.realtime:
                 delay = file_start + (media - media_offset) - time.monotonic()
                 if delay > 0:

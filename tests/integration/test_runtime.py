@@ -67,7 +67,7 @@ def test_interleaved_measurement_runs_every_model():
 def _store(tmp_path, runs: dict) -> ModelStore:
     ov.save_model(tiny_model(), str(tmp_path / "m" / "fp32" / "model.xml"))
     ov.save_model(tiny_model(), str(tmp_path / "m" / "int8" / "model.xml"))
-    manifest = {"models": {"m": {"variants": {
+    manifest = {"models": {"m": {"kind": "generic", "variants": {
         "fp32": {"path": "m/fp32/model.xml", "runs": {k: v for k, v in runs.items() if k != "int8"}},
         "int8": {"path": "m/int8/model.xml", "runs": {k: v for k, v in runs.items() if k == "int8"}},
     }}}}

@@ -40,7 +40,7 @@ def test_pytorch_source_builds_ir_matching_torch(tmp_path):
             source: {pytorch: "tiny_models:tiny_net", input_shape: [1, 3, 32, 32]}
     """)
     proc = run_cli("convert", "build", "--recipes", str(recipes), "--out", str(tmp_path / "ir"),
-                   "--latency-iterations", "20", env={"PYTHONPATH": str(Path(__file__).parent)})
+                   "--latency-iterations", "20", env={"PYTHONPATH": str(Path(__file__).parent.parent)})
     assert proc.returncode == 0, proc.stderr
     xml = tmp_path / "ir" / "tiny" / "fp32" / "model.xml"
     x = np.random.default_rng(1).random((1, 3, 32, 32), dtype=np.float32)
@@ -94,9 +94,9 @@ def test_pytorch_factory_errors_are_one_line(tmp_path):
             source: {pytorch: "tiny_models:not_a_module", input_shape: [1, 3, 8, 8]}
     """)
     proc = run_cli("convert", "build", "--recipes", str(recipes), "--out", str(tmp_path / "ir"),
-                   env={"PYTHONPATH": str(Path(__file__).parent)})
+                   env={"PYTHONPATH": str(Path(__file__).parent.parent)})
     assert_clean_error(proc, "did not return a torch.nn.Module")
     recipes.write_text(recipes.read_text().replace("not_a_module", "no_such_thing"))
     proc = run_cli("convert", "build", "--recipes", str(recipes), "--out", str(tmp_path / "ir"),
-                   env={"PYTHONPATH": str(Path(__file__).parent)})
+                   env={"PYTHONPATH": str(Path(__file__).parent.parent)})
     assert_clean_error(proc, "cannot import tiny_models:no_such_thing")

@@ -56,3 +56,22 @@ def test_blank_frames_are_recognised():
 
     assert is_blank(np.full((480, 640, 3), 128, np.uint8))
     assert not is_blank(np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8))
+
+
+def test_a_live_picture_seconds_behind_the_streams_clock_is_late():
+    from edge_app.sources.capture import LateWatch
+
+    watch = LateWatch(late_s=1.0, window_s=30.0)
+    arrivals = [i / 15 + 0.02 * (i % 3) for i in range(150)]  # 15 fps with network jitter
+    assert not any(watch.is_late(a, i / 15) for i, a in enumerate(arrivals))
+    # the stream stalls; its last picture (PTS 10.0 s) is handed out 2 s later, when the read times out
+    assert watch.is_late(12.0, 10.0)
+    # a camera clock 100 ppm slow against ours, for an hour at 15 fps: never late
+    drift = LateWatch()
+    assert not any(drift.is_late(i / 15, i / 15 * (1 - 1e-4)) for i in range(15 * 3600))
+    # a path that now holds every picture 3 s: late at first, then the new normal once the window has passed
+    steady = LateWatch()
+    for i in range(450):
+        steady.is_late(i / 15, i / 15)
+    assert steady.is_late(30.0 + 3.0, 30.0)
+    assert not steady.is_late(62.0 + 3.0, 62.0)
