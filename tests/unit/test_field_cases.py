@@ -1,7 +1,7 @@
 """Issue 15's field reports, each a kind of input checked on the shared case (`../shared/data/cases`) and on a variant
 made here from a real clip (tests/media.py): turned cameras, variable frame rate, a picture size change or a frozen
-picture, audio before the first picture, duplicate config keys, and a file cut short. System tier: the whole
-`python -m edge_app run` with the built models, judged by its events, `--stats` and exit code."""
+picture, audio before the first picture, duplicate config keys, and a file cut short. Unit tier: the parts that need
+no model (orientation, source options, the reader on made videos)."""
 
 from __future__ import annotations
 
