@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from convert.coco import CocoSet, Person
-from convert.metrics import keypoint_errors, oks, pck, summarize
+from convert.pose_metrics import keypoint_errors, oks, pck, summarize
 from edge_app.errors import VigilError
 from edge_app.pose.detector import PoseDetector
 from edge_app.pose.engine import EngineSettings, PoseEngine

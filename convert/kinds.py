@@ -12,7 +12,7 @@ import openvino as ov
 from convert.calibration import CalibrationSet, iter_frames
 from convert.coco import CocoSet
 from convert.evaluate import detector_recall, evaluate_gt_box, finder_accuracy
-from convert.metrics import COCO_SIGMAS
+from convert.pose_metrics import COCO_SIGMAS
 from edge_app.inference.runtime import CompiledModel, Runtime
 from edge_app.pose import detector as det
 from edge_app.pose import finder as mn

@@ -169,9 +169,9 @@ def cmd_config(args) -> int:
 
 def cmd_evaluate(args) -> int:
     """`evaluate`: fall and fatigue alerts of the whole pipeline on labelled clips."""
+    from edge_app.alert_eval import evaluate, load_clips
     from edge_app.config import load_config
     from edge_app.errors import VigilError
-    from edge_app.evaluate import evaluate, load_clips
 
     clips = load_clips(args.clips, args.labels)
     try:

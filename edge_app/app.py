@@ -20,7 +20,6 @@ from edge_app.config import Config, ServerConfig
 from edge_app.errors import VigilError
 from edge_app.inference.model_store import Chosen, ModelStore
 from edge_app.inference.runtime import Runtime
-from edge_app.metrics import Metrics
 from edge_app.pose.detector import PoseDetector
 from edge_app.pose.engine import EngineSettings, PersonFinder, PoseEngine
 from edge_app.pose.finder import MoveNetFinder
@@ -32,6 +31,7 @@ from edge_app.render.window import Window
 from edge_app.runner import Runner
 from edge_app.sources.capture import CaptureThread, SourceSpec, probe
 from edge_app.stream import StreamProcessor
+from edge_app.timing import Metrics
 from edge_app.tracking.tracker import Tracker, TrackerSettings
 
 log = logging.getLogger(__name__)

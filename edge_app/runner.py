@@ -4,7 +4,7 @@ Threads: one capture thread per source keeps only its newest frame; the runner's
 takes frames round-robin, has each stream's processor (stream.py: pose, tracking, analysis) work on it, publishes the
 events through the event bus (alerts/bus.py: board, evidence, sinks), and hands the result to the render thread
 (render/renderer.py), which never stalls analysis; the operator server (web/server.py) answers from its own threads.
-Every stage stamps the frame's timing record; metrics.py derives all statistics from it, for the HUD, the log,
+Every stage stamps the frame's timing record; timing.py derives all statistics from it, for the HUD, the log,
 --stats and /metrics. Nothing runs before :meth:`Runner.run`, and everything it started is stopped when it returns
 or raises. The runner is assembled from the config in one place, app.py.
 """
@@ -21,12 +21,12 @@ from edge_app.alerts.bus import EventBus
 from edge_app.config import Config, ServerConfig
 from edge_app.errors import VigilError
 from edge_app.io_faults import IO_FAULTS
-from edge_app.metrics import Metrics, rss_mb
 from edge_app.records import Frame
 from edge_app.render.hub import FrameHub
 from edge_app.render.renderer import Processed, Renderer
 from edge_app.sources.capture import CaptureThread, redact
 from edge_app.stream import StreamProcessor
+from edge_app.timing import Metrics, rss_mb
 
 log = logging.getLogger(__name__)
 

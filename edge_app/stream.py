@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from edge_app.analysis.base import Analyzer
 from edge_app.analysis.posture import posture_of
 from edge_app.config import Config
-from edge_app.metrics import FrameTiming
 from edge_app.pose.engine import PoseEngine
 from edge_app.records import Event, Frame, Pose, Track, TrackView
+from edge_app.timing import FrameTiming
 from edge_app.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from convert.calibration import SHARED_DATA
-from edge_app.evaluate import Clip, urfd_labels
+from edge_app.alert_eval import Clip, urfd_labels
 
 FALLS = SHARED_DATA / "falls"
 UPFALL_FALLS = range(1, 6)  # 1 forward (hands), 2 forward (knees), 3 backwards, 4 sideways, 5 into an empty chair

@@ -22,11 +22,11 @@ import numpy as np
 
 from edge_app.alerts.board import AlertBoard, severity
 from edge_app.alerts.evidence import EvidenceSettings, paths_for
-from edge_app.alerts.sink import Sink
+from edge_app.alerts.sink import Sink, SinkBase
 from edge_app.errors import VigilError
 from edge_app.io_faults import IO_FAULTS, check_writable
-from edge_app.metrics import Metrics
 from edge_app.records import Event, EventState, Track
+from edge_app.timing import Metrics
 
 log = logging.getLogger(__name__)
 Annotate = Callable[[np.ndarray, Event, Track | None], np.ndarray]  # (BGR image, event, track) -> marked copy
@@ -41,7 +41,7 @@ def event_record(event: Event, frame_seq: int | None) -> dict:
             "score": round(event.score, 4), "details": event.details}
 
 
-class EventLog:
+class EventLog(SinkBase):
     """--events: one JSON object per line, flushed per event so nothing is lost on a crash. When the file passes
     ``max_bytes`` it is rotated (FILE -> FILE.1 -> ... -> FILE.<backups>, the oldest dropped). Its folder must take a
     file at start (VigilError otherwise); a write that fails later (a full disk) is counted and said once
@@ -59,12 +59,6 @@ class EventLog:
                 self._fh = open(path, "a", encoding="utf-8")
             except OSError as exc:
                 raise VigilError(f"--events {path}: cannot write ({exc.strerror})") from None
-
-    def start(self) -> EventLog:
-        return self
-
-    def status(self, stream: str, status: dict) -> None:
-        pass
 
     def publish(self, record: dict) -> None:
         """Append one event record as a JSON line (flushed); a failed write is counted and said once."""
@@ -128,13 +122,10 @@ class EventLog:
             self._fh = None
 
 
-class LogSink:
+class LogSink(SinkBase):
     """Alerts to the console log: a raised alert is a warning, its clearing or acknowledgement an info line."""
 
     name = "log"
-
-    def start(self) -> LogSink:
-        return self
 
     def publish(self, record: dict) -> None:
         if record["state"] == EventState.RAISED:
@@ -144,14 +135,8 @@ class LogSink:
             log.info("%s %s stream %s track %d %s", record["state"], record["type"], record["stream"],
                      record["track_id"], record["details"])
 
-    def status(self, stream: str, status: dict) -> None:
-        pass
 
-    def close(self, flush_timeout: float = 5.0) -> None:
-        pass
-
-
-class MemorySink:
+class MemorySink(SinkBase):
     """Every record published, kept in a list (``records``): for the evaluation of labelled clips and for tests."""
 
     name = "memory"
@@ -160,17 +145,11 @@ class MemorySink:
         self.records: list[dict] = []
         self.statuses: list[tuple[str, dict]] = []
 
-    def start(self) -> MemorySink:
-        return self
-
     def publish(self, record: dict) -> None:
         self.records.append(record)
 
     def status(self, stream: str, status: dict) -> None:
         self.statuses.append((stream, status))
-
-    def close(self, flush_timeout: float = 5.0) -> None:
-        pass
 
 
 class EventBus:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 import threading
 
+from edge_app.alerts.sink import SinkBase
 from edge_app.alerts.spool import Spool
 
 log = logging.getLogger(__name__)
 
 
-class OutboxSink:
+class OutboxSink(SinkBase):
     """Base class of the alert sinks that deliver through an on-disk outbox (see the module docstring).
 
     ``name`` names the sink in logs and thread names; ``spool`` is its outbox; backoff between failed tries starts at
@@ -60,9 +61,6 @@ class OutboxSink:
     def next_record(self, pending: list[dict]) -> dict | None:
         """Which pending record goes next (default: the oldest)."""
         return pending[0] if pending else None
-
-    def status(self, stream: str, status: dict) -> None:
-        """A stream's status (``status``, ``fps``, ``frozen``, ``wall``); a sink with no place for it ignores it."""
 
     # --- the shared worker ----------------------------------------------------------------------------------------
     def publish(self, record: dict) -> None:
@@ -114,9 +112,3 @@ class OutboxSink:
             log.warning("%s: %d event(s) not yet delivered stay in %s and go out at the next start", self.name,
                         left, self.spool.folder)
         self.stop_worker()
-
-    def __enter__(self) -> OutboxSink:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from edge_app.bench import models as model_bench
-from edge_app.bench import pipeline as pipeline_bench
+from edge_app.bench import scenarios
 from edge_app.bench.peers import ensure_mediapipe, peers_for, run_mediapipe
 from edge_app.bench.progress import Progress
 from edge_app.bench.report import markdown, plots
@@ -105,7 +105,7 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
         threads = cfg.inference.threads_for(n)
         if threads not in stacks:
             stacks[threads] = build_pose_stack(cfg, n)
-        result["pipeline"][f"streams_{n}"] = pipeline_bench.streams_scenario(cfg, stacks[threads], clips, n,
+        result["pipeline"][f"streams_{n}"] = scenarios.streams_scenario(cfg, stacks[threads], clips, n,
                                                                             6.0 if quick else 30.0)
         progress.step(f"pipeline: {n} stream(s) done")
     people_clip = _people_clip(result["skipped"])
@@ -113,15 +113,15 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
     if people_clip is not None:
         cctv = load_config(REPO / "configs" / "cctv.yaml")
         cctv_stack = build_pose_stack(cctv)
-        result["pipeline"]["people"] = pipeline_bench.people_scenario(cctv, cctv_stack, people_clip,
+        result["pipeline"]["people"] = scenarios.people_scenario(cctv, cctv_stack, people_clip,
                                                                       150 if quick else 800)
         progress.note("pipeline: the CCTV config on vtest.avi in real time")
-        result["pipeline"]["cctv_realtime"] = pipeline_bench.realtime_scenario(cctv, cctv_stack, people_clip,
+        result["pipeline"]["cctv_realtime"] = scenarios.realtime_scenario(cctv, cctv_stack, people_clip,
                                                                                10.0 if quick else 60.0)
     progress.step("pipeline: people in view done")
     if clips:
         progress.note("pipeline: a camera's RTSP server killed and restarted")
-        reconnect = pipeline_bench.reconnect_scenario(cfg, stack, clips[0], (2.0,) if quick else (1.0, 2.0, 5.0, 10.0,
+        reconnect = scenarios.reconnect_scenario(cfg, stack, clips[0], (2.0,) if quick else (1.0, 2.0, 5.0, 10.0,
                                                                                                   3.0))
         if reconnect is None:
             result["skipped"].append("reconnect: needs GStreamer's RTSP server for the system python3")
@@ -166,7 +166,7 @@ def _versus_mediapipe(cfg, stack, python: Path, quick: bool, rounds: int, progre
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
             progress.note(f"Vigil's loop on {SAME_CLIP.name}, round {r + 1}/{rounds}")
-            vigil.append(pipeline_bench.vigil_fast(cfg, stack, SAME_CLIP, max_frames))
+            vigil.append(scenarios.vigil_fast(cfg, stack, SAME_CLIP, max_frames))
             progress.step()
             progress.note(f"MediaPipe's pipeline on {SAME_CLIP.name}, round {r + 1}/{rounds}")
             mediapipe.append(run_mediapipe(python, SAME_CLIP, max_frames, Path(tmp) / f"mp{r}.json"))

@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 
 from edge_app.alerts.board import ALL, Alert, AlertBoard
-from edge_app.metrics import FrameTiming, Metrics
 from edge_app.records import Event, Frame, TrackView
 from edge_app.render.draw import alert_colour, draw_banner, draw_hud, draw_skeleton, mosaic
 from edge_app.render.hub import FrameHub, encode_jpeg
 from edge_app.render.window import Window
+from edge_app.timing import FrameTiming, Metrics
 
 THUMBNAIL_WIDTH = 320
 

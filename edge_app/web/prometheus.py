@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_app.metrics import STAGES
+from edge_app.timing import STAGES
 
 
 def _label(value: str) -> str:

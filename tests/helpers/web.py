@@ -10,7 +10,7 @@ import urllib.request
 import cv2
 import numpy as np
 
-from edge_app.metrics import FrameTiming, Metrics
+from edge_app.timing import FrameTiming, Metrics
 from edge_app.web.server import BOUNDARY
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from convert.coco import load_coco
 from convert.evaluate import evaluate_gt_box
-from convert.metrics import oks, pck
+from convert.pose_metrics import oks, pck
 from edge_app.inference.model_store import ModelStore
 from edge_app.pose.detector import PoseDetector
 from edge_app.pose.engine import EngineSettings, PoseEngine

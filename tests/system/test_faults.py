@@ -47,7 +47,7 @@ def test_a_dying_and_stalling_camera_resumes_and_the_other_stream_goes_on(rtsp_s
     from edge_app.alerts.bus import MemorySink
     from edge_app.alerts.mqtt import MqttSettings, MqttSink
     from edge_app.app import build_pose_stack, build_runner
-    from edge_app.bench.pipeline import bench_config
+    from edge_app.bench.scenarios import bench_config
     from edge_app.config import ServerConfig, load_config
 
     clip = need_shared("falls", "upfall_s1", "Activity7", "Trial2Cam1.mp4")  # a person standing

@@ -95,10 +95,10 @@ def test_the_acknowledge_key_pressed_on_the_window_acknowledges_through_the_rend
     import threading
 
     from edge_app.alerts.board import AlertBoard
-    from edge_app.metrics import FrameTiming, Metrics
     from edge_app.records import Event, Frame
     from edge_app.render.renderer import Processed, Renderer
     from edge_app.render.window import Window
+    from edge_app.timing import FrameTiming, Metrics
 
     if shutil.which("xdotool") is None:
         pytest.skip("needs xdotool (Debian package; `make setup` installs it)")

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from edge_app.metrics import rss_mb
+from edge_app.timing import rss_mb
 from support import need_shared
 
 CLIPS = [("Activity1", "Trial2Cam1"), ("Activity7", "Trial2Cam2"), ("Activity8", "Trial2Cam1"),
@@ -27,7 +27,7 @@ def fds() -> int:
 
 def soak(rtsp_server, minutes: float) -> tuple[list[dict], object]:
     from edge_app.app import build_pose_stack, build_runner
-    from edge_app.bench.pipeline import bench_config
+    from edge_app.bench.scenarios import bench_config
     from edge_app.config import load_config
     from edge_app.sources.capture import SourceSpec
 

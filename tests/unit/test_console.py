@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from edge_app.alerts.board import ALL, AlertBoard, clean_name
-from edge_app.metrics import Metrics
 from edge_app.records import Event, Frame, TrackView
 from edge_app.render.draw import ACKNOWLEDGED, SEVERITY_COLOURS
 from edge_app.render.renderer import Processed, Renderer
 from edge_app.render.window import Window
+from edge_app.timing import Metrics
 from edge_app.web.server import FrameHub
 from helpers.console import (
     PipelineThread,
@@ -107,7 +107,7 @@ def render_one(board: AlertBoard, events=(), window=None) -> np.ndarray:
     landmarks = np.zeros((33, 5), np.float32)
     landmarks[:, :2], landmarks[:, 3] = (200, 150), 1.0
     frame = Frame("hall", 1, np.full((240, 320, 3), 90, np.uint8), time.monotonic(), time.time(), 1.0)
-    from edge_app.metrics import FrameTiming
+    from edge_app.timing import FrameTiming
 
     now = time.monotonic()
     timing = FrameTiming(captured=now, taken=now, pose_done=now, pose_parts=(0, 0, 0), tracked=now, analysed=now)

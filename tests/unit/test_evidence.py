@@ -62,9 +62,9 @@ def test_a_clip_holds_the_seconds_before_and_after(tmp_path):
 
 
 def test_the_render_stage_never_drops_an_event():
-    from edge_app.metrics import FrameTiming, Metrics
     from edge_app.records import Frame
     from edge_app.render.renderer import Processed, Renderer
+    from edge_app.timing import FrameTiming, Metrics
 
     renderer = Renderer(["cam"], Metrics(), "CPU", "int8", None)  # not started: its queue fills up
     img = np.zeros((8, 8, 3), np.uint8)

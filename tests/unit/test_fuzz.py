@@ -34,7 +34,7 @@ def test_a_damaged_spool_is_read_or_cleanly_refused(tmp_path_factory, outbox, de
 @FUZZ
 @given(data=json_values | st.text(max_size=80))
 def test_clip_lists(tmp_path_factory, data):
-    from edge_app.evaluate import load_clips
+    from edge_app.alert_eval import load_clips
 
     folder = tmp_path_factory.mktemp("clips")
     path = folder / "clips.json"
@@ -48,7 +48,7 @@ def test_clip_lists(tmp_path_factory, data):
 @FUZZ
 @given(text=st.text(max_size=200))
 def test_label_csv(tmp_path_factory, text):
-    from edge_app.evaluate import urfd_labels
+    from edge_app.alert_eval import urfd_labels
 
     path = tmp_path_factory.mktemp("labels") / "labels.csv"
     path.write_text(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_app.metrics import STAGES, FrameTiming, Metrics, TimingRing, columns, stage_ms
+from edge_app.timing import STAGES, FrameTiming, Metrics, TimingRing, columns, stage_ms
 
 
 def timing(i: int) -> FrameTiming:

@@ -48,3 +48,17 @@ def test_out_of_order_delivery_survives_a_restart(tmp_path):
     for r in again.pending():
         again.mark_delivered(r["seq"])
     assert Spool(tmp_path / "s").pending() == []
+
+
+def test_every_sink_is_a_context_manager_that_closes(tmp_path):
+    from edge_app.alerts.bus import EventLog, MemorySink, event_record
+    from edge_app.records import Event
+
+    record = event_record(Event("fall", "cam", 1, "raised", 0.9, 1.0, 0.0, {}), 3)
+    with EventLog(tmp_path / "events.jsonl") as log:
+        log.publish(record)
+    assert log._fh is None  # closed on leaving the block
+    assert json.loads((tmp_path / "events.jsonl").read_text()) == record
+    with MemorySink() as memory:
+        memory.publish(record)
+    assert memory.records == [record]

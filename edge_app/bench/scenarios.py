@@ -26,9 +26,9 @@ import numpy as np
 
 from edge_app.app import PoseStack, build_runner
 from edge_app.config import Config
-from edge_app.metrics import STAMPS, latency_percentiles, percentiles, rss_mb
 from edge_app.runner import Runner
 from edge_app.sources.capture import SourceSpec
+from edge_app.timing import STAMPS, latency_percentiles, percentiles, rss_mb
 
 log = logging.getLogger(__name__)
 
