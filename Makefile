@@ -9,7 +9,7 @@ MP_VENV := .cache/vigil/mediapipe-venv
 MP_STAMP := $(MP_VENV)/.installed
 DEMO_ARGS ?=
 
-.PHONY: setup system-deps models demo test test-fast test-slow benchmark evaluate lint clean-models
+.PHONY: setup system-deps models demo test test-fast test-slow benchmark evaluate evaluate-false-alarms lint clean-models
 
 setup: $(STAMP)
 
@@ -73,6 +73,14 @@ benchmark: setup models $(MP_STAMP)
 evaluate: setup models
 	$(PY) -m edge_app evaluate --clips configs/clips/falls_test.json \
 	  --labels ../shared/data/falls/urfd/urfall-cam0-falls.csv --json reports/eval_falls_test.json
+
+# The false-alarm budget: every everyday-activity clip of ../shared/data (each its own stream, played once, never
+# looped) with the default config, and vtest.avi with the CCTV config; false fall and fatigue alerts per hour.
+evaluate-false-alarms: setup models
+	$(PY) -m edge_app evaluate --clips configs/clips/everyday_all.json --json reports/false_alarms_everyday.json
+	$(PY) -c "from edge_app.demo_source import vtest_clip; vtest_clip()"
+	$(PY) -m edge_app evaluate --clips configs/clips/vtest.json --config configs/cctv.yaml \
+	  --json reports/false_alarms_vtest.json
 
 lint: setup
 	$(PY) -m ruff check edge_app convert tests scripts

@@ -13,7 +13,7 @@ import pytest
 from edge_app.analysis.fall import FallAnalyzer, FallSettings, Phase
 from edge_app.analysis.features import FEATURE_NAMES, current_features, posture_measures, window
 from helpers.fall import ScriptedModel, run, series, skeleton
-from support import REPO
+from support import REPO, SHARED
 
 
 def test_posture_features_of_standing_and_lying():
@@ -140,10 +140,15 @@ def test_something_lying_where_an_upright_walker_vanished_is_no_fall():
 
 
 def test_shipped_clip_lists_point_at_the_shared_data():
-    for name in ("falls_train.json", "falls_test.json"):
+    for name in ("falls_train.json", "falls_test.json", "everyday_all.json"):
         items = json.loads((REPO / "configs" / "clips" / name).read_text())
         assert items and all(i["kind"] in ("fall", "adl") and i["path"].startswith("../../../shared/data/")
                              for i in items)
+    everyday = json.loads((REPO / "configs" / "clips" / "everyday_all.json").read_text())
+    shared_adl = sorted(p.relative_to(SHARED).as_posix() for a in range(6, 12)
+                        for p in (SHARED / "falls" / "upfall_s1" / f"Activity{a}").glob("*.mp4"))
+    if shared_adl:  # the budget list holds every everyday-activity clip the shared data has
+        assert sorted(i["path"].removeprefix("../../../shared/data/") for i in everyday) == shared_adl
 
 
 def test_descent_threshold_follows_the_spacing_of_pose_samples():
