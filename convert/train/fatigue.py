@@ -58,9 +58,10 @@ def base_sequences(clips: list[Clip], seqs: dict[str, Sequence]) -> list[tuple[s
 def windows_of(name: str, times, lm, world, labels_at) -> Windows:
     """Windows every second, relative to the sequence's own first seconds as the runtime makes them;
     ``labels_at(ends)`` gives 1, 0 or -1 (leave out)."""
-    base = baseline(times, lm, world, float(times[0]))
-    if base is None:
+    reference = baseline(times, lm, world, float(times[0]))
+    if reference is None:
         return Windows.concat([])
+    base = np.median(reference, axis=0)
     ends = np.arange(times[0] + 0.6 * SECONDS, times[-1] + 1e-6, 1.0)
     xs, kept = [], []
     for end in ends:

@@ -5,10 +5,12 @@ and a smoothed score with hysteresis that raises and clears the alert.
     no baseline yet --(baseline_s seen in this posture)--> scoring every every_s:
                                                            score = EMA(model(window - baseline))
     posture changes (standing / sitting / lying, from the posture analyzer) --> baseline taken again
-    scoring --(score >= raise_at for hold_s)--> alert raised
+    scoring --(score >= raise_at for hold_s, and a moving sign in the last window)--> alert raised, naming its signs
     raised --(score <= clear_at for clear_s)--> alert cleared
 
-What the shipped model was trained on (semi-synthetic sequences) and what that means is in the README.
+The signs (head droop, nodding, slump, sway, slowed movement, hand to face) are measured against the same baseline
+(analysis/fatigue_signs.py); a posture alone never raises a warning. What the shipped model was trained on
+(semi-synthetic sequences) and what that means is in the README.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge_app.analysis.fatigue_signs import measure_signs, moving_sign, present_signs
 from edge_app.analysis.features import window
 from edge_app.analysis.posture import POSTURES, posture_of
 from edge_app.analysis.sequence_model import Scorer, recent_history
@@ -29,11 +32,11 @@ BASELINE_S = 10.0
 
 def baseline(times: np.ndarray, landmarks: np.ndarray, world: np.ndarray, start: float,
              seconds: float = BASELINE_S) -> np.ndarray | None:
-    """The median features of a person's first ``seconds`` in view (from ``start``); None if not yet covered."""
+    """The features (seconds * RATE_HZ, NUM_FEATURES) of a person's first ``seconds`` in view (from ``start``);
+    None if not yet covered. The model reads the window minus their median; the signs compare against all of it."""
     if len(times) < 2 or times[-1] < start + seconds:
         return None
-    feats = window(times, landmarks, world, start + seconds, seconds, RATE_HZ)
-    return None if feats is None else np.median(feats, axis=0)
+    return window(times, landmarks, world, start + seconds, seconds, RATE_HZ)
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,9 @@ class FatigueSettings:
 
 @dataclass
 class FatigueState:
-    baseline: np.ndarray | None = None
+    baseline: np.ndarray | None = None  # median features of the reference seconds (NUM_FEATURES,)
+    reference: np.ndarray | None = None  # the reference seconds' features (T, NUM_FEATURES), for the signs
+    signs: dict[str, float] | None = None  # the signs present in the last window, with their sizes
     posture: str | None = None  # the posture the baseline belongs to
     segment_start: float | None = None  # since when the person has been in that posture
     score: float = 0.0
@@ -106,15 +111,16 @@ class FatigueAnalyzer:
         posture = posture_of(track)
         if st.segment_start is None or (posture is not None and posture != st.posture):
             st.segment_start = track.first_seen if st.segment_start is None else now
-            st.posture, st.baseline, st.scored, st.above_since = posture, None, 0, None
+            st.posture, st.baseline, st.reference, st.scored, st.above_since = posture, None, None, 0, None
         if posture is not None and posture not in s.postures:
             st.above_since = None  # not scored in this posture (a raised alert still clears as usual below)
             return self._clear_only(st, track, stream, now, wall)
         if st.baseline is None:
             hist = recent_history(track.history, st.segment_start - 1.0)
-            st.baseline = baseline(*hist, start=st.segment_start) if hist is not None else None
-            if st.baseline is None:
+            st.reference = baseline(*hist, start=st.segment_start) if hist is not None else None
+            if st.reference is None:
                 return []
+            st.baseline = np.median(st.reference, axis=0)
         hist = recent_history(track.history, max(now - self.window_s - 1.0, st.segment_start))
         feats = window(*hist, end=now, seconds=self.window_s, rate=RATE_HZ) if hist is not None else None
         if feats is None:
@@ -122,10 +128,12 @@ class FatigueAnalyzer:
         raw = self.model((feats - st.baseline).astype(np.float32))
         st.score = raw if st.scored == 0 else (1 - s.smoothing) * st.score + s.smoothing * raw
         st.scored += 1
+        st.signs = present_signs(measure_signs(feats, st.reference, RATE_HZ))
         st.above_since = (st.above_since if st.above_since is not None else now) if st.score >= s.raise_at else None
         st.below_since = (st.below_since if st.below_since is not None else now) if st.score <= s.clear_at else None
-        details = {"score_now": round(raw, 3), "running_score": round(st.score, 3)}
-        if not st.raised and st.above_since is not None and now - st.above_since >= s.hold_s:
+        details = {"score_now": round(raw, 3), "running_score": round(st.score, 3), "signs": dict(st.signs)}
+        if (not st.raised and st.above_since is not None and now - st.above_since >= s.hold_s
+                and moving_sign(st.signs)):  # the model's score held, and more than a posture is seen
             st.raised, st.raised_at = True, now
             return [Event("fatigue", stream, track.id, EventState.RAISED, round(st.score, 4), now, wall, details)]
         if st.raised and st.below_since is not None and now - st.below_since >= s.clear_s:

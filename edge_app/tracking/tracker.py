@@ -6,6 +6,12 @@ frames, of which ``min_person_frames`` carry person evidence with a plausible bo
 score (``evidence="finder"``: MoveNet MultiPose must see a person there) or, with BlazePose's face-anchored detector,
 the landmark model's pose flag (``evidence="landmarks"``). A plausible body has a box of at least ``min_person_px``
 and a torso (shoulder centre to hip centre) of 8-90 % of the box's long side, at any orientation.
+
+Identity cannot teleport: a pose whose box centre is further from a track's than a body can move in the time
+between them (``reachable``: ``jitter`` body sizes of detection noise plus ``max_speed`` body sizes per second; a
+sprinter covers about 4 of their heights a second) never continues that track, however alike the two look. It
+starts a new track, so every analyzer starts afresh on it (a looped clip's seam, two people swapping places between
+detections, a finder's false box far away).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ class TrackerSettings:
     handover_distance: float = 0.6  # box-centre move, in body sizes, in which a confirmed person may be handed a pose
     handover_frames: int = 5  # a confirmed person unseen for this many frames is no longer handed a pose
     max_missed: int = 15  # frames missed before a track ends
+    max_speed: float = 4.0  # body sizes per second a box centre can move (a sprint); beyond it: a new track
+    jitter: float = 0.3  # body sizes a box centre may move between two frames from detection noise alone
     history: int = 900  # poses kept per track (30 s at 30 fps)
     smoothing: OneEuroParams = OneEuroParams()
 
@@ -83,6 +91,22 @@ def similarity(track: Track, pose: Pose, iou_weight: float) -> float:
         track.smoothed, pose.landmarks, scale)
 
 
+def centre_distance(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Distance (pixels) between the centres of two (x0, y0, x1, y1) boxes."""
+    return float(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2))
+
+
+def reachable(track: Track, pose: Pose, t: float, s: TrackerSettings) -> bool:
+    """Whether the person of ``track`` (last seen at ``track.last_seen``) can have moved to ``pose``'s box by media
+    time ``t``: the centres at most ``s.jitter + s.max_speed * dt`` body sizes apart (the larger of the two
+    boxes' long sides). A step back in time (a restarted stream) is unreachable."""
+    dt = t - track.last_seen
+    if dt < 0:
+        return False
+    scale = max(body_scale(track.pose), body_scale(pose))
+    return centre_distance(track.box, pose.box) <= (s.jitter + s.max_speed * dt) * scale
+
+
 class Tracker:
     """Per stream: call :meth:`update` once per frame with that frame's poses."""
 
@@ -106,7 +130,7 @@ class Tracker:
         for sim, ti, pi in pairs:
             if sim < s.min_similarity:
                 break
-            if ti in used_t or pi in used_p:
+            if ti in used_t or pi in used_p or not reachable(self.tracks[ti], poses[pi], t, s):
                 continue
             used_t.add(ti)
             used_p.add(pi)
@@ -127,20 +151,19 @@ class Tracker:
     def _hand_over(self, poses: list[Pose], t: float, used_t: set[int], used_p: set[int]) -> None:
         """Second association stage: a confirmed person left unmatched (their pose changed too much in one step to
         look alike: falling, rolling over, or landmarks replaced by the finder's keypoints) takes the nearest
-        unmatched pose whose box centre is within ``handover_distance`` of their body size; a jump farther than a
-        body can make in that time never keeps an id."""
+        unmatched pose whose box centre is within ``handover_distance`` of their body size and ``reachable`` in the
+        time since they were seen; a jump farther than a body can make in that time never keeps an id."""
         s = self.settings
         pairs = []
         for ti, track in enumerate(self.tracks):
             if ti in used_t or not track.confirmed or track.missed >= s.handover_frames:
                 continue
             reach = s.handover_distance * body_scale(track.pose)
-            tx, ty = (track.box[0] + track.box[2]) / 2, (track.box[1] + track.box[3]) / 2
             for pi, pose in enumerate(poses):
                 if pi in used_p:
                     continue
-                d = float(np.hypot((pose.box[0] + pose.box[2]) / 2 - tx, (pose.box[1] + pose.box[3]) / 2 - ty))
-                if d <= reach:
+                d = centre_distance(track.box, pose.box)
+                if d <= reach and reachable(track, pose, t, s):
                     pairs.append((d, ti, pi))
         for _, ti, pi in sorted(pairs):
             if ti in used_t or pi in used_p:

@@ -97,3 +97,41 @@ def test_posture_events_only_on_held_changes():
     first_lying = 20 + int(np.argmax(tilt[20:30] >= 60))
     assert events[1].media_time == pytest.approx(first_lying / 30 + 0.5, abs=0.05)
     assert math.isclose(events[0].media_time, 0.0)
+
+
+def _walk_then_jump(shift_bodies: float, dt_jump: float, fps: float = 30.0) -> tuple[set[int], set[int]]:
+    """A person walks for 1 s, then their next pose (``dt_jump`` s later) is ``shift_bodies`` body sizes away with
+    arms stretched out sideways (so it does not look alike: only the hand-over stage could take it). Returns the
+    track ids seen before the jump and at it."""
+    tr = Tracker(TrackerSettings(min_hits=2))
+    before: set[int] = set()
+    t = 0.0
+    for i in range(int(fps)):
+        t = i / fps
+        before |= {track.id for track in tr.update([pose_at(skeleton(200 + i, 300))], t)}
+    lm = skeleton(200 + fps, 300)
+    lm[[13, 15], 0] -= 60
+    lm[[14, 16], 0] += 60  # arms out: the keypoints no longer look alike, the body's height stays
+    lm[:, 1] += shift_bodies * (lm[:, 1].max() - lm[:, 1].min())
+    tr.update([pose_at(lm)], t + dt_jump)
+    after = tr.update([pose_at(lm)], t + dt_jump + 1 / fps)
+    return before, {track.id for track in after}
+
+
+def test_a_jump_no_body_can_make_starts_a_new_track():
+    before, after = _walk_then_jump(shift_bodies=0.5, dt_jump=1 / 30)  # 0.5 body sizes in 33 ms: 15 per second
+    assert len(before) == 1 and after and not (after & before)  # split: a new id, its analyzers start afresh
+    before, after = _walk_then_jump(shift_bodies=0.5, dt_jump=0.3)  # the same move in 0.3 s: a body can do that
+    assert after == before
+
+
+def test_a_track_never_jumps_back_in_time_or_across_the_picture():
+    from edge_app.tracking.tracker import reachable
+
+    tr = Tracker(TrackerSettings(min_hits=1))
+    (track,) = tr.update([pose_at(skeleton(200, 300))], 10.0)
+    assert reachable(track, pose_at(skeleton(210, 300)), 10.1, tr.settings)
+    assert not reachable(track, pose_at(skeleton(210, 300)), 9.9, tr.settings)  # time went back (a restart)
+    assert not reachable(track, pose_at(skeleton(900, 300)), 10.1, tr.settings)  # 3.5 body sizes in 0.1 s
+    (seam,) = tr.update([pose_at(skeleton(900, 300))], 10.1)  # a looped clip's seam: same look, far away
+    assert {t.id for t in tr.tracks} == {track.id, seam.id} and seam.id != track.id
