@@ -16,7 +16,8 @@ from edge_app.analysis.fall import FallAnalyzer
 from edge_app.analysis.fatigue import FatigueAnalyzer
 from edge_app.analysis.posture import PostureAnalyzer
 from edge_app.analysis.sequence_model import SequenceModel
-from edge_app.config import Config, ServerConfig
+from edge_app.analysis.zones import ZoneGate
+from edge_app.config import AnalysisConfig, Config, ServerConfig, analysis_for, check_source_names, zones_for
 from edge_app.errors import VigilError
 from edge_app.inference.model_store import Chosen, ModelStore
 from edge_app.inference.runtime import Runtime
@@ -108,18 +109,28 @@ def sequence_model(stack: PoseStack, name: str, precision: str) -> SequenceModel
     return SequenceModel(stack.sequence_models[name].compiled)
 
 
-def build_analyzers(cfg: Config, stack: PoseStack) -> list[Analyzer]:
-    """The analyzers the config asks for, sharing one set of compiled models for every stream."""
-    analyzers: list[Analyzer] = [PostureAnalyzer(cfg.analysis.posture.hold_s)]
-    if cfg.analysis.fall.enabled:
-        model = sequence_model(stack, cfg.analysis.fall.model, cfg.models.precision)
+def build_analyzers(analysis: AnalysisConfig, stack: PoseStack, precision: str) -> list[Analyzer]:
+    """The analyzers ``analysis`` asks for (one stream's settings), on the compiled models every stream shares."""
+    analyzers: list[Analyzer] = [PostureAnalyzer(analysis.posture.hold_s)]
+    if analysis.fall.enabled:
+        model = sequence_model(stack, analysis.fall.model, precision)
         if model is not None:
-            analyzers.append(FallAnalyzer(model, cfg.analysis.fall))
-    if cfg.analysis.fatigue.enabled:
-        model = sequence_model(stack, cfg.analysis.fatigue.model, cfg.models.precision)
+            analyzers.append(FallAnalyzer(model, analysis.fall))
+    if analysis.fatigue.enabled:
+        model = sequence_model(stack, analysis.fatigue.model, precision)
         if model is not None:
-            analyzers.append(FatigueAnalyzer(model, cfg.analysis.fatigue))
+            analyzers.append(FatigueAnalyzer(model, analysis.fatigue))
     return analyzers
+
+
+def stream_analyzers(cfg: Config, stack: PoseStack, stream: str, old: list[Analyzer] = ()) -> list[Analyzer]:
+    """Stream ``stream``'s analyzers under ``cfg`` (its ``analysis`` with the stream's ``per_source`` overrides).
+    After a reload (``old``: the analyzers running now) an analyzer of the same kind is kept with the new settings
+    (``Analyzer.retune``), so the people it watches are not started afresh; one switched off goes, one switched on
+    starts."""
+    wanted = build_analyzers(analysis_for(cfg, stream), stack, cfg.models.precision)
+    running = {a.name: a for a in old}
+    return [running[a.name] if a.name in running and running[a.name].retune(a) else a for a in wanted]
 
 
 def build_sinks(cfg: Config) -> list[Sink]:
@@ -157,11 +168,17 @@ def build_runner(cfg: Config, stack: PoseStack, specs: list[SourceSpec], record:
             raise VigilError(f"--record {record}: cannot create folder ({exc.strerror})") from None
         if record.is_dir():
             raise VigilError(f"--record {record}: is a folder")
+    if not cfg.sources:
+        check_source_names(cfg, names)  # zones and overrides can only name this run's sources
+    else:
+        for name in sorted(({z.source for z in cfg.zones} | set(cfg.per_source)) - set(names)):
+            log.warning("%s: source %s is not in this run (--source): its zones and overrides wait for it", cfg.path,
+                        name)
     for spec in specs:
         probe(spec)
-    analyzers = build_analyzers(cfg, stack)
     processors = {s.name: StreamProcessor(s.name, cfg, stack.engine(cfg), Tracker(stack.tracker_settings(cfg)),
-                                          analyzers) for s in specs}
+                                          stream_analyzers(cfg, stack, s.name), ZoneGate(zones_for(cfg, s.name)))
+                  for s in specs}
     metrics, board, hub = Metrics(), AlertBoard(), FrameHub()
     evidence = cfg.alerts.evidence if cfg.alerts.evidence.enabled else None
     event_log = EventLog(events, int(cfg.alerts.event_log_max_mb * 2**20), cfg.alerts.event_log_backups)
@@ -170,6 +187,9 @@ def build_runner(cfg: Config, stack: PoseStack, specs: list[SourceSpec], record:
                         Window(kiosk=kiosk) if show else None, lossless=all(s.lossless for s in specs), hub=hub,
                         board=board, evidence=EvidenceRecorder(evidence) if evidence else None)
     models = {"detector": stack.detector.describe(), "landmarks": stack.landmarks.describe()}
+    def retuned(new: Config, stream: str, old: list[Analyzer]) -> list[Analyzer]:
+        return stream_analyzers(new, stack, stream, old)
+
     return Runner(cfg, [CaptureThread(s) for s in specs], processors, bus, renderer, hub, metrics, board, models,
                   server=server, max_frames=max_frames, duration=duration, log_every=log_every,
-                  catch_signals=catch_signals)
+                  catch_signals=catch_signals, retuned=retuned)

@@ -8,13 +8,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from edge_app.alerts.evidence import EvidenceSettings
 from edge_app.alerts.mqtt import MqttSettings
 from edge_app.alerts.webhook import WebhookSettings
 from edge_app.analysis.fall import FallSettings
 from edge_app.analysis.fatigue import FatigueSettings
+from edge_app.analysis.zones import ZoneConfig
 from edge_app.errors import ConfigError
 from edge_app.home import in_home, vigil_home
 from edge_app.schema import build, load_yaml, option
@@ -160,6 +161,10 @@ class Config:
     server: ServerConfig = option(factory=ServerConfig, doc="operator HTTP endpoints on the box")
     display: DisplayConfig = option(factory=DisplayConfig, doc="the on-screen operator window")
     sources: list[SourceConfig] = option(factory=list, doc="streams watched when no --source is given")
+    zones: list[ZoneConfig] = option(factory=list, doc="named polygons of a source's picture with an alert rule "
+                                                       "(analysis/zones.py); the console's zone editor writes them")
+    per_source: dict[str, Any] = option(factory=dict, doc="per source name: any `analysis` keys that differ for that "
+                                                          "source, e.g. {ward: {fatigue: {enabled: false}}}")
     path: Path | None = option(None, "the file this config came from (set by the loader)")
 
 
@@ -185,7 +190,46 @@ def load_config(path: str | Path | None = None) -> Config:
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise ConfigError(f"{path}: sources: name {duplicate!r} is used twice")
-    return dataclasses.replace(_resolve_paths(cfg), path=path)
+    cfg = dataclasses.replace(_resolve_paths(cfg), path=path)
+    for name in cfg.per_source:
+        analysis_for(cfg, name)  # every override validated now, naming its key
+    if cfg.sources:
+        check_source_names(cfg, names)
+    return cfg
+
+
+def check_source_names(cfg: Config, names: list[str]) -> None:
+    """Raise ConfigError naming the file and key when a zone or a per-source override names a source that is not
+    among ``names`` (the config's sources, or the run's --source names)."""
+    known = ", ".join(names) or "none"
+    for i, zone in enumerate(cfg.zones):
+        if zone.source not in names:
+            raise ConfigError(f"{cfg.path}: zones[{i}].source: unknown source {zone.source!r} (sources: {known})")
+    for name in cfg.per_source:
+        if name not in names:
+            raise ConfigError(f"{cfg.path}: per_source.{name}: unknown source {name!r} (sources: {known})")
+
+
+def _merged(base: Any, override: Any) -> Any:
+    """``override`` laid over ``base`` (nested mappings merged key by key, anything else replaced)."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merged(base.get(k), v) for k, v in override.items()}}
+    return override
+
+
+def analysis_for(cfg: Config, source: str) -> AnalysisConfig:
+    """The ``analysis`` settings for stream ``source``: the config's, with its ``per_source`` overrides laid over
+    them and validated as a whole. Raises ConfigError naming ``per_source.SOURCE.KEY``."""
+    override = cfg.per_source.get(source)
+    if not override:
+        return cfg.analysis
+    base = dataclasses.asdict(cfg.analysis)
+    return build(AnalysisConfig, _merged(base, override), str(cfg.path), f"per_source.{source}")
+
+
+def zones_for(cfg: Config, source: str) -> list[ZoneConfig]:
+    """The zones of stream ``source``, in config order."""
+    return [z for z in cfg.zones if z.source == source]
 
 
 def _resolve_paths(cfg: Config) -> Config:

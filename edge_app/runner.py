@@ -7,19 +7,29 @@ events through the event bus (alerts/bus.py: board, evidence, sinks), and hands 
 Every stage stamps the frame's timing record; timing.py derives all statistics from it, for the HUD, the log,
 --stats and /metrics. Nothing runs before :meth:`Runner.run`, and everything it started is stopped when it returns
 or raises. The runner is assembled from the config in one place, app.py.
+
+Reload without restart: SIGHUP, or the console's "apply" (``request_reload``), reads the config file again; a valid
+one has its ``analysis``, ``per_source`` and ``zones`` swapped in between two frames (nothing else stops), an
+invalid one is refused with the reason (logged, in /health and the console) and the running config stays. Other
+sections that changed are named in the log: they take effect at the next start.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 from edge_app.alerts.board import AlertBoard
 from edge_app.alerts.bus import EventBus
-from edge_app.config import Config, ServerConfig
-from edge_app.errors import VigilError
+from edge_app.analysis.base import Analyzer
+from edge_app.config import Config, ServerConfig, check_source_names, load_config, zones_for
+from edge_app.config_edit import save_zones
+from edge_app.errors import ConfigError, VigilError
 from edge_app.io_faults import IO_FAULTS
 from edge_app.records import Frame
 from edge_app.render.hub import FrameHub
@@ -38,12 +48,17 @@ class Runner:
     :meth:`run`. ``captures``: one per source; ``processors``: one per stream, by name; ``bus``: where events go;
     ``renderer``: the render thread (not started); ``server``: the operator server's settings, or None;
     ``max_frames``/``duration`` (seconds): limits, or None; ``log_every``: seconds between status lines;
-    ``catch_signals``: SIGINT and SIGTERM stop the run gracefully (the `run` command)."""
+    ``catch_signals``: SIGINT and SIGTERM stop the run gracefully and SIGHUP reloads the config (the `run`
+    command); ``retuned(config, stream, running analyzers)``: a stream's analyzers under a reloaded config (None: no
+    reload)."""
+
+    RELOADABLE = ("analysis", "per_source", "zones")  # the sections a reload swaps in; the rest wait for a restart
 
     def __init__(self, cfg: Config, captures: list[CaptureThread], processors: dict[str, StreamProcessor],
                  bus: EventBus, renderer: Renderer, hub: FrameHub, metrics: Metrics, board: AlertBoard,
                  models: dict, server: ServerConfig | None = None, max_frames: int | None = None,
-                 duration: float | None = None, log_every: float = 10.0, catch_signals: bool = False):
+                 duration: float | None = None, log_every: float = 10.0, catch_signals: bool = False,
+                 retuned: Callable[[Config, str, list[Analyzer]], list[Analyzer]] | None = None):
         self.cfg, self.captures, self.processors, self.bus = cfg, captures, processors, bus
         self.renderer, self.hub, self.metrics, self.board, self.models = renderer, hub, metrics, board, models
         self.server_settings = server if server is not None and server.enabled else None
@@ -55,6 +70,93 @@ class Runner:
         self.stopped_by: str | None = None  # the signal that stopped the run, if one did
         self.processed = 0
         self.server = None  # the operator server, while the run is on
+        self.retuned = retuned
+        self._reload_lock = threading.Lock()
+        self._pending: Config | None = None  # a validated config waiting for the next gap between frames
+        self._hup = False  # SIGHUP arrived: read the file between two frames
+        self.config_state: dict = {"path": str(cfg.path) if cfg.path else None, "loaded_wall": round(time.time(), 3),
+                                   "reloads": 0, "error": None, "restart_needed": []}
+
+    def read_config(self) -> Config:
+        """The config file read again and checked against this run's sources; ConfigError naming file and key."""
+        if self.cfg.path is None:
+            raise ConfigError("no config file to reload: this run uses the built-in defaults (start with --config)")
+        new = load_config(self.cfg.path)
+        if not new.sources:
+            check_source_names(new, list(self.processors))
+        return new
+
+    def request_reload(self, via: str = "console") -> dict:
+        """Validate the config file now and, when valid, have it swapped in between the next two frames. Returns
+        {"ok": True, "restart_needed": [...]} or {"ok": False, "error": reason} (the reason is also logged and kept
+        in the config state /health shows). Thread-safe (the operator server calls it)."""
+        if self.retuned is None:
+            return self._refused(via, "this run cannot reload its config")
+        try:
+            new = self.read_config()
+        except (ConfigError, VigilError) as exc:
+            return self._refused(via, str(exc))
+        with self._reload_lock:
+            self._pending = new
+        return {"ok": True, "restart_needed": self._restart_needed(new)}
+
+    def zones(self) -> dict:
+        """The zone editor's view: the config file, and each stream's zones as the running config has them."""
+        return {"path": str(self.cfg.path) if self.cfg.path else None,
+                "sources": {name: [dataclasses.asdict(z) for z in zones_for(self.cfg, name)]
+                            for name in self.processors}}
+
+    def save_zones(self, source: str, zones: list) -> dict:
+        """The zone editor's save: ``source``'s zones replaced in the config file (the whole file validated first,
+        the previous one kept as FILE.bak, ``config_edit.save_zones``), then applied between two frames. Returns
+        {"ok": True, "backup": path, ...} or {"ok": False, "error": reason}; a refused edit changes nothing."""
+        if source not in self.processors:
+            return {"ok": False, "error": f"unknown source {source!r} (this run: {', '.join(self.processors)})"}
+        if self.cfg.path is None:
+            return {"ok": False, "error": "no config file to write: this run uses the built-in defaults (start "
+                                          "with --config FILE)"}
+
+        def check(candidate: Path) -> None:
+            new = load_config(candidate)
+            if not new.sources:
+                check_source_names(new, list(self.processors))
+        try:
+            backup = save_zones(self.cfg.path, source, zones, check)
+        except ConfigError as exc:
+            log.error("zone editor: edit of %s refused, nothing written: %s", source, exc)
+            return {"ok": False, "error": str(exc)}
+        log.warning("zone editor: %d zones of %s written to %s (previous file kept as %s)", len(zones), source,
+                    self.cfg.path, backup)
+        return {**self.request_reload("zone editor"), "backup": str(backup)}
+
+    def _refused(self, via: str, reason: str) -> dict:
+        log.error("config reload (%s) refused, the running config stays: %s", via, reason)
+        self.config_state["error"] = reason
+        return {"ok": False, "error": reason}
+
+    def _restart_needed(self, new: Config) -> list[str]:
+        keep = {name: getattr(self.cfg, name) for name in self.RELOADABLE}
+        return [f.name for f in dataclasses.fields(Config) if f.name not in (*self.RELOADABLE, "path")
+                and getattr(dataclasses.replace(new, **keep), f.name) != getattr(self.cfg, f.name)]
+
+    def _apply_reload(self) -> None:
+        """Between two frames: read the file (after SIGHUP) and swap a validated config's analysis and zones in."""
+        if self._hup:
+            self._hup = False
+            self.request_reload("SIGHUP")
+        with self._reload_lock:
+            new, self._pending = self._pending, None
+        if new is None:
+            return
+        restart = self._restart_needed(new)
+        for name, processor in self.processors.items():
+            processor.reconfigure(new, self.retuned(new, name, processor.analyzers), zones_for(new, name))
+        self.cfg = dataclasses.replace(self.cfg, **{name: getattr(new, name) for name in self.RELOADABLE})
+        self.config_state.update(loaded_wall=round(time.time(), 3), reloads=self.config_state["reloads"] + 1,
+                                 error=None, restart_needed=restart)
+        log.warning("config %s reloaded: analysis, per-source overrides and zones in force (%d zones)%s",
+                    self.cfg.path, len(self.cfg.zones),
+                    f"; changed but not applied until a restart: {', '.join(restart)}" if restart else "")
 
     def process(self, frame: Frame) -> Processed:
         """One frame through its stream's processor; its events published (in order) through the bus."""
@@ -63,7 +165,7 @@ class Runner:
         events = [self.bus.publish(event, frame.seq, frame.image, by_id.get(event.track_id))
                   for event in result.events]
         result.timing.analysed = time.monotonic()
-        return Processed(frame, result.views, events, result.timing)
+        return Processed(frame, result.views, events, result.timing, result.zones)
 
     def sources_summary(self) -> dict:
         return {c.spec.name: {"status": c.status.value, "captured": c.stats.captured,
@@ -84,6 +186,7 @@ class Runner:
         snap["sources"] = self.sources_summary()
         snap["hints"] = self.hints_by_stream()
         snap["io_faults"] = IO_FAULTS.snapshot()
+        snap["config"] = dict(self.config_state)
         return snap
 
     def hints_by_stream(self) -> dict[str, list[str]]:
@@ -140,11 +243,17 @@ class Runner:
         self.stopped_by = name
         self.stop_event.set()
 
+    def _on_hangup(self, signum: int, frame) -> None:
+        self._hup = True  # read between two frames by the pipeline thread, never inside a handler
+
     def _catch_signals(self) -> dict:
-        """SIGINT and SIGTERM stop the run gracefully (only the main thread can take signals)."""
+        """SIGINT and SIGTERM stop the run gracefully, SIGHUP reloads the config (only the main thread can take
+        signals)."""
         if not self.catch_signals or threading.current_thread() is not threading.main_thread():
             return {}
-        return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        handlers[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
+        return handlers
 
     def run(self) -> dict:
         """Start everything, run until the end, stop everything; returns the run's summary (the --stats JSON).
@@ -163,7 +272,8 @@ class Runner:
         if self.server_settings is not None:
             s = self.server_settings
             self.server = OperatorServer(self.hub, self.snapshot, s.host, s.port, s.token, s.mjpeg_fps,
-                                         s.jpeg_quality, self.board).start()
+                                         s.jpeg_quality, self.board,
+                                         self if self.retuned is not None else None).start()
         for processor in self.processors.values():
             processor.engine.warm_up()
         for cap in self.captures:
@@ -197,6 +307,7 @@ class Runner:
             if self.duration is not None and time.monotonic() - started >= self.duration:
                 break
             last_log = self._periodic(started, last_log)
+            self._apply_reload()
             self._status_changes()
             self.bus.operator_actions()
             self._check_started(started)
@@ -234,4 +345,5 @@ class Runner:
                                     "tracked_per_frame": round(p.tracked / max(p.frames, 1), 3)}
                              for name, p in self.processors.items()}
         summary["models"] = self.models
+        summary["config"] = dict(self.config_state)
         return summary

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from edge_app.analysis.base import Analyzer
 from edge_app.analysis.posture import posture_of
+from edge_app.analysis.zones import ZoneConfig, ZoneGate
 from edge_app.config import Config
 from edge_app.pose.engine import PoseEngine
 from edge_app.records import Event, Frame, Pose, Track, TrackView
@@ -66,8 +67,9 @@ class RateWatch:
 @dataclass(frozen=True)
 class StreamResult:
     """What one frame of a stream gave: ``poses`` found (image pixels), the confirmed ``tracks`` seen in it (the
-    tracker's live objects), ``events`` the analyzers reported (not yet published), ``views`` (read-only copies of
-    the tracks for rendering) and the frame's ``timing`` (capture to analysis, time.monotonic() seconds)."""
+    tracker's live objects), ``events`` the analyzers reported that the stream's zones admit (not yet published),
+    ``views`` (read-only copies of the tracks for rendering), the frame's ``timing`` (capture to analysis,
+    time.monotonic() seconds) and the ``zones`` in force (drawn on the view)."""
 
     frame: Frame
     poses: list[Pose]
@@ -75,17 +77,20 @@ class StreamResult:
     events: list[Event]
     views: list[TrackView]
     timing: FrameTiming
+    zones: tuple[ZoneConfig, ...] = ()
 
 
 class StreamProcessor:
-    """One stream's pose engine, tracker and rate watch, and the analyzers (shared by every stream: each keys its
-    state by stream and track, analysis/base.py). ``hints``: the operator hints now in force for this stream, by
-    kind; ``paused``: the analyzers paused because the stream is too slow for them; ``people``: frames, poses found
-    and people tracked, summed."""
+    """One stream's pose engine, tracker, rate watch, analyzers (built for this stream's settings: the config's
+    ``analysis`` with its ``per_source`` overrides) and zone gate. ``hints``: the operator hints now in force for
+    this stream, by kind; ``paused``: the analyzers paused because the stream is too slow for them; ``people``:
+    frames, poses found and people tracked, summed."""
 
-    def __init__(self, name: str, cfg: Config, engine: PoseEngine, tracker: Tracker, analyzers: list[Analyzer]):
+    def __init__(self, name: str, cfg: Config, engine: PoseEngine, tracker: Tracker, analyzers: list[Analyzer],
+                 zones: ZoneGate | None = None):
         self.name, self.cfg = name, cfg
         self.engine, self.tracker, self.analyzers = engine, tracker, analyzers
+        self.zones = zones if zones is not None else ZoneGate([])
         self.rate = RateWatch()
         self.last_media: float | None = None
         self.last_shape: tuple[int, ...] | None = None
@@ -106,6 +111,7 @@ class StreamProcessor:
         self._nobody_check(frame, bool(tracks))
         self.frames, self.found, self.tracked = self.frames + 1, self.found + len(poses), self.tracked + len(tracks)
         timing.tracked = time.monotonic()
+        self.zones.observe(tracks, frame.image.shape[1], frame.image.shape[0])
         events: list[Event] = []
         rate = self.rate.add(frame.media_time)
         for analyzer in self.analyzers:
@@ -115,7 +121,16 @@ class StreamProcessor:
                 events += analyzer.update(track, frame.stream, frame.media_time, frame.capture_wall)
             events += analyzer.end_frame(frame.stream, frame.media_time, frame.capture_wall)
         views = [TrackView(t.id, t.smoothed.copy(), t.box, posture_of(t)) for t in tracks]
-        return StreamResult(frame, poses, tracks, events, views, timing)
+        return StreamResult(frame, poses, tracks, self.zones.admit(events), views, timing, tuple(self.zones.zones))
+
+    def reconfigure(self, cfg: Config, analyzers: list[Analyzer], zones: list[ZoneConfig]) -> None:
+        """Swap in a reloaded config's analyzers and zones, between two frames (the runner's thread calls it). The
+        tracks, and what the zone gate knows of them, carry on; analyzers kept from before keep their state."""
+        self.cfg, self.analyzers = cfg, analyzers
+        self.zones.zones = list(zones)
+        self.paused &= {a.name for a in analyzers}
+        for kind in [k for k in self.hints if k.startswith("rate-") and k[5:] not in self.paused]:
+            del self.hints[kind]
 
     def _after_gap(self, frame: Frame) -> None:
         """A stream that sent nothing for GAP_S (a reconnect, a stall) starts its people afresh: nothing is known of

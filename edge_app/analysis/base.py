@@ -21,3 +21,9 @@ class Analyzer(Protocol):
         """Called once per frame of ``stream`` after every track's update: what depends on who was not seen (a
         person lost mid-fall), and events that need the whole frame (one alert per fall across tracks)."""
         ...
+
+    def retune(self, new: Analyzer) -> bool:
+        """Take the settings of ``new`` (an analyzer built from a reloaded config) and keep this one's state, so
+        people being watched are not started afresh. False when it cannot (``new`` is of another kind or reads
+        another model): ``new`` then replaces it."""
+        ...

@@ -185,6 +185,12 @@ class FallAnalyzer:
         return Event(type_, st.stream, st.track_id, state, round(st.max_score, 4), now, wall,
                      {"phase": st.phase.value, **details})
 
+    def retune(self, new: object) -> bool:
+        if not isinstance(new, FallAnalyzer) or new.s.model != self.s.model:
+            return False
+        self.s, self.min_rate_hz = new.s, new.min_rate_hz
+        return True
+
     def update(self, track: Track, stream: str, now: float, wall: float) -> list[Event]:
         s = self.s
         key = (stream, track.id)

@@ -98,6 +98,12 @@ class FatigueAnalyzer:
         self.min_rate_hz = settings.min_rate_hz
         self.window_s = model.steps / RATE_HZ
 
+    def retune(self, new: object) -> bool:
+        if not isinstance(new, FatigueAnalyzer) or new.s.model != self.s.model:
+            return False
+        self.s, self.min_rate_hz = new.s, new.min_rate_hz
+        return True
+
     def update(self, track: Track, stream: str, now: float, wall: float) -> list[Event]:
         s = self.s
         st: FatigueState = track.state.setdefault(self.name, FatigueState())

@@ -82,6 +82,12 @@ class PostureAnalyzer:
     def __init__(self, hold_s: float = 0.4):
         self.hold_s = hold_s
 
+    def retune(self, new: object) -> bool:
+        if not isinstance(new, PostureAnalyzer):
+            return False
+        self.hold_s = new.hold_s
+        return True
+
     def update(self, track: Track, stream: str, now: float, wall: float) -> list[Event]:
         st: PostureState = track.state.setdefault(self.name, PostureState())
         f = features(track.smoothed)

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from edge_app.alerts.board import severity
+from edge_app.analysis.zones import ZoneConfig
 from edge_app.records import Event, Pose, Track
 
 # BlazePose connections drawn for the skeleton (face detail left out).
@@ -60,6 +61,31 @@ def draw_banner(image: np.ndarray, text: str, colour: tuple[int, int, int] = ALE
     cv2.putText(image, text, (10, band - band // 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2,
                 cv2.LINE_AA)
     return band
+
+
+ZONE_COLOURS = {"exclude": (200, 200, 200), "include": (80, 200, 80)}  # BGR: grey (ignored), green (watched)
+
+
+def draw_zones(image: np.ndarray, zones: tuple[ZoneConfig, ...] | list[ZoneConfig]) -> None:
+    """A stream's zones on its picture: each polygon (normalised corners scaled to the image) outlined and lightly
+    tinted in its rule's colour, labelled with its name, rule and the alerts it governs."""
+    if not zones:
+        return
+    h, w = image.shape[:2]
+    tint = image.copy()
+    outlines = []
+    for zone in zones:
+        pts = np.round(np.asarray(zone.polygon, dtype=float) * (w - 1, h - 1)).astype(np.int32)
+        colour = ZONE_COLOURS[zone.rule]
+        cv2.fillPoly(tint, [pts], colour)
+        outlines.append((pts, colour, zone))
+    cv2.addWeighted(tint, 0.18, image, 0.82, 0, dst=image)
+    for pts, colour, zone in outlines:
+        cv2.polylines(image, [pts], True, colour, 2, cv2.LINE_AA)
+        x, y = int(pts[:, 0].min()) + 4, int(pts[:, 1].min()) + 16
+        label = f"{zone.name} ({zone.rule} {'+'.join(zone.alerts)})"
+        cv2.putText(image, label, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(image, label, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
 
 
 def draw_hud(image: np.ndarray, lines: list[str], top: int = 0) -> None:

@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 
 from edge_app.alerts.board import ALL, Alert, AlertBoard
+from edge_app.analysis.zones import ZoneConfig
 from edge_app.records import Event, Frame, TrackView
-from edge_app.render.draw import alert_colour, draw_banner, draw_hud, draw_skeleton, mosaic
+from edge_app.render.draw import alert_colour, draw_banner, draw_hud, draw_skeleton, draw_zones, mosaic
 from edge_app.render.hub import FrameHub, encode_jpeg
 from edge_app.render.window import Window
 from edge_app.timing import FrameTiming, Metrics
@@ -31,6 +32,7 @@ class Processed:
     tracks: list[TrackView]
     events: list[Event]
     timing: FrameTiming
+    zones: tuple[ZoneConfig, ...] = ()  # the stream's zones in force, drawn under everything else
 
 
 class Renderer(threading.Thread):
@@ -128,6 +130,7 @@ class Renderer(threading.Thread):
 
     def _render(self, item: Processed) -> None:
         canvas = item.frame.image.copy()
+        draw_zones(canvas, item.zones)
         banner = self._draw_alerts(canvas, item)
         stage = item.timing.stage_ms()
         draw_hud(canvas, [f"{item.frame.stream}  {self.metrics.recent_fps(item.frame.stream):.1f} fps",

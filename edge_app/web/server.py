@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from edge_app.alerts.board import ACTIONS, AlertBoard
@@ -39,7 +40,25 @@ BOUNDARY = "vigilframe"
 
 
 CONSOLE = Path(__file__).with_name("console.html")
-MAX_BODY = 4096
+MAX_BODY = 4096  # an alert action's body is a few bytes
+MAX_CONFIG_BODY = 65536  # a source's zones are a few kilobytes
+
+
+class ConfigControl(Protocol):
+    """What the console may do to the running config (the runner implements it). Each returns a JSON-able dict
+    with ``ok`` and, when refused, ``error`` (one line naming the file and key)."""
+
+    def zones(self) -> dict:
+        """{"path": the config file or None, "sources": {name: [zone, ...]}} with zones as the config has them."""
+        ...
+
+    def save_zones(self, source: str, zones: list) -> dict:
+        """Replace ``source``'s zones in the config file (validated first, a backup kept) and apply them."""
+        ...
+
+    def request_reload(self, via: str = "console") -> dict:
+        """Read the config file again and apply it between two frames, or refuse it with the reason."""
+        ...
 
 
 class OperatorServer:
@@ -47,12 +66,13 @@ class OperatorServer:
 
     def __init__(self, hub: FrameHub, snapshot: Callable[[], dict], host: str = "127.0.0.1", port: int = 8090,
                  token: str | None = None, mjpeg_fps: float = 10.0, jpeg_quality: int = 80,
-                 board: AlertBoard | None = None):
+                 board: AlertBoard | None = None, control: ConfigControl | None = None):
         if host not in LOOPBACK and not token:
             raise VigilError(f"server.host {host}: a token (server.token) is required when serving beyond "
                              f"127.0.0.1")
         self.hub, self.snapshot, self.host, self.port, self.board = hub, snapshot, host, port, board or AlertBoard()
         self.token, self.mjpeg_fps, self.jpeg_quality = token, mjpeg_fps, jpeg_quality
+        self.control = control
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
@@ -174,6 +194,11 @@ class _Handler(BaseHTTPRequestHandler):
                                  "io_faults": snap.get("io_faults", {}).get("failing", {})})
             elif url.path == "/api/state":
                 self._json(200, self._state())
+            elif url.path == "/api/zones":
+                if srv.control is None:
+                    self._json(404, {"error": "this run has no config to edit"})
+                else:
+                    self._json(200, srv.control.zones())
             elif alert and alert.group(2) == "thumbnail.jpg":
                 jpeg = srv.board.thumbnail(alert.group(1))
                 if jpeg is None:
@@ -201,8 +226,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised(parse_qs(url.query)):
             return
         alert = ALERT_PATH.match(url.path)
-        if not alert or alert.group(2) not in ACTIONS:
-            self._json(404, {"error": "not found (POST /api/alerts/<id>/ack or /clear)"})
+        config_path = url.path in ("/api/zones", "/api/config/reload")
+        if not config_path and (not alert or alert.group(2) not in ACTIONS):
+            self._json(404, {"error": "not found (POST /api/alerts/<id>/ack or /clear, /api/zones, "
+                                      "/api/config/reload)"})
             return
         origin = self.headers.get("Origin")
         if origin and urlsplit(origin).netloc != self.headers.get("Host"):
@@ -215,8 +242,9 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
-        if not 0 <= length <= MAX_BODY:
-            self._json(413, {"error": f"body must be 0-{MAX_BODY} bytes"})
+        limit = MAX_CONFIG_BODY if config_path else MAX_BODY
+        if not 0 <= length <= limit:
+            self._json(413, {"error": f"body must be 0-{limit} bytes"})
             return
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
@@ -225,6 +253,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not isinstance(body, dict):
             self._json(400, {"error": "body must be a JSON object"})
+            return
+        if config_path:
+            self._config_post(url.path, body)
             return
         try:
             result = srv.board.request(alert.group(2), alert.group(1), body.get("by", "operator"), "console")
@@ -235,6 +266,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no alert {alert.group(1)}"})
         else:
             self._json(200, {"alert": result.to_dict()})
+
+    def _config_post(self, path: str, body: dict) -> None:
+        """The zone editor's save and the console's "apply": 200 with the result, 400 with the reason refused."""
+        control = self.server_ref.control
+        if control is None:
+            self._json(404, {"error": "this run has no config to edit"})
+            return
+        if path == "/api/config/reload":
+            result = control.request_reload("console")
+        elif not isinstance(body.get("source"), str) or not isinstance(body.get("zones"), list):
+            result = {"ok": False, "error": "send {\"source\": NAME, \"zones\": [...]}"}
+        else:
+            result = control.save_zones(body["source"], body["zones"])
+        self._json(200 if result.get("ok") else 400, result)
 
     def _state(self) -> dict:
         srv = self.server_ref

@@ -38,6 +38,16 @@ def run_with_config(text: str):
                        str(tiny_video(d / "v.avi")), "--max-frames", "3"], [str(d / "vigil.yaml")])
 
 
+def zone_config(zone: str, *needles: str):
+    """A config whose one source has the zone (or per-source override) ``zone`` (YAML lines); the error must name
+    the file and ``needles``."""
+    def case(d: Path):
+        text = f"sources:\n  - {{name: hall, uri: {tiny_video(d / 'v.avi')}}}\n{zone}"
+        return (["run", "--headless", "--config", str(config(d, text)), "--max-frames", "3"],
+                [str(d / "vigil.yaml"), *needles])
+    return case
+
+
 def corrupt_ir(d: Path):
     models = copy_models(d)
     xml = models / "pose_detector" / "int8" / "model.xml"
@@ -110,6 +120,26 @@ CASES = {
     "unknown device": run_with_config("inference:\n  device: TPU\n"),
     "server beyond loopback without a token": run_with_config("server:\n  host: 0.0.0.0\n"),
     "bad MQTT port": run_with_config("alerts:\n  mqtt:\n    enabled: true\n    port: 0\n"),
+    "zone with 2 corners": zone_config("zones:\n  - {source: hall, name: bed, polygon: [[0.1, 0.1], [0.5, 0.5]]}\n",
+                                       "zones[0]", "at least 3 corners"),
+    "zone corner outside the picture": zone_config(
+        "zones:\n  - {source: hall, name: bed, polygon: [[0.1, 0.1], [1.5, 0.5], [0.2, 0.9]]}\n",
+        "polygon[1]", "outside the picture"),
+    "unknown zone rule": zone_config(
+        "zones:\n  - {source: hall, name: bed, rule: mute, polygon: [[0.1, 0.1], [0.5, 0.5], [0.2, 0.9]]}\n",
+        "zones[0].rule", "include"),
+    "zone naming an unknown source": zone_config(
+        "zones:\n  - {source: ward, name: bed, polygon: [[0.1, 0.1], [0.5, 0.5], [0.2, 0.9]]}\n",
+        "zones[0].source", "unknown source 'ward'"),
+    "zone on a source given only on the command line, misspelt": lambda d: (
+        ["run", "--headless", "--config", str(config(
+            d, "zones:\n  - {source: hal, name: bed, polygon: [[0.1, 0.1], [0.5, 0.5], [0.2, 0.9]]}\n")),
+         "--source", f"hall={tiny_video(d / 'v.avi')}", "--max-frames", "3"],
+        [str(d / "vigil.yaml"), "zones[0].source", "unknown source 'hal'", "hall"]),
+    "per-source override out of range": zone_config("per_source:\n  hall:\n    fall:\n      threshold: 3\n",
+                                                    "per_source.hall.fall", "threshold"),
+    "per-source override of an unknown source": zone_config("per_source:\n  ward:\n    fall: {threshold: 0.9}\n",
+                                                            "per_source.ward", "unknown source"),
     "config file missing": lambda d: (["run", "--config", str(d / "none.yaml"), "--source", "0"],
                                       [str(d / "none.yaml"), "not found"]),
     "no source at all": lambda d: (["run", "--headless", "--config", str(config(d, "pose: {}\n"))],
