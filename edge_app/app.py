@@ -176,6 +176,12 @@ def build_runner(cfg: Config, stack: PoseStack, specs: list[SourceSpec], record:
                         name)
     for spec in specs:
         probe(spec)
+    for name in names:
+        zones = zones_for(cfg, name)
+        if zones:
+            log.info("stream %s: zones %s", name, ", ".join(f"{z.name} ({z.rule} {'+'.join(z.alerts)})" for z in zones))
+        if cfg.per_source.get(name):
+            log.info("stream %s: analysis settings of its own (per_source): %s", name, cfg.per_source[name])
     processors = {s.name: StreamProcessor(s.name, cfg, stack.engine(cfg), Tracker(stack.tracker_settings(cfg)),
                                           stream_analyzers(cfg, stack, s.name), ZoneGate(zones_for(cfg, s.name)))
                   for s in specs}

@@ -7,11 +7,13 @@ score (``evidence="finder"``: MoveNet MultiPose must see a person there) or, wit
 the landmark model's pose flag (``evidence="landmarks"``). A plausible body has a box of at least ``min_person_px``
 and a torso (shoulder centre to hip centre) of 8-90 % of the box's long side, at any orientation.
 
-Identity cannot teleport: a pose whose box centre is further from a track's than a body can move in the time
-between them (``reachable``: ``jitter`` body sizes of detection noise plus ``max_speed`` body sizes per second; a
-sprinter covers about 4 of their heights a second) never continues that track, however alike the two look. It
-starts a new track, so every analyzer starts afresh on it (a looped clip's seam, two people swapping places between
-detections, a finder's false box far away).
+Identity cannot teleport, nor shrink: a pose whose box centre is further from a track's than a body can move in the
+time between them (``reachable``: ``jitter`` body sizes of detection noise plus ``max_speed`` body sizes per second;
+a sprinter covers about 4 of their heights a second), or whose body (the box's long side) is under ``min_size_ratio``
+or over its inverse of the track's (a person lying keeps about their height as their length; a box a quarter of
+their size is a head, a bag or a sign the finder took for a person), never continues that track, however alike the
+two look. It starts a new track, so every analyzer starts afresh on it (a looped clip's seam, two people swapping
+places between detections, a finder's false box beside a walker).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class TrackerSettings:
     max_missed: int = 15  # frames missed before a track ends
     max_speed: float = 4.0  # body sizes per second a box centre can move (a sprint); beyond it: a new track
     jitter: float = 0.3  # body sizes a box centre may move between two frames from detection noise alone
+    min_size_ratio: float = 0.4  # a pose's body size against its track's below this (or above 1/it): another body
     history: int = 900  # poses kept per track (30 s at 30 fps)
     smoothing: OneEuroParams = OneEuroParams()
 
@@ -97,14 +100,17 @@ def centre_distance(a: tuple[float, float, float, float], b: tuple[float, float,
 
 
 def reachable(track: Track, pose: Pose, t: float, s: TrackerSettings) -> bool:
-    """Whether the person of ``track`` (last seen at ``track.last_seen``) can have moved to ``pose``'s box by media
-    time ``t``: the centres at most ``s.jitter + s.max_speed * dt`` body sizes apart (the larger of the two
-    boxes' long sides). A step back in time (a restarted stream) is unreachable."""
+    """Whether ``pose`` (at media time ``t``) can be the body of ``track`` (last seen at ``track.last_seen``): the
+    box centres at most ``s.jitter + s.max_speed * dt`` body sizes apart (the larger of the two boxes' long
+    sides), and the body sizes within a factor ``1 / s.min_size_ratio`` of each other. A step back in time (a
+    restarted stream) is unreachable."""
     dt = t - track.last_seen
     if dt < 0:
         return False
-    scale = max(body_scale(track.pose), body_scale(pose))
-    return centre_distance(track.box, pose.box) <= (s.jitter + s.max_speed * dt) * scale
+    mine, theirs = body_scale(track.pose), body_scale(pose)
+    if min(mine, theirs) < s.min_size_ratio * max(mine, theirs):
+        return False
+    return centre_distance(track.box, pose.box) <= (s.jitter + s.max_speed * dt) * max(mine, theirs)
 
 
 class Tracker:

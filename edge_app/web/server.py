@@ -191,7 +191,8 @@ class _Handler(BaseHTTPRequestHandler):
                 snap = srv.snapshot()
                 self._json(200, {"streams": {s: v["status"] for s, v in snap.get("sources", {}).items()},
                                  "hints": snap.get("hints", {}), "rss_mb": snap.get("rss_mb"),
-                                 "io_faults": snap.get("io_faults", {}).get("failing", {})})
+                                 "io_faults": snap.get("io_faults", {}).get("failing", {}),
+                                 "config": snap.get("config", {})})
             elif url.path == "/api/state":
                 self._json(200, self._state())
             elif url.path == "/api/zones":
@@ -294,7 +295,8 @@ class _Handler(BaseHTTPRequestHandler):
             item["snapshot"] = bool(item["snapshot"])  # a path on the box: the console needs only whether it exists
             item["thumbnail"] = srv.board.thumbnail(a.id) is not None
             alerts.append(item)
-        return {"streams": streams, "alerts": alerts, "time": time.time(), "instance": srv.instance}
+        return {"streams": streams, "alerts": alerts, "time": time.time(), "instance": srv.instance,
+                "config": snap.get("config", {})}
 
     def _stream(self, query: dict) -> None:
         srv = self.server_ref

@@ -135,3 +135,17 @@ def test_a_track_never_jumps_back_in_time_or_across_the_picture():
     assert not reachable(track, pose_at(skeleton(900, 300)), 10.1, tr.settings)  # 3.5 body sizes in 0.1 s
     (seam,) = tr.update([pose_at(skeleton(900, 300))], 10.1)  # a looped clip's seam: same look, far away
     assert {t.id for t in tr.tracks} == {track.id, seam.id} and seam.id != track.id
+
+
+def test_a_walker_is_never_handed_a_box_a_quarter_of_their_size():
+    """vtest.avi over RTSP (issue 14): a walker's track was handed a 41x33 px finder box (score 0.17) above their
+    head, which read as lying: a fall alert on nobody. A body does not shrink to a quarter between frames."""
+    from edge_app.tracking.tracker import reachable
+
+    tr = Tracker(TrackerSettings(min_hits=1))
+    (walker,) = tr.update([pose_at(skeleton(200, 450, height=180))], 10.0)
+    small = pose_at(skeleton(200, 360, height=40, lying=True))  # a head-sized "lying person" where the head was
+    assert not reachable(walker, small, 10.1, tr.settings)
+    assert reachable(walker, pose_at(skeleton(200, 520, height=180, lying=True)), 10.5, tr.settings)  # a real fall
+    ids = {t.id for t in tr.update([small], 10.1)} | {t.id for t in tr.tracks}
+    assert walker.id in ids and len(tr.tracks) == 2  # the small box starts its own track; the walker's is kept
