@@ -200,6 +200,7 @@ class Track:
     hits: int = 1
     missed: int = 0
     person_frames: int = 0  # frames with person evidence (tracking/tracker.py)
+    evidence: bool = True  # this frame's pose is person evidence (a body the finder or landmark model vouches for)
     confirmed: bool = False  # a person: analysed, may raise alerts
     state: dict[str, Any] = field(default_factory=dict)
 

@@ -44,6 +44,7 @@ RATE_HZ = 15.0  # the fall model's windows are resampled to this rate (its input
 FALL_S = 0.4  # a fall's descent lasts 0.3-0.5 s: pose samples further apart than this spread it out
 UNSEEN_FALL_S = 1.0  # upright, then down within this: nobody lies down on purpose that fast (it takes seconds)
 COARSE_SPACING_S = 0.15  # pose samples this far apart (under ~7 fps) can miss a fall's descent between them
+MIN_DOWN_FRAMES = 2  # frames seen down before an alert: one frame (a glitch, a dropped frame stretching it) is no fall
 
 
 def sample_spacing(history, now: float, span_s: float = 1.5) -> float:
@@ -123,6 +124,7 @@ class FallState:
     last_wall: float = 0.0
     signal_at: float = 0.0  # when the fall signal came
     down_time: float = 0.0  # seconds seen down since the fall signal
+    down_frames: int = 0  # frames seen down since the fall signal
     last_update: float = 0.0
     upright_since: float | None = None
     alerted_at: float = 0.0
@@ -204,6 +206,7 @@ class FallAnalyzer:
         st.centre, st.size = ((x0 + x1) / 2, (y0 + y1) / 2), max(x1 - x0, y1 - y0)
         feet_seen = bool(track.smoothed[[L_ANKLE, R_ANKLE], 3].max() >= s.min_visibility)
         down, upright = body_state(*posture_measures(track.smoothed), s, feet_seen)
+        down = down and track.evidence  # a frame nobody vouches for as a body (a ROI left on a new scene) shows no one
         st.upright_since = (st.upright_since if st.upright_since is not None else now) if upright else None
         if st.phase == Phase.UPRIGHT and down and now - st.first_seen <= 0.5:
             self._refound(st, now)
@@ -219,13 +222,15 @@ class FallAnalyzer:
         if st.phase == Phase.UPRIGHT and st.last_model > -1e9:
             if now >= st.cooldown_until and st.score >= s.threshold and \
                     descent >= descent_needed(s.descent_speed, st.spacing):
-                st.phase, st.signal_at, st.max_score, st.down_time = Phase.FALLING, now, st.score, 0.0
+                st.phase, st.signal_at, st.max_score, st.down_time, st.down_frames = \
+                    Phase.FALLING, now, st.score, 0.0, 0
                 st.details = {"descent_speed": round(descent, 2)}
                 log.debug("%s track %d: falling (score %.2f, descent %.2f)", stream, track.id, st.score, descent)
         if st.phase == Phase.FALLING:
             st.max_score = max(st.max_score, st.score)
             st.down_time += dt if down else 0.0
-            if st.down_time >= s.confirm_s:
+            st.down_frames += int(down)
+            if st.down_time >= s.confirm_s and st.down_frames >= MIN_DOWN_FRAMES:
                 self._held.append((st, self._raise(st, now, wall, person_lost=False)))
             elif now - st.signal_at > s.fall_window_s:
                 st.phase = Phase.UPRIGHT  # never went down: a stumble, or sitting down briskly
@@ -261,7 +266,8 @@ class FallAnalyzer:
             if before is not None and before.phase == Phase.ALERTED:  # already alerted while they were unseen
                 st.phase, st.alerted_at, st.max_score = Phase.ALERTED, before.alerted_at, before.max_score
             else:
-                st.phase, st.signal_at, st.max_score, st.down_time = Phase.FALLING, now, gone.score, 0.0
+                st.phase, st.signal_at, st.max_score, st.down_time, st.down_frames = \
+                    Phase.FALLING, now, gone.score, 0.0, 0
             if before is not None:  # the vanished track's fall is this track's now
                 before.phase, before.cooldown_until = Phase.UPRIGHT, now + self.s.cooldown_s
             return

@@ -189,7 +189,8 @@ class Tracker:
         self._filters[track_id] = OneEuroFilter(self.settings.smoothing)
         smoothed = self._smooth(track_id, pose, t)
         person = int(is_person_evidence(pose, self.settings))
-        track = Track(id=track_id, pose=pose, smoothed=smoothed, first_seen=t, last_seen=t, person_frames=person)
+        track = Track(id=track_id, pose=pose, smoothed=smoothed, first_seen=t, last_seen=t, person_frames=person,
+                      evidence=bool(person))
         track.confirmed = self._is_confirmed(track)
         track.history = type(track.history)(maxlen=self.settings.history)
         track.history.append(history_entry(t, smoothed, pose))
@@ -203,7 +204,8 @@ class Tracker:
         track.last_seen = t
         track.hits += 1
         track.missed = 0
-        track.person_frames += int(is_person_evidence(pose, self.settings))
+        track.evidence = is_person_evidence(pose, self.settings)
+        track.person_frames += int(track.evidence)
         track.confirmed = track.confirmed or self._is_confirmed(track)
         track.history.append(history_entry(t, track.smoothed, pose))
 

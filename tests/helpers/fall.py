@@ -52,9 +52,11 @@ class ScriptedModel:
 
 
 def run(analyzer: FallAnalyzer, angles: list[float], fps: float = 30.0, track_id: int = 1, visible=None,
-        stream: str = "cam", drops=None) -> list:
-    """Feeds a scripted skeleton series through the analyzer as the pipeline does; returns the events."""
-    track = SimpleNamespace(id=track_id, history=deque(maxlen=900))
+        stream: str = "cam", drops=None, evidence=None) -> list:
+    """Feeds a scripted skeleton series through the analyzer as the pipeline does; returns the events.
+    ``visible(t)``: whether the person is seen at ``t``; ``evidence(t)``: whether that pose is person evidence
+    (the tracker's ``Track.evidence``; default always)."""
+    track = SimpleNamespace(id=track_id, history=deque(maxlen=900), evidence=True)
     events = []
     drops = drops or [0.0] * len(angles)
     for i, (angle, drop) in enumerate(zip(angles, drops)):
@@ -62,6 +64,7 @@ def run(analyzer: FallAnalyzer, angles: list[float], fps: float = 30.0, track_id
         if visible is None or visible(t):
             lm, world = skeleton(angle, drop)
             track.smoothed, track.pose = lm, SimpleNamespace(world=world)
+            track.evidence = True if evidence is None else evidence(t)
             xy = lm[:, :2]
             track.box = (xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max())
             track.history.append((t, lm, world, 1.0))
