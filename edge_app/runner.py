@@ -150,9 +150,11 @@ class Runner:
             return
         restart = self._restart_needed(new)
         began = time.monotonic()
-        for name, processor in self.processors.items():
-            processor.reconfigure(new, self.retuned(new, name, processor.analyzers), zones_for(new, name))
+        # what runs now: the reloadable sections of the new file, everything else as started
         self.cfg = dataclasses.replace(self.cfg, **{name: getattr(new, name) for name in self.RELOADABLE})
+        for name, processor in self.processors.items():
+            processor.reconfigure(self.cfg, self.retuned(self.cfg, name, processor.analyzers),
+                                  zones_for(self.cfg, name))
         apply_ms = round(1000 * (time.monotonic() - began), 2)
         self.config_state.update(loaded_wall=round(time.time(), 3), reloads=self.config_state["reloads"] + 1,
                                  error=None, restart_needed=restart, apply_ms=apply_ms)
