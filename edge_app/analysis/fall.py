@@ -26,6 +26,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import islice
 
 import numpy as np
 
@@ -44,7 +45,15 @@ RATE_HZ = 15.0  # the fall model's windows are resampled to this rate (its input
 FALL_S = 0.4  # a fall's descent lasts 0.3-0.5 s: pose samples further apart than this spread it out
 UNSEEN_FALL_S = 1.0  # upright, then down within this: nobody lies down on purpose that fast (it takes seconds)
 COARSE_SPACING_S = 0.15  # pose samples this far apart (under ~7 fps) can miss a fall's descent between them
-MIN_DOWN_FRAMES = 2  # frames seen down before an alert: one frame (a glitch, a dropped frame stretching it) is no fall
+MIN_DOWN_FRAMES = 2  # frames seen down before an alert, at pose rates above ~7 fps: one frame (a glitch, a dropped
+# frame stretching it) is no fall; at coarser rates one sample spans as long as two would, and one is enough
+
+
+def typical_spacing(history, gaps: int = 4) -> float:
+    """The median of the last ``gaps`` gaps (seconds) between a track's consecutive pose samples: the stream's pose
+    rate now, untouched by one dropped frame. 0 with fewer than two samples."""
+    times = [entry[0] for entry in islice(reversed(history), gaps + 1)][::-1]
+    return float(np.median(np.diff(times))) if len(times) >= 2 else 0.0
 
 
 def sample_spacing(history, now: float, span_s: float = 1.5) -> float:
@@ -230,7 +239,8 @@ class FallAnalyzer:
             st.max_score = max(st.max_score, st.score)
             st.down_time += dt if down else 0.0
             st.down_frames += int(down)
-            if st.down_time >= s.confirm_s and st.down_frames >= MIN_DOWN_FRAMES:
+            frames_needed = MIN_DOWN_FRAMES if typical_spacing(track.history) <= COARSE_SPACING_S else 1
+            if st.down_time >= s.confirm_s and st.down_frames >= frames_needed:
                 self._held.append((st, self._raise(st, now, wall, person_lost=False)))
             elif now - st.signal_at > s.fall_window_s:
                 st.phase = Phase.UPRIGHT  # never went down: a stumble, or sitting down briskly
