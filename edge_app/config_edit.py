@@ -49,7 +49,7 @@ def zone_entries(source: str, zones: list[dict[str, Any]]) -> list[CommentedMap]
     return out
 
 
-def save_zones(path: Path, source: str, zones: list[dict[str, Any]], check: Callable[[Path], None]) -> Path:
+def save_zones(path: Path, source: str, zones: list[dict[str, Any]], check: Callable[[Path], object]) -> Path:
     """Replace ``source``'s zones in the config file ``path`` with ``zones`` (other sources' zones and everything
     else kept). ``check(candidate)`` must raise ConfigError for a file that is not valid as a whole; nothing is
     written then. Returns the backup's path (``path`` + ``.bak``: the file as it was). Raises ConfigError naming

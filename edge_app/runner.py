@@ -72,16 +72,19 @@ class Runner:
         self.server = None  # the operator server, while the run is on
         self.retuned = retuned
         self._reload_lock = threading.Lock()
-        self._pending: Config | None = None  # a validated config waiting for the next gap between frames
+        self._pending: tuple[Config, list[str]] | None = None  # a validated config (and the sections it leaves for
+        # a restart) waiting for the next gap between frames
         self._hup = False  # SIGHUP arrived: read the file between two frames
         self.config_state: dict = {"path": str(cfg.path) if cfg.path else None, "loaded_wall": round(time.time(), 3),
                                    "reloads": 0, "error": None, "restart_needed": []}
 
-    def read_config(self) -> Config:
-        """The config file read again and checked against this run's sources; ConfigError naming file and key."""
-        if self.cfg.path is None:
+    def read_config(self, path: Path | None = None) -> Config:
+        """The config file (``path``, by default the run's) read again and, when it names no sources of its own,
+        checked against this run's streams; ConfigError naming file and key."""
+        path = path or self.cfg.path
+        if path is None:
             raise ConfigError("no config file to reload: this run uses the built-in defaults (start with --config)")
-        new = load_config(self.cfg.path)
+        new = load_config(path)
         if not new.sources:
             check_source_names(new, list(self.processors))
         return new
@@ -96,9 +99,10 @@ class Runner:
             new = self.read_config()
         except (ConfigError, VigilError) as exc:
             return self._refused(via, str(exc))
+        restart = self._restart_needed(new)
         with self._reload_lock:
-            self._pending = new
-        return {"ok": True, "restart_needed": self._restart_needed(new)}
+            self._pending = (new, restart)
+        return {"ok": True, "restart_needed": restart}
 
     def zones(self) -> dict:
         """The zone editor's view: the config file, and each stream's zones as the running config has them."""
@@ -115,13 +119,8 @@ class Runner:
         if self.cfg.path is None:
             return {"ok": False, "error": "no config file to write: this run uses the built-in defaults (start "
                                           "with --config FILE)"}
-
-        def check(candidate: Path) -> None:
-            new = load_config(candidate)
-            if not new.sources:
-                check_source_names(new, list(self.processors))
         try:
-            backup = save_zones(self.cfg.path, source, zones, check)
+            backup = save_zones(self.cfg.path, source, zones, self.read_config)
         except ConfigError as exc:
             log.error("zone editor: edit of %s refused, nothing written: %s", source, exc)
             return {"ok": False, "error": str(exc)}
@@ -145,10 +144,10 @@ class Runner:
             self._hup = False
             self.request_reload("SIGHUP")
         with self._reload_lock:
-            new, self._pending = self._pending, None
-        if new is None:
+            pending, self._pending = self._pending, None
+        if pending is None:
             return
-        restart = self._restart_needed(new)
+        new, restart = pending
         began = time.monotonic()
         # what runs now: the reloadable sections of the new file, everything else as started
         self.cfg = dataclasses.replace(self.cfg, **{name: getattr(new, name) for name in self.RELOADABLE})

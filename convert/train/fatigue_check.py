@@ -39,15 +39,23 @@ def replay(analyzers, times: np.ndarray, lm: np.ndarray, world: np.ndarray) -> l
     return events
 
 
+def sequences(split: str, activities) -> list[tuple]:
+    """The subject's pose sequence of each daily-activity clip of ``split`` among UP-Fall ``activities``:
+    (clip, times (T,), landmarks (T, 33, 5), world (T, 33, 3)), float64."""
+    clips = [c for c in shared_clips() if c.split == split and c.kind == "adl" and int(c.name[8:10]) in activities]
+    seqs: dict[str, Sequence] = extract(clips, progress=False)
+    out = []
+    for clip in clips:
+        seq = seqs[clip.name].track(seqs[clip.name].subject)
+        out.append((clip, seq.times, seq.landmarks.astype(np.float64), seq.world.astype(np.float64)))
+    return out
+
+
 def check(model, split: str = "test", activities=(7, 8), variants: int = 5, seed: int = 0) -> dict:
     """Per base sequence: fatigue alerts on it as is, on 'reading' variants, and on fatigued variants."""
     rng = np.random.default_rng(seed)
-    clips = [c for c in shared_clips() if c.split == split and c.kind == "adl" and int(c.name[8:10]) in activities]
-    seqs: dict[str, Sequence] = extract(clips, progress=False)
     rows = []
-    for clip in clips:
-        seq = seqs[clip.name].track(seqs[clip.name].subject)
-        t, lm, wd = seq.times, seq.landmarks.astype(np.float64), seq.world.astype(np.float64)
+    for clip, t, lm, wd in sequences(split, activities):
 
         def alerts(a, b, t=t):
             return [e for e in replay([PostureAnalyzer(), FatigueAnalyzer(model)], t, a, b)
@@ -81,12 +89,8 @@ def sign_table(split: str = "train", activities=(7, 8), variants: int = 5, seed:
     and maximum of each sign; per sign a fatigued recipe applied, its 10th percentile and median in windows from 25 s
     after onset. Windows of 20 s every 5 s from 30 s on, against the first 10 s as the runtime takes them."""
     rng = np.random.default_rng(seed)
-    clips = [c for c in shared_clips() if c.split == split and c.kind == "adl" and int(c.name[8:10]) in activities]
-    seqs: dict[str, Sequence] = extract(clips, progress=False)
     rows: dict[str, list] = {"as_is": [], "reading": [], "shift": [], "fatigued": []}
-    for clip in clips:
-        seq = seqs[clip.name].track(seqs[clip.name].subject)
-        t, lm, wd = seq.times, seq.landmarks.astype(np.float64), seq.world.astype(np.float64)
+    for _, t, lm, wd in sequences(split, activities):
 
         def sizes(a, b, after: float = 0.0, t=t) -> list[dict]:
             ref = baseline(t, a, b, float(t[0]))

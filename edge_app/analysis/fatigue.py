@@ -78,7 +78,6 @@ class FatigueSettings:
 class FatigueState:
     baseline: np.ndarray | None = None  # median features of the reference seconds (NUM_FEATURES,)
     reference: np.ndarray | None = None  # the reference seconds' features (T, NUM_FEATURES), for the signs
-    signs: dict[str, float] | None = None  # the signs present in the last window, with their sizes
     posture: str | None = None  # the posture the baseline belongs to
     segment_start: float | None = None  # since when the person has been in that posture
     score: float = 0.0
@@ -134,12 +133,12 @@ class FatigueAnalyzer:
         raw = self.model((feats - st.baseline).astype(np.float32))
         st.score = raw if st.scored == 0 else (1 - s.smoothing) * st.score + s.smoothing * raw
         st.scored += 1
-        st.signs = present_signs(measure_signs(feats, st.reference, RATE_HZ))
+        signs = present_signs(measure_signs(feats, st.reference, RATE_HZ))
         st.above_since = (st.above_since if st.above_since is not None else now) if st.score >= s.raise_at else None
         st.below_since = (st.below_since if st.below_since is not None else now) if st.score <= s.clear_at else None
-        details = {"score_now": round(raw, 3), "running_score": round(st.score, 3), "signs": dict(st.signs)}
+        details = {"score_now": round(raw, 3), "running_score": round(st.score, 3), "signs": signs}
         if (not st.raised and st.above_since is not None and now - st.above_since >= s.hold_s
-                and moving_sign(st.signs)):  # the model's score held, and more than a posture is seen
+                and moving_sign(signs)):  # the model's score held, and more than a posture is seen
             st.raised, st.raised_at = True, now
             return [Event("fatigue", stream, track.id, EventState.RAISED, round(st.score, 4), now, wall, details)]
         if st.raised and st.below_since is not None and now - st.below_since >= s.clear_s:
