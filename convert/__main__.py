@@ -129,15 +129,13 @@ def cmd_evaluate_pose(args) -> int:
         min_score, tiles, max_people = cfg.pose.min_detection_score, cfg.pose.tiles, cfg.pose.max_people
         if args.models_dir is None:
             store = ModelStore(cfg.models.dir)
-    landmarks = LandmarkModel(store.choose(model, runtime, args.precision).compiled)
+    landmarks = LandmarkModel(store.choose(model, runtime, args.precision, LandmarkModel.prepare).compiled)
     if args.mode == "gt-box":
         result = evaluate_gt_box(coco, landmarks, tqdm(coco.people, desc="people", unit="person"))
     else:
-        compiled = store.choose(detector_name, runtime, args.precision).compiled
-        if store.kind(detector_name) == "movenet_multipose":
-            detector = MoveNetFinder(compiled, min_score=min_score, tiles=tiles)
-        else:
-            detector = PoseDetector(compiled, min_score=min_score, tiles=tiles)
+        finder = MoveNetFinder if store.kind(detector_name) == "movenet_multipose" else PoseDetector
+        compiled = store.choose(detector_name, runtime, args.precision, finder.prepare).compiled
+        detector = finder(compiled, min_score=min_score, tiles=tiles)
         ids = sorted({p.image_id for p in coco.people})
         result = evaluate_full(coco, detector, landmarks, max_people=max_people,
                                progress=tqdm(ids, desc="images", unit="image"))

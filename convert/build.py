@@ -222,10 +222,13 @@ class Builder:
         steps.update()
         kind = self._kind(recipe)
         paths = {"fp32": str(fp_path.relative_to(self.out))}
-        compiled = {"f32": self.runtime.compile(fp_path, "f32")}
+        # the accuracy and latency proofs run the models as the runtime compiles them: image models with their input
+        # conversion inside (PrePostProcessor, edge_app/inference/preprocessing.py)
+        prepare = kind.prepare if kind is not None else None
+        compiled = {"f32": self.runtime.compile(fp_path, "f32", prepare)}
         hints = {"f32": "f32"}
         if self.runtime.supports("bf16"):
-            compiled["bf16"] = self.runtime.compile(fp_path, "bf16")
+            compiled["bf16"] = self.runtime.compile(fp_path, "bf16", prepare)
             hints["bf16"] = "bf16"
         quant_info = None
         if recipe.int8 and self.int8 and kind is not None:
@@ -247,7 +250,7 @@ class Builder:
                           "agreement_with_f32": round(result.agreement, 5), "search": result.trials}
             paths["int8"] = str(int8_path.relative_to(self.out))
             # The float parts of the INT8 IR run in f32: measured as accurate and no slower than bf16 here.
-            compiled["int8"] = self.runtime.compile(int8_path, "f32")
+            compiled["int8"] = self.runtime.compile(int8_path, "f32", prepare)
             hints["int8"] = "f32"
         steps.update()
         step("measuring accuracy")

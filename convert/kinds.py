@@ -54,6 +54,7 @@ def views_agreement(got: list[list], ref: list[list], similarity=None) -> float:
 
 class LandmarkKind:
     name = "blazepose_landmarks"
+    prepare = staticmethod(lmk.LandmarkModel.prepare)  # the runtime's in-model input conversion, proven with it
 
     def __init__(self, detector_ir: Path, runtime: Runtime):
         self.runtime = runtime
@@ -101,6 +102,7 @@ class LandmarkKind:
 
 class DetectorKind:
     name = "blazepose_detector"
+    prepare = staticmethod(det.PoseDetector.prepare)
 
     def __init__(self, runtime: Runtime, tiles: tuple[int, int] | None = (2, 2)):
         self.runtime = runtime
@@ -156,6 +158,7 @@ class FinderKind:
     person recall with the whole view plus 2x2 tiles."""
 
     name = "movenet_multipose"
+    prepare = staticmethod(mn.MoveNetFinder.prepare)
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
@@ -216,6 +219,7 @@ class SequenceKind:
     on which a run's decision (score >= 0.5) agrees with f32's; the score's AUC on every 4th training window."""
 
     name = "sequence"
+    prepare = None  # feature windows, not images: nothing to fold into the model
     needs_coco = False
 
     def __init__(self, runtime: Runtime, windows: Path):

@@ -38,7 +38,9 @@ from edge_app.tracking.tracker import Tracker, TrackerSettings
 log = logging.getLogger(__name__)
 
 
-FINDER_KINDS = ("blazepose_detector", "movenet_multipose")
+FINDER_CLASSES: dict[str, type[PoseDetector] | type[MoveNetFinder]] = {
+    "blazepose_detector": PoseDetector, "movenet_multipose": MoveNetFinder}
+FINDER_KINDS = tuple(FINDER_CLASSES)
 
 
 @dataclass
@@ -87,8 +89,9 @@ def build_pose_stack(cfg: Config, streams: int = 1) -> PoseStack:
     if kind not in FINDER_KINDS:
         raise VigilError(f"{cfg.path}: models.detector: {cfg.models.detector} is a {kind or 'model of no kind'}, not "
                          f"a person finder ({' or '.join(FINDER_KINDS)})")
-    detector = store.choose(cfg.models.detector, runtime, cfg.models.precision)
-    landmarks = store.choose(cfg.models.landmarks, runtime, cfg.models.precision)
+    # each compiled with its input conversion inside (PrePostProcessor): the host passes uint8 patches
+    detector = store.choose(cfg.models.detector, runtime, cfg.models.precision, FINDER_CLASSES[kind].prepare)
+    landmarks = store.choose(cfg.models.landmarks, runtime, cfg.models.precision, LandmarkModel.prepare)
     for chosen in (detector, landmarks):
         log.info("model %s", chosen.describe())
     return PoseStack(runtime, detector, landmarks, store, {}, kind)

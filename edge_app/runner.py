@@ -1,9 +1,12 @@
 """The runner: threads, signals, start and stop around the per-stream processors and the event bus.
 
 Threads: one capture thread per source keeps only its newest frame; the runner's own loop (the pipeline thread)
-takes frames round-robin, has each stream's processor (stream.py: pose, tracking, analysis) work on it, publishes the
-events through the event bus (alerts/bus.py: board, evidence, sinks), and hands the result to the render thread
-(render/renderer.py), which never stalls analysis; the operator server (web/server.py) answers from its own threads.
+takes each idle stream's next frame and starts it through the stream's processor (stream.py: pose, tracking,
+analysis) as a task of the AsyncScheduler (inference/scheduler.py): inference of every stream is in flight together in
+OpenVINO's threads, the pipeline thread never waits on one inference, and each stream's frames finish in order, one
+at a time. A finished frame's events go through the event bus (alerts/bus.py: board, evidence, sinks) and the result
+to the render thread (render/renderer.py), which never stalls analysis; the operator server (web/server.py) answers
+from its own threads. Frames in flight when the run ends are finished, not dropped.
 Every stage stamps the frame's timing record; timing.py derives all statistics from it, for the HUD, the log,
 --stats and /metrics. Nothing runs before :meth:`Runner.run`, and everything it started is stopped when it returns
 or raises. The runner is assembled from the config in one place, app.py.
@@ -30,15 +33,17 @@ from edge_app.analysis.base import Analyzer
 from edge_app.config import Config, ServerConfig, check_source_names, load_config, zones_for
 from edge_app.config_edit import save_zones
 from edge_app.errors import ConfigError, VigilError
+from edge_app.inference.scheduler import AsyncScheduler
 from edge_app.io_faults import IO_FAULTS
-from edge_app.records import Frame
 from edge_app.render.hub import FrameHub
 from edge_app.render.renderer import Processed, Renderer
 from edge_app.sources.capture import CaptureThread, redact
-from edge_app.stream import StreamProcessor
+from edge_app.stream import StreamProcessor, StreamResult
 from edge_app.timing import Metrics, rss_mb
 
 log = logging.getLogger(__name__)
+IDLE_WAIT_S = 0.05  # longest wait for a frame or a result before the loop's own checks (reload, status) run again
+DRAIN_S = 10.0  # at the end, how long the frames still in flight may take to finish
 
 
 class Runner:
@@ -71,6 +76,8 @@ class Runner:
         self.processed = 0
         self.server = None  # the operator server, while the run is on
         self.retuned = retuned
+        self.scheduler = AsyncScheduler()  # every stream's inference in flight together (inference/scheduler.py)
+        self.observers: list[Callable[[Processed], None]] = []  # told of each finished frame (benchmark, tests)
         self._reload_lock = threading.Lock()
         self._pending: tuple[Config, list[str]] | None = None  # a validated config (and the sections it leaves for
         # a restart) waiting for the next gap between frames
@@ -161,14 +168,41 @@ class Runner:
                     "force (%d zones)%s", self.cfg.path, apply_ms, len(self.cfg.zones),
                     f"; changed but not applied until a restart: {', '.join(restart)}" if restart else "")
 
-    def process(self, frame: Frame) -> Processed:
-        """One frame through its stream's processor; its events published (in order) through the bus."""
-        result = self.processors[frame.stream].process(frame)
+    def _finished(self, result: StreamResult) -> None:
+        """A frame its stream's processor has finished: its events published (in order) through the bus, the
+        observers told, the result handed to the render thread."""
+        frame = result.frame
         by_id = {t.id: t for t in result.tracks}
         events = [self.bus.publish(event, frame.seq, frame.image, by_id.get(event.track_id))
                   for event in result.events]
         result.timing.analysed = time.monotonic()
-        return Processed(frame, result.views, events, result.timing, result.zones)
+        item = Processed(frame, result.views, events, result.timing, result.zones)
+        for observer in self.observers:
+            observer(item)
+        self.renderer.submit(item)
+        self.processed += 1
+        if self.renderer.error is not None:
+            raise VigilError(f"render: {self.renderer.error}")
+        if self.renderer.window is not None and self.renderer.window.quit_requested:
+            self.stop_event.set()
+
+    def _start_frames(self) -> bool:
+        """Take each idle stream's next frame and start it through its processor (its inference goes in flight with
+        the other streams'). Returns whether any frame was taken."""
+        taken = False
+        for cap in self.captures:
+            if self.max_frames is not None and self.processed + self.scheduler.in_flight >= self.max_frames:
+                break
+            name = cap.spec.name
+            if self.scheduler.busy(name):
+                continue  # a stream's frames are finished in order, one at a time
+            frame = cap.get(timeout=0.0)
+            if frame is None:
+                continue
+            taken = True
+            for _, result in self.scheduler.start(name, self.processors[name].steps(frame)):
+                self._finished(result)
+        return taken
 
     def sources_summary(self) -> dict:
         return {c.spec.name: {"status": c.status.value, "captured": c.stats.captured,
@@ -280,6 +314,7 @@ class Runner:
         for processor in self.processors.values():
             processor.engine.warm_up()
         for cap in self.captures:
+            cap.on_frame = self.scheduler.wake  # a new frame wakes the pipeline thread's wait for results
             cap.start()
         self.renderer.start()
 
@@ -317,22 +352,15 @@ class Runner:
             for cap in self.captures:
                 if cap.error is not None:
                     raise cap.error
-            if all(c.exhausted for c in self.captures):
+            if all(c.exhausted for c in self.captures) and not self.scheduler.in_flight:
                 break
-            got = False
-            for cap in self.captures:
-                frame = cap.get(timeout=0.0 if len(self.captures) > 1 else 0.2)
-                if frame is None:
-                    continue
-                got = True
-                self.renderer.submit(self.process(frame))
-                self.processed += 1
-                if self.renderer.error is not None:
-                    raise VigilError(f"render: {self.renderer.error}")
-                if self.renderer.window is not None and self.renderer.window.quit_requested:
-                    self.stop_event.set()
-            if not got and len(self.captures) > 1:
-                time.sleep(0.002)
+            taken = self._start_frames()
+            # wait for results; a new frame (CaptureThread.on_frame) or a result wakes the wait early
+            for _, result in self.scheduler.poll(0.0 if taken else IDLE_WAIT_S):
+                self._finished(result)
+        for _, result in self.scheduler.drain(DRAIN_S):  # frames in flight at the end are finished, not lost
+            if result is not None:
+                self._finished(result)
 
     def summary(self) -> dict:
         """The run's summary: per-stream statistics, sources, hints, paused analyzers, people per frame, models."""

@@ -17,6 +17,7 @@ from edge_app.analysis.base import Analyzer
 from edge_app.analysis.posture import posture_of
 from edge_app.analysis.zones import ZoneConfig, ZoneGate
 from edge_app.config import Config
+from edge_app.inference.scheduler import Steps, run_steps
 from edge_app.pose.engine import PoseEngine
 from edge_app.records import Event, Frame, Pose, Track, TrackView
 from edge_app.timing import FrameTiming
@@ -100,10 +101,15 @@ class StreamProcessor:
         self.frames = self.found = self.tracked = 0
 
     def process(self, frame: Frame) -> StreamResult:
-        """Pose, tracking and analysis of one frame (BGR image, media time in seconds) of this stream."""
+        """Pose, tracking and analysis of one frame (BGR image, media time in seconds) of this stream; synchronous."""
+        return run_steps(self.steps(frame))
+
+    def steps(self, frame: Frame) -> Steps[StreamResult]:
+        """:meth:`process` as a task whose inference batches an AsyncScheduler runs with other streams' in flight
+        (inference/scheduler.py); one frame of a stream at a time, in order."""
         timing = FrameTiming(captured=frame.capture_mono, taken=time.monotonic())
         self._after_gap(frame)
-        poses = self.engine.process(frame.image)
+        poses = yield from self.engine.steps(frame.image)
         timing.pose_done = time.monotonic()
         times = self.engine.times
         timing.pose_parts = (times.preprocess, times.infer, times.postprocess)

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from edge_app.bench import isa, scenarios
 from edge_app.bench import models as model_bench
-from edge_app.bench import scenarios
 from edge_app.bench.peers import ensure_mediapipe, peers_for, run_mediapipe
 from edge_app.bench.progress import Progress
 from edge_app.bench.report import markdown, plots
@@ -60,7 +60,7 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
     names = [n for n in (*POSE_MODELS, "person_finder", "fall_detector", "fatigue_detector") if n in store.models]
     stream_counts = (1, 4) if quick else (1, 2, 4, 8)
     rounds = 1 if quick else 3
-    progress = Progress(2 * len(names) + len(stream_counts) + 2 * rounds + 3, "benchmark")
+    progress = Progress(2 * len(names) + len(stream_counts) + 2 * rounds + 5, "benchmark")
     command = "python -m edge_app benchmark" + (" --quick" if quick else "")
     result: dict = {
         "machine": {**machine(), "openvino_devices": devices},
@@ -90,6 +90,20 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
         for run, stats in model_bench.throughput(store, name, devices, threads, plan).items():
             result["models"][name].setdefault(run, {})["THROUGHPUT"] = stats
         progress.step(f"{name}: THROUGHPUT done")
+
+    # --- input conversion on the host against inside the model (PrePostProcessor) ------------------------------
+    from edge_app.app import FINDER_CLASSES
+    from edge_app.pose.landmarks import LandmarkModel
+
+    progress.note("preprocessing: on the host against inside the model")
+    result["preprocessing"] = {}
+    for name in names:
+        kind = store.kind(name)
+        cls = LandmarkModel if kind == "blazepose_landmarks" else FINDER_CLASSES.get(kind)
+        if cls is not None:
+            result["preprocessing"][name] = model_bench.preprocessing(store, name, cls.prepare, cls.INPUT, threads,
+                                                                      plan)
+    progress.step()
 
     # --- the pipeline ------------------------------------------------------------------------------------------
     cfg = load_config(config)
@@ -128,6 +142,12 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
         else:
             result["pipeline"]["reconnect"] = reconnect
     progress.step("pipeline: reconnect done")
+
+    # --- INT8 against f32 as on other Intel CPUs (oneDNN's ISA capped, a child process per cap) -------------------
+    progress.note("INT8 and f32 under ONEDNN_MAX_CPU_ISA caps")
+    result["isa_caps"] = isa.run_caps(models_dir, result["machine"]["cpu_flags"], 20 if quick else 100,
+                                      caps=("AVX2",) if quick else isa.CAPS)
+    progress.step()
 
     # --- Vigil's loop against MediaPipe's pipeline, alternately ---------------------------------------------------
     progress.note("MediaPipe venv")
@@ -232,7 +252,12 @@ def ratios(result: dict) -> dict:
 INT8_SPEEDUP = 1.6  # issue 2: INT8 p50 at least 1.6x f32's
 RESUME_MAX_S = 2.0  # README, Operating Vigil: a stream resumes within 2 s of its camera's return
 STREAM_SHARE = 14.0 / 15.0  # README: each of up to 4 cameras at 15 fps analysed at 14-16 fps
-VERSUS_MEDIAPIPE = 2.0  # issue 14: the single-person loop at least 2x MediaPipe's pipeline
+VERSUS_MEDIAPIPE = 4.0  # issue 19: the single-person loop, every frame, at least 4x MediaPipe's pipeline
+EIGHT_STREAM_FPS = 17.5  # issue 19: eight 18-fps cameras, each analysed at >= 17.5 fps ...
+EIGHT_STREAM_DROPPED = 0.01  # ... with <= 1 % of their frames dropped ...
+EIGHT_STREAM_G2R_P99_MS = 150.0  # ... glass-to-render p99 <= 150 ms ...
+EIGHT_STREAM_G2A_P95_MS = 200.0  # ... and glass-to-alert p95 <= 200 ms
+FOUR_STREAM_CPU_PCT = 80.0  # issue 19: four 18-fps cameras within 80 % CPU (200 % = both cores)
 REALTIME_SHARE = 0.95  # issue 14: vtest.avi in real time with the CCTV config
 GLASS_TO_RENDER_P99_MS = 150.0  # README, Operating Vigil: glass-to-render p99 under 150 ms (4 cameras)
 
@@ -262,6 +287,19 @@ def targets(result: dict) -> list[dict]:
                                                                      s["source_fps"], 3), STREAM_SHARE)
             add(f"{key}: glass-to-render p99 (ms)", s["glass_to_render_ms"]["p99"], GLASS_TO_RENDER_P99_MS,
                 at_least=False)
+    if "streams_8" in pipeline:
+        s = pipeline["streams_8"]
+        add("streams_8: slowest stream's fps", min(s["fps_per_stream"].values()), EIGHT_STREAM_FPS)
+        add("streams_8: frames dropped / frames captured", round(s["dropped"] / max(s["frames"] + s["dropped"], 1), 4),
+            EIGHT_STREAM_DROPPED, at_least=False)
+        add("streams_8: glass-to-render p99 (ms)", s["glass_to_render_ms"]["p99"], EIGHT_STREAM_G2R_P99_MS,
+            at_least=False)
+        if s["alerts_raised"]:
+            add("streams_8: glass-to-alert p95 (ms)", s["glass_to_alert_ms"]["p95"], EIGHT_STREAM_G2A_P95_MS,
+                at_least=False)
+    if "streams_4" in pipeline:
+        add("streams_4: CPU % (200 % = both cores)", pipeline["streams_4"]["cpu_pct"], FOUR_STREAM_CPU_PCT,
+            at_least=False)
     if "cctv_realtime" in pipeline:
         s = pipeline["cctv_realtime"]
         add("CCTV config on vtest.avi: fps / the clip's", round(s["fps"] / s["source_fps"], 3), REALTIME_SHARE)

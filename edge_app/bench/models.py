@@ -124,3 +124,29 @@ def model_source(store: ModelStore, name: str, cache: Path) -> tuple[str, Path] 
         return ("tflite", path) if path.is_file() else None
     onnx = store.root / name / "onnx" / "model.onnx"
     return ("onnx", onnx) if onnx.is_file() else None
+
+
+def preprocessing(store: ModelStore, name: str, prepare, image_input, threads: int, plan: Plan) -> dict:
+    """The input conversion on the host against inside the model (PrePostProcessor), per run of image model
+    ``name``: p50 of [host conversion + inference of the IR as built] and of [inference of the prepared IR on the
+    uint8 patch], measured interleaved. ``prepare``/``image_input``: the model class's (inference/model.py)."""
+    from edge_app.inference.preprocessing import host_input
+
+    runtime = Runtime("CPU", "LATENCY", threads=threads)
+    calls, out = {}, {}
+    for run in runs_for(store, name, runtime):
+        if run.name not in ("f32", "int8"):
+            continue
+        raw = runtime.compile(run.path, run.precision_hint)
+        inside = runtime.compile(run.path, run.precision_hint, prepare)
+        patch = random_inputs(inside)[0]
+        raw_request, inside_request = raw.create_request(), inside.create_request()
+        calls[f"{run.name}:host"] = lambda r=raw_request, p=patch: r.infer({0: host_input(p, image_input)})
+        calls[f"{run.name}:in_model"] = lambda r=inside_request, p=patch: r.infer({0: p})
+    stats = measure_calls_interleaved(calls, iterations=plan.iterations, warmup=plan.warmup)
+    for key_, s in stats.items():
+        run, where = key_.split(":")
+        out.setdefault(run, {})[where] = s.as_dict()
+    for sides in out.values():
+        sides["saved_ms"] = round(sides["host"]["p50_ms"] - sides["in_model"]["p50_ms"], 4)
+    return out

@@ -109,6 +109,35 @@ def markdown(r: dict) -> str:
             lines.append(f"| {side} | {', '.join(f'{x:.1f}' for x in s['fps'])} | "
                          f"{statistics.median(s['loop_ms_per_frame']):.2f} | {s['what']} |")
         lines.append(f"\nRatio per round: {', '.join(str(x) for x in versus['per_round_ratio'])}.")
+    prep = r.get("preprocessing")
+    if prep:
+        lines += ["", "## Input conversion: on the host against inside the model (PrePostProcessor)", "",
+                  "p50 ms of [BGR->RGB, to float, scale on the host + inference] and of [inference of the model with "
+                  "the same steps folded in, fed the uint8 patch], interleaved. The crop (`cv2.warpAffine`: rotated "
+                  "ROI, letterboxed view) stays on the host.", "",
+                  "| model | run | host + infer | in model | saved ms |", "|---|---|---|---|---|"]
+        for name, runs in prep.items():
+            for run, sides in runs.items():
+                lines.append(f"| {name} | {run} | {sides['host']['p50_ms']:.3f} | {sides['in_model']['p50_ms']:.3f} "
+                             f"| {sides['saved_ms']:.3f} |")
+    caps = r.get("isa_caps")
+    if caps:
+        names = sorted({n for c in caps.values() for n in c.get("models", {})})
+        lines += ["", "## INT8 against f32 as on other Intel CPUs (`ONEDNN_MAX_CPU_ISA` capped)", "",
+                  "Each cap in a process of its own; p50 ms of f32 / INT8 (LATENCY hint, 2 threads, interleaved) and "
+                  "INT8's speed-up. `none`: this CPU uncapped. A cap above this CPU's instruction set changes "
+                  "nothing.", "", "| cap | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for cap, c in caps.items():
+            if "error" in c:
+                lines.append(f"| {cap} | does not run: {c['error']} |" + " |" * (len(names) - 1))
+                continue
+            cells = []
+            for n in names:
+                m = c["models"].get(n, {})
+                cells.append(m["error"] if "error" in m else
+                             f"{m['f32']['p50_ms']:.2f} / {m['int8']['p50_ms']:.2f} ({m['int8_speedup']:.2f}x)"
+                             if "int8_speedup" in m else "-")
+            lines.append(f"| {cap}{'' if c['applies'] else ' (n/a here)'} | " + " | ".join(cells) + " |")
     if r["skipped"]:
         lines += ["", "## Not measured", ""] + [f"- {s}" for s in r["skipped"]]
     if r.get("plots"):

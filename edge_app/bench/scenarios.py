@@ -114,14 +114,8 @@ def people_scenario(cfg: Config, stack: PoseStack, clip: Path, max_frames: int) 
     spec = SourceSpec("people", str(clip), realtime=False, lossless=True)
     pipe = build_runner(bench_config(cfg), stack, [spec], max_frames=max_frames, log_every=3600.0)
     by_people: dict[int, list[float]] = {}
-    process = pipe.process
-
-    def counted(frame):
-        item = process(frame)
-        by_people.setdefault(len(item.tracks), []).append(item.timing.stage_ms()["pose"])
-        return item
-
-    pipe.process = counted
+    pipe.observers.append(lambda item: by_people.setdefault(len(item.tracks), []).append(
+        item.timing.stage_ms()["pose"]))
     result = measure(pipe)
     result["clip"] = clip.name
     result["by_people"] = {str(k): {"frames": len(v), **percentiles(v, (50, 95)),
@@ -140,13 +134,7 @@ def reconnect_scenario(cfg: Config, stack: PoseStack, clip: Path, outages_s: tup
         return None
     runner = build_runner(bench_config(cfg), stack, [SourceSpec("cam", relay.url)], log_every=3600.0)
     captured: list[float] = []
-    process = runner.process
-
-    def seen(frame):
-        captured.append(frame.capture_mono)
-        return process(frame)
-
-    runner.process = seen
+    runner.observers.append(lambda item: captured.append(item.frame.capture_mono))
     thread = threading.Thread(target=runner.run, name="vigil", daemon=True)
     thread.start()
     resume: list[float] = []

@@ -14,6 +14,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 import openvino as ov
 
+from edge_app.inference.preprocessing import ImageInput, bgr_u8_input, host_input, takes_u8
 from edge_app.inference.runtime import CompiledModel
 
 Meta = TypeVar("Meta")
@@ -109,3 +110,28 @@ class ModelWrapper(Generic[Meta, Out]):
             times.infer += max(0.0, infer - decode_s)  # the wait included the decoding of the last results
             times.postprocess += decode_s
         return [self._results[i] for i in range(len(metas))]
+
+
+class ImageModel(ModelWrapper[Meta, Out]):
+    """A model that sees a square patch of a BGR image: subclasses give ``INPUT`` (what the network expects) and
+    ``patch(image, meta)`` (the (S, S, 3) uint8 BGR crop). Compiled with :meth:`prepare` (``Runtime.compile(...,
+    prepare=Model.prepare)``, ``ModelStore.choose`` likewise) the model converts the patch itself and the host passes
+    uint8; a model compiled without it gets the same conversion on the host (inference/preprocessing.py)."""
+
+    INPUT = ImageInput()
+
+    def __init__(self, compiled: CompiledModel, jobs: int = 0):
+        super().__init__(compiled, jobs)
+        self.in_model = takes_u8(compiled.compiled)  # the conversion runs inside the compiled model
+
+    @classmethod
+    def prepare(cls, model: ov.Model) -> ov.Model:
+        """``model`` with this class's input conversion as PrePostProcessor steps (uint8 NHWC BGR in)."""
+        return bgr_u8_input(model, cls.INPUT)
+
+    def patch(self, image: np.ndarray, meta: Meta) -> np.ndarray:
+        raise NotImplementedError
+
+    def preprocess(self, image: np.ndarray, meta: Meta) -> np.ndarray:
+        patch = self.patch(image, meta)[None]
+        return patch if self.in_model else host_input(patch, self.INPUT)

@@ -9,8 +9,11 @@ fastest; it logs which one runs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import openvino as ov
 
 from edge_app.errors import ModelError, VigilError
 from edge_app.inference.latency import measure_interleaved
@@ -66,7 +69,12 @@ class ModelStore:
                     path=self.root / entry.path)
                 for variant, entry in self.record(model).variants.items() for name, run in entry.runs.items()]
 
-    def choose(self, model: str, runtime: Runtime, precision: str = "auto") -> Chosen:
+    def choose(self, model: str, runtime: Runtime, precision: str = "auto",
+               prepare: Callable[[ov.Model], ov.Model] | None = None) -> Chosen:
+        """The run of ``model`` that runs here: the one asked for (``precision``), or with ``auto`` the fastest on
+        this device of those within the accuracy bound, measured side by side. ``prepare``: the model class's
+        preprocessing steps, added before each candidate is compiled (so the candidates are timed as they will run).
+        Raises ModelError (no such build, nothing within the bound) or VigilError (an unknown precision)."""
         runs = self.runs(model)
         if precision != "auto":
             if precision not in RUN_NAMES:
@@ -79,14 +87,15 @@ class ModelStore:
             if not run.meets_bound:
                 log.warning("%s %s does not meet its accuracy bound (see models_ir/manifest.json); running it "
                             "because it was asked for", model, precision)
-            return Chosen(model, run, runtime.compile(run.path, run.precision_hint), "asked for in config")
+            return Chosen(model, run, runtime.compile(run.path, run.precision_hint, prepare),
+                          "asked for in config")
         candidates = [r for r in runs if r.meets_bound and
                       (r.precision_hint is None or runtime.supports(r.precision_hint))]
         if not candidates:
             candidates = [r for r in runs if r.name == "f32"]
         if not candidates:
             raise ModelError(f"{self.root}: model {model} has no run that meets its accuracy bound")
-        compiled = {r.name: runtime.compile(r.path, r.precision_hint) for r in candidates}
+        compiled = {r.name: runtime.compile(r.path, r.precision_hint, prepare) for r in candidates}
         if len(compiled) == 1:
             name = next(iter(compiled))
             return Chosen(model, candidates[0], compiled[name], "the only run that meets the accuracy bound")

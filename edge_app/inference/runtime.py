@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,13 +110,25 @@ class Runtime:
             return precision == "f32"
         return {"f32": "FP32", "bf16": "BF16", "f16": "FP16", "int8": "INT8"}[precision] in caps
 
-    def compile(self, model: ov.Model | str | os.PathLike, precision: str | None = None) -> CompiledModel:
+    def compile(self, model: ov.Model | str | os.PathLike, precision: str | None = None,
+                prepare: Callable[[ov.Model], ov.Model] | None = None) -> CompiledModel:
+        """``model`` (an IR path or an ov.Model) compiled on this runtime's device. ``prepare``, when given, changes
+        the model before it is compiled (the model class's ``PrePostProcessor`` steps: uint8 BGR in, see
+        inference/preprocessing.py); an ov.Model given is never changed in place. Raises ModelError naming the file
+        when it cannot be read, prepared or compiled."""
         if precision is not None and precision not in PRECISIONS:
             raise VigilError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         path = Path("<in-memory>")
         if not isinstance(model, ov.Model):
             path = Path(model)
             model = read_model(self.core, path)
+        elif prepare is not None:
+            model = model.clone()
+        if prepare is not None:
+            try:
+                model = prepare(model)
+            except Exception as exc:  # PrePostProcessor raises RuntimeError with C++ context
+                raise ModelError(f"{path}: cannot add the model's preprocessing ({reason(exc)})") from None
         try:
             compiled = self.core.compile_model(model, self.device, self.device_properties(precision))
         except Exception as exc:

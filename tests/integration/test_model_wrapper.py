@@ -1,8 +1,11 @@
-"""The model base class (edge_app/inference/model.py) on a small real OpenVINO model: the synchronous call and the
-asynchronous batch give the same results in order, stage times are counted, and an error raised while decoding a
-result in OpenVINO's callback thread reaches the caller as itself."""
+"""The model base class (edge_app/inference/model.py) and the AsyncScheduler (inference/scheduler.py) on a small real
+OpenVINO model: the synchronous call, the asynchronous batch and many tasks in flight give the same results in order,
+stage times are counted, and an error raised while decoding a result in OpenVINO's callback thread reaches the task
+(or the caller) as itself."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import openvino as ov
@@ -11,6 +14,7 @@ import pytest
 
 from edge_app.inference.model import ModelWrapper
 from edge_app.inference.runtime import Runtime
+from edge_app.inference.scheduler import AsyncScheduler, InferBatch, run_steps
 from edge_app.pose.engine import PoseTimes
 
 
@@ -49,3 +53,73 @@ def test_an_error_in_the_callback_is_raised_by_the_batch(doubler):
     with pytest.raises(ValueError, match="row 13 cannot be decoded"):
         doubler.infer_many(image, [11, 12, 13, 14])
     assert doubler.infer_many(image, [1, 2, 3]) == [0.0, 0.0, 0.0]  # and the next batch is clean
+
+
+# --- the AsyncScheduler (inference/scheduler.py): many tasks' requests in flight on the same real model -----------
+
+def two_rounds(doubler, image, rows, log=None):
+    """A task of two inference rounds: the rows, then the rows one further; returns both rounds' results."""
+    first = yield InferBatch(doubler, image, list(rows))
+    if log is not None:
+        log.append(("between", rows))
+    second = yield InferBatch(doubler, image, [r + 1 for r in rows])
+    return first, second
+
+
+def test_tasks_in_flight_together_give_what_the_synchronous_run_gives(doubler):
+    image = np.arange(80, dtype=np.float32).reshape(20, 4)
+    scheduler = AsyncScheduler(requests=2)  # fewer requests than one batch needs: the rest waits in the backlog
+    expected = {k: run_steps(two_rounds(doubler, image, range(k, k + 5))) for k in range(4)}
+    finished = {}
+    for k in range(4):
+        finished.update(scheduler.start(k, two_rounds(doubler, image, range(k, k + 5))))
+    assert scheduler.in_flight == 4 and all(scheduler.busy(k) for k in range(4))
+    with pytest.raises(RuntimeError, match="already in flight"):
+        scheduler.start(0, two_rounds(doubler, image, [1]))
+    deadline = time.monotonic() + 10
+    while scheduler.in_flight and time.monotonic() < deadline:
+        finished.update(scheduler.poll(0.05))
+    assert finished == expected
+    assert expected[1] == ([2 * float(image[r].sum()) for r in range(1, 6)],
+                           [2 * float(image[r].sum()) for r in range(2, 7)])
+
+
+def test_an_error_in_the_callback_is_thrown_into_its_task_where_it_can_be_handled(doubler):
+    image = np.zeros((20, 4), np.float32)
+
+    def careful():
+        try:
+            yield InferBatch(doubler, image, [12, 13])
+        except ValueError as exc:
+            return f"handled: {exc}"
+        return "not raised"
+
+    scheduler = AsyncScheduler()
+    scheduler.start("careful", careful())
+    scheduler.start("plain", two_rounds(doubler, image, [1, 2]))
+    scheduler.start("careless", two_rounds(doubler, image, [13]))
+    finished, raised = {}, []
+    deadline = time.monotonic() + 10
+    while scheduler.in_flight and time.monotonic() < deadline:
+        try:
+            finished.update(scheduler.poll(0.05))
+        except ValueError as exc:  # the careless task's error reaches the pipeline thread, as itself
+            raised.append(str(exc))
+    assert finished["careful"] == "handled: row 13 cannot be decoded"
+    assert finished["plain"] == ([0.0, 0.0], [0.0, 0.0])  # the other tasks are not disturbed
+    assert raised == ["row 13 cannot be decoded"] and "careless" not in finished
+    assert not scheduler.busy("careless")  # its stream can go on with the next frame
+
+
+def test_a_task_without_inference_finishes_at_start_and_drain_finishes_the_rest(doubler):
+    image = np.ones((20, 4), np.float32)
+
+    def nothing_to_infer():
+        results = yield InferBatch(doubler, image, [])
+        return ("done", results)
+
+    scheduler = AsyncScheduler()
+    assert scheduler.start("empty", nothing_to_infer()) == [("empty", ("done", []))]
+    scheduler.start("late", two_rounds(doubler, image, [3]))
+    assert scheduler.drain(10.0) == [("late", ([8.0], [8.0]))]
+    assert scheduler.in_flight == 0

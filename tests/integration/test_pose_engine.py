@@ -1,4 +1,5 @@
-"""The pose engine on real images and footage, with the INT8 models the runtime chooses."""
+"""The pose engine on real images and footage, with the INT8 models the runtime chooses, compiled as the runtime
+compiles them (their input conversion inside the model)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from support import MODELS_IR, need_shared
 @pytest.fixture(scope="module")
 def models(manifest, runtime):
     store = ModelStore(MODELS_IR)
-    detector = PoseDetector(store.choose("pose_detector", runtime, "int8").compiled)
-    landmarks = LandmarkModel(store.choose("pose_landmark_full", runtime, "int8").compiled)
+    detector = PoseDetector(store.choose("pose_detector", runtime, "int8", PoseDetector.prepare).compiled)
+    landmarks = LandmarkModel(store.choose("pose_landmark_full", runtime, "int8", LandmarkModel.prepare).compiled)
+    assert detector.in_model and landmarks.in_model  # the host hands them uint8 patches
     return detector, landmarks
 
 
@@ -117,3 +119,34 @@ def test_tiled_detection_finds_a_small_person(models):
     x0, y0, x1, y1 = tiled[0].box
     assert 1450 < (x0 + x1) / 2 < 1850 and 1050 < (y0 + y1) / 2 < 1360
     assert len(tiled) >= len(whole)
+
+
+@pytest.mark.parametrize("family", ["pose_detector", "person_finder", "pose_landmark_full"])
+def test_preprocessing_inside_the_model_gives_what_the_host_conversion_gives(family, manifest, runtime):
+    """Each image model family's PrePostProcessor steps (uint8 BGR in) against the same conversion on the host (the
+    toolchain's reference), f32 on real frames: the same outputs, to float rounding."""
+    from edge_app.app import FINDER_CLASSES
+    from edge_app.records import RotatedRect
+
+    store = ModelStore(MODELS_IR)
+    cls = LandmarkModel if family == "pose_landmark_full" else FINDER_CLASSES[store.kind(family)]
+    inside = cls(store.choose(family, runtime, "f32", cls.prepare).compiled)
+    host = cls(store.choose(family, runtime, "f32").compiled)
+    assert inside.in_model and not host.in_model
+    assert inside.preprocess(np.zeros((300, 300, 3), np.uint8), RotatedRect(150, 150, 200, 200)).dtype == np.uint8
+    cap = cv2.VideoCapture(str(need_shared("falls", "upfall_s1", "Activity7", "Trial1Cam1.mp4")))
+    found = 0
+    for _ in range(3):
+        for _ in range(20):
+            ok, frame = cap.read()
+        assert ok
+        for roi in (RotatedRect(320, 240, 480, 480, 0.0), RotatedRect(300, 260, 260, 260, 0.6)):
+            a, b = inside(frame, roi), host(frame, roi)
+            if family == "pose_landmark_full":
+                assert abs(a.score - b.score) < 1e-3
+                assert np.abs(a.landmarks[:, :2] - b.landmarks[:, :2]).max() < 0.05  # image pixels
+            else:
+                assert [round(d.score, 3) for d in a] == [round(d.score, 3) for d in b]
+                assert all(np.abs(np.subtract(x.box, y.box)).max() < 0.05 for x, y in zip(a, b))
+                found += len(a)
+    assert found or family == "pose_landmark_full"  # the finders saw the person: something was compared

@@ -22,8 +22,8 @@ def _clip_tracks(path, crop_right=False, frames=None, stride=1):
 
     rt = Runtime("CPU", threads=2)
     store = ModelStore(MODELS_IR)
-    engine = PoseEngine(PoseDetector(store.choose("pose_detector", rt, "int8").compiled),
-                        LandmarkModel(store.choose("pose_landmark_full", rt, "int8").compiled))
+    engine = PoseEngine(PoseDetector(store.choose("pose_detector", rt, "int8", PoseDetector.prepare).compiled),
+                        LandmarkModel(store.choose("pose_landmark_full", rt, "int8", LandmarkModel.prepare).compiled))
     tracker, posture = Tracker(), PostureAnalyzer()
     cap = cv2.VideoCapture(str(path))
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0

@@ -116,6 +116,24 @@ def test_speed_and_latency_claims_are_checked_in_the_benchmark(quick):
     assert "## Targets" in (out / "benchmark.md").read_text()
 
 
+def test_preprocessing_and_isa_caps_are_measured(quick, manifest):
+    """Issue 19: the input conversion on the host against inside the model, per image model and run; INT8 against f32
+    under an ONEDNN_MAX_CPU_ISA cap (--quick: AVX2 only), each cap in its own process, uncapped beside it."""
+    out, data, _, _ = quick
+    image_models = {n for n, m in manifest["models"].items() if m["kind"] != "sequence"}
+    assert set(data["preprocessing"]) == image_models
+    for runs in data["preprocessing"].values():
+        for sides in runs.values():
+            assert sides["host"]["p50_ms"] > 0 and sides["in_model"]["p50_ms"] > 0
+            assert sides["saved_ms"] == pytest.approx(sides["host"]["p50_ms"] - sides["in_model"]["p50_ms"], abs=1e-3)
+    caps = data["isa_caps"]
+    assert set(caps) == {"none", "AVX2"} and caps["none"]["applies"]
+    for cap in caps.values():  # each ran its models, or says why it could not
+        assert "error" in cap or {"pose_landmark_full", "person_finder"} <= set(cap["models"]), cap
+    text = (out / "benchmark.md").read_text()
+    assert "ONEDNN_MAX_CPU_ISA" in text and "PrePostProcessor" in text
+
+
 def test_report_and_plots(quick):
     out, data, _, _ = quick
     text = (out / "benchmark.md").read_text()

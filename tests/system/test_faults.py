@@ -61,13 +61,12 @@ def test_a_dying_and_stalling_camera_resumes_and_the_other_stream_goes_on(rtsp_s
                                                         SourceSpec("other", steady.url("other"))],
                         log_every=3600.0, sinks=[events, mqtt], server=ServerConfig(port=0))
     seen: list[tuple[str, float, float, float]] = []  # (stream, processed at, captured at, image std)
-    process = pipe.process
 
-    def spy(frame):
+    def spy(item):
+        frame = item.frame
         seen.append((frame.stream, time.monotonic(), frame.capture_mono, float(frame.image[::4, ::4].std())))
-        return process(frame)
 
-    pipe.process = spy
+    pipe.observers.append(spy)
     runner = threading.Thread(target=pipe.run, name="vigil", daemon=True)
     runner.start()
     capture = pipe.captures[0]
