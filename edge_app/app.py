@@ -82,8 +82,8 @@ def build_pose_stack(cfg: Config, streams: int = 1) -> PoseStack:
     except VigilError as exc:
         raise VigilError(f"{cfg.path}: inference.device: {exc}") from None
     if cfg.inference.threads is None and threads is not None:
-        log.info("inference: %d thread per inference (%d streams share the cores; inference.threads overrides)",
-                 threads, streams)
+        log.info("inference: %d thread per inference, every stream's requests in flight together "
+                 "(inference.threads overrides)", threads)
     store = ModelStore(cfg.models.dir)
     kind = store.kind(cfg.models.detector)
     if kind not in FINDER_KINDS:

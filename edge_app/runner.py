@@ -3,10 +3,11 @@
 Threads: one capture thread per source keeps only its newest frame; the runner's own loop (the pipeline thread)
 takes each idle stream's next frame and starts it through the stream's processor (stream.py: pose, tracking,
 analysis) as a task of the AsyncScheduler (inference/scheduler.py): inference of every stream is in flight together in
-OpenVINO's threads, the pipeline thread never waits on one inference, and each stream's frames finish in order, one
-at a time. A finished frame's events go through the event bus (alerts/bus.py: board, evidence, sinks) and the result
-to the render thread (render/renderer.py), which never stalls analysis; the operator server (web/server.py) answers
-from its own threads. Frames in flight when the run ends are finished, not dropped.
+OpenVINO's threads, the pipeline thread never waits on one inference, and each stream's frames finish in order. A
+stream's next frame starts its pose stage as soon as the one before has its poses, so its inference runs while that
+one is tracked and analysed. A finished frame's events go through the event bus (alerts/bus.py: board, evidence,
+sinks) and the result to the render thread (render/renderer.py), which never stalls analysis; the operator server
+(web/server.py) answers from its own threads. Frames in flight when the run ends are finished, not dropped.
 Every stage stamps the frame's timing record; timing.py derives all statistics from it, for the HUD, the log,
 --stats and /metrics. Nothing runs before :meth:`Runner.run`, and everything it started is stopped when it returns
 or raises. The runner is assembled from the config in one place, app.py.
@@ -38,7 +39,7 @@ from edge_app.io_faults import IO_FAULTS
 from edge_app.render.hub import FrameHub
 from edge_app.render.renderer import Processed, Renderer
 from edge_app.sources.capture import CaptureThread, redact
-from edge_app.stream import StreamProcessor, StreamResult
+from edge_app.stream import PoseResult, StreamProcessor, StreamResult
 from edge_app.timing import Metrics, rss_mb
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class Runner:
         self.server = None  # the operator server, while the run is on
         self.retuned = retuned
         self.scheduler = AsyncScheduler()  # every stream's inference in flight together (inference/scheduler.py)
+        self._by_name = {c.spec.name: [c] for c in captures}
+        self._analysing = 0  # frames past their pose stage, not yet finished
         self.observers: list[Callable[[Processed], None]] = []  # told of each finished frame (benchmark, tests)
         self._reload_lock = threading.Lock()
         self._pending: tuple[Config, list[str]] | None = None  # a validated config (and the sections it leaves for
@@ -186,23 +189,37 @@ class Runner:
         if self.renderer.window is not None and self.renderer.window.quit_requested:
             self.stop_event.set()
 
-    def _start_frames(self) -> bool:
-        """Take each idle stream's next frame and start it through its processor (its inference goes in flight with
-        the other streams'). Returns whether any frame was taken."""
+    def _start_frames(self, captures: list[CaptureThread] | None = None) -> bool:
+        """Take each idle stream's next frame (of ``captures``, default all) and start its pose stage (its inference
+        goes in flight with the other streams'). Returns whether any frame was taken."""
         taken = False
-        for cap in self.captures:
-            if self.max_frames is not None and self.processed + self.scheduler.in_flight >= self.max_frames:
+        for cap in self.captures if captures is None else captures:
+            if self.max_frames is not None and \
+                    self.processed + self.scheduler.in_flight + self._analysing >= self.max_frames:
                 break
             name = cap.spec.name
             if self.scheduler.busy(name):
-                continue  # a stream's frames are finished in order, one at a time
+                continue  # one frame of a stream in its pose stage at a time
             frame = cap.get(timeout=0.0)
             if frame is None:
                 continue
             taken = True
-            for _, result in self.scheduler.start(name, self.processors[name].steps(frame)):
-                self._finished(result)
+            for _, pose in self.scheduler.start(name, self.processors[name].pose_steps(frame)):
+                self._analyse(pose)
         return taken
+
+    def _analyse(self, pose: PoseResult, start_next: bool = True) -> None:
+        """A frame whose pose stage is done: the stream's next frame starts its pose stage first (its inference then
+        runs while this one is tracked and analysed), then this frame is analysed and finished. Each stream's frames
+        are analysed in order: a pose stage ends only in a later poll than the one that started it."""
+        name = pose.frame.stream
+        self._analysing += 1  # counted against max_frames while the next frame starts
+        try:
+            if start_next:
+                self._start_frames(self._by_name[name])
+            self._finished(self.processors[name].analyse(pose))
+        finally:
+            self._analysing -= 1
 
     def sources_summary(self) -> dict:
         return {c.spec.name: {"status": c.status.value, "captured": c.stats.captured,
@@ -356,11 +373,11 @@ class Runner:
                 break
             taken = self._start_frames()
             # wait for results; a new frame (CaptureThread.on_frame) or a result wakes the wait early
-            for _, result in self.scheduler.poll(0.0 if taken else IDLE_WAIT_S):
-                self._finished(result)
-        for _, result in self.scheduler.drain(DRAIN_S):  # frames in flight at the end are finished, not lost
-            if result is not None:
-                self._finished(result)
+            for _, pose in self.scheduler.poll(0.0 if taken else IDLE_WAIT_S):
+                self._analyse(pose)
+        for _, pose in self.scheduler.drain(DRAIN_S):  # frames in flight at the end are finished, not lost
+            if pose is not None:
+                self._analyse(pose, start_next=False)
 
     def summary(self) -> dict:
         """The run's summary: per-stream statistics, sources, hints, paused analyzers, people per frame, models."""

@@ -81,6 +81,17 @@ class StreamResult:
     zones: tuple[ZoneConfig, ...] = ()
 
 
+@dataclass(frozen=True)
+class PoseResult:
+    """A frame whose pose stage is done: its ``poses`` (image pixels), its ``timing`` so far, and whether the stream
+    starts afresh at it (``gap``: the tracker is reset before this frame is tracked)."""
+
+    frame: Frame
+    poses: list[Pose]
+    timing: FrameTiming
+    gap: bool = False
+
+
 class StreamProcessor:
     """One stream's pose engine, tracker, rate watch, analyzers (built for this stream's settings: the config's
     ``analysis`` with its ``per_source`` overrides) and zone gate. ``hints``: the operator hints now in force for
@@ -105,14 +116,31 @@ class StreamProcessor:
         return run_steps(self.steps(frame))
 
     def steps(self, frame: Frame) -> Steps[StreamResult]:
-        """:meth:`process` as a task whose inference batches an AsyncScheduler runs with other streams' in flight
-        (inference/scheduler.py); one frame of a stream at a time, in order."""
+        """:meth:`process` as a task (inference/scheduler.py): :meth:`pose_steps`, then :meth:`analyse`."""
+        pose = yield from self.pose_steps(frame)
+        return self.analyse(pose)
+
+    def pose_steps(self, frame: Frame) -> Steps[PoseResult]:
+        """The pose stage of one frame as a task whose inference batches an AsyncScheduler runs with other streams'
+        in flight. The stream's next frame may start its pose stage as soon as this one's is done (the ROIs it
+        tracks from are known then), before this frame is analysed; :meth:`analyse` must then be called for each
+        frame in order."""
         timing = FrameTiming(captured=frame.capture_mono, taken=time.monotonic())
-        self._after_gap(frame)
+        gap = self._after_gap(frame)
+        if gap:
+            self.engine.reset()
         poses = yield from self.engine.steps(frame.image)
         timing.pose_done = time.monotonic()
         times = self.engine.times
         timing.pose_parts = (times.preprocess, times.infer, times.postprocess)
+        return PoseResult(frame, poses, timing, gap)
+
+    def analyse(self, pose: PoseResult) -> StreamResult:
+        """Tracking and analysis of a frame whose pose stage is done; frames of the stream in their order."""
+        frame, poses, timing = pose.frame, pose.poses, pose.timing
+        if pose.gap:
+            self.tracker.reset()
+            self.rate = RateWatch()  # the rate before the gap says nothing of the rate after it
         tracks = self.tracker.update(poses, frame.media_time)
         self._nobody_check(frame, bool(tracks))
         self.frames, self.found, self.tracked = self.frames + 1, self.found + len(poses), self.tracked + len(tracks)
@@ -138,10 +166,10 @@ class StreamProcessor:
         for kind in [k for k in self.hints if k.startswith("rate-") and k[5:] not in self.paused]:
             del self.hints[kind]
 
-    def _after_gap(self, frame: Frame) -> None:
-        """A stream that sent nothing for GAP_S (a reconnect, a stall) starts its people afresh: nothing is known of
-        the gap, and a series bridged across it would read as a person standing perfectly still. So does a stream
-        whose picture size changed: positions in the old picture mean nothing in the new one."""
+    def _after_gap(self, frame: Frame) -> bool:
+        """Whether the stream starts its people afresh at this frame: it sent nothing for GAP_S (a reconnect, a
+        stall; nothing is known of the gap, and a series bridged across it would read as a person standing perfectly
+        still), or its picture size changed (positions in the old picture mean nothing in the new one)."""
         last, shape = self.last_media, self.last_shape
         self.last_media, self.last_shape = frame.media_time, frame.image.shape
         if last is not None and frame.media_time - last > GAP_S:
@@ -149,10 +177,8 @@ class StreamProcessor:
         elif shape is not None and shape != frame.image.shape:
             log.info("stream %s: new picture size: tracking starts afresh", self.name)
         else:
-            return
-        self.tracker.reset()
-        self.engine.reset()
-        self.rate = RateWatch()  # the rate before the gap says nothing of the rate after it
+            return False
+        return True
 
     def _nobody_check(self, frame: Frame, found: bool) -> None:
         """Say it (once, a warning and a /health hint) when the stream has shown nobody for NOBODY_S of video; the

@@ -89,6 +89,7 @@ class AsyncScheduler:
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._backlog: deque[tuple[_Task, int, Any]] = deque()
         self._ready: deque = deque()  # results handed over, not yet applied to their tasks
+        self._carried: list = []  # finished tasks a raising poll could not return
         self._tasks: dict[Hashable, _Task] = {}
 
     def busy(self, key: Hashable) -> bool:
@@ -118,7 +119,7 @@ class AsyncScheduler:
         """Wait up to ``timeout`` seconds for results (or a :meth:`wake`); resume each task whose batch is complete
         and return the tasks that finished, as (key, value). Raises what a resumed task raises, including an error of
         OpenVINO's callback that the task did not handle (the other results wait for the next call)."""
-        finished: list[tuple[Hashable, R]] = []
+        finished, self._carried = self._carried, []  # tasks finished by a poll that then raised
         if not self._ready:
             try:
                 self._ready.append(self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait())
@@ -129,10 +130,14 @@ class AsyncScheduler:
                 self._ready.append(self._done.get_nowait())
             except queue.Empty:
                 break
-        while self._ready:
-            item = self._ready.popleft()
-            if item is not None:
-                self._complete(item, finished)
+        try:
+            while self._ready:
+                item = self._ready.popleft()
+                if item is not None:
+                    self._complete(item, finished)
+        except BaseException:
+            self._carried = finished  # returned by the next poll: a task's error never loses another's result
+            raise
         self._submit_backlog()
         return finished
 

@@ -50,10 +50,11 @@ def zone_config(zone: str, *needles: str):
 
 def corrupt_ir(d: Path):
     models = copy_models(d)
-    xml = models / "pose_detector" / "int8" / "model.xml"
-    xml.write_text(xml.read_text()[:500])  # cut short, as a failed copy leaves it
+    for xml in (models / "pose_detector").glob("*/model.xml"):  # every variant: whichever the runtime picks is broken
+        xml.write_text(xml.read_text()[:500])  # cut short, as a failed copy leaves it
     cfg = config(d, f"models:\n  dir: {models}\n")
-    return ["run", "--headless", "--config", str(cfg), "--source", str(tiny_video(d / "v.avi"))], [str(xml)]
+    return (["run", "--headless", "--config", str(cfg), "--source", str(tiny_video(d / "v.avi"))],
+            [str(models / "pose_detector"), "model.xml: cannot read model"])
 
 
 def truncated_bin(d: Path):

@@ -128,7 +128,6 @@ def test_several_streams_compile_the_pose_models_with_one_thread_each(manifest, 
     def threads(stack):
         return {m.compiled.compiled.get_property("INFERENCE_NUM_THREADS") for m in (stack.detector, stack.landmarks)}
 
-    assert threads(four) == {1}
-    assert any("1 thread per inference (4 streams" in r.message for r in caplog.records)
+    assert threads(four) == threads(one) == {1}  # parallelism comes from requests in flight, not threads
+    assert any("1 thread per inference" in r.message for r in caplog.records)
     assert threads(told) == {2}
-    assert threads(one) == {Runtime("CPU").compile(tiny_model()).compiled.get_property("INFERENCE_NUM_THREADS")}

@@ -24,8 +24,8 @@ def test_latency_stats_percentiles():
     assert s.p50_ms == pytest.approx(50.5) and s.p99_ms == pytest.approx(99.01) and s.count == 100
 
 
-@pytest.mark.parametrize("configured, streams, expected", [(None, 1, None), (None, 4, 1), (2, 4, 2), (3, 1, 3)])
-def test_threads_per_inference_follow_the_stream_count_unless_configured(configured, streams, expected):
+@pytest.mark.parametrize("configured, streams, expected", [(None, 1, 1), (None, 4, 1), (2, 4, 2), (3, 1, 3)])
+def test_threads_per_inference_are_one_unless_configured(configured, streams, expected):
     from edge_app.config import InferenceConfig
 
     assert InferenceConfig(threads=configured).threads_for(streams) == expected
