@@ -37,15 +37,19 @@ NUM_FEATURES = len(FEATURE_NAMES)
 def resample(times: np.ndarray, landmarks: np.ndarray, world: np.ndarray, grid: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray]:
     """Key joints of a (T, 33, 5) landmark and (T, 33, 3) world series, linearly interpolated at ``grid`` times
-    (held at the ends): returns (G, 13, 4) [x, y, z, visibility] and (G, 13, 3)."""
+    (held at the ends, as ``np.interp``; ``times`` increasing): returns (G, 13, 4) [x, y, z, visibility] and
+    (G, 13, 3). All 91 series share one search for their neighbours (a third of the time of 91 ``np.interp``)."""
     keys = list(KEY_JOINTS)
-    lm = landmarks[:, keys, :4].reshape(len(times), -1).astype(np.float64)
-    wd = world[:, keys, :].reshape(len(times), -1).astype(np.float64)
-    both = np.concatenate([lm, wd], axis=1)
-    out = np.empty((len(grid), both.shape[1]))
-    for j in range(both.shape[1]):
-        out[:, j] = np.interp(grid, times, both[:, j])
     n = len(keys)
+    both = np.concatenate([landmarks[:, keys, :4].reshape(len(times), -1),
+                           world[:, keys, :].reshape(len(times), -1)], axis=1).astype(np.float64)
+    if len(times) == 1:
+        out = np.repeat(both, len(grid), axis=0)
+    else:
+        idx = np.clip(np.searchsorted(times, grid, side="right") - 1, 0, len(times) - 2)
+        t0, t1 = times[idx], times[idx + 1]
+        w = np.clip((grid - t0) / np.where(t1 > t0, t1 - t0, 1.0), 0.0, 1.0)[:, None]
+        out = both[idx] * (1.0 - w) + both[idx + 1] * w
     return out[:, :n * 4].reshape(len(grid), n, 4), out[:, n * 4:].reshape(len(grid), n, 3)
 
 

@@ -19,6 +19,7 @@ from edge_app.records import Event, Frame, TrackView
 from edge_app.render.draw import alert_colour, draw_banner, draw_hud, draw_skeleton, draw_zones, mosaic
 from edge_app.render.hub import FrameHub, encode_jpeg
 from edge_app.render.window import Window
+from edge_app.system import RENDER_NICE, lower_thread_priority
 from edge_app.timing import FrameTiming, Metrics
 
 THUMBNAIL_WIDTH = 320
@@ -78,6 +79,7 @@ class Renderer(threading.Thread):
         self.join(10)
 
     def run(self) -> None:
+        lower_thread_priority(RENDER_NICE)  # drawing drops frames when behind; analysis never waits for it
         try:
             while True:
                 item = self.inbox.get()

@@ -27,6 +27,7 @@ import numpy as np
 from edge_app.errors import VigilError
 from edge_app.records import Frame
 from edge_app.sources.reader import Reader, SourceOpenError, open_reader
+from edge_app.system import CAPTURE_NICE, lower_thread_priority
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +297,7 @@ class CaptureThread(threading.Thread):
             self.on_frame()
 
     def run(self) -> None:
+        lower_thread_priority(CAPTURE_NICE)  # decoding waits behind inference and the pipeline (system.py)
         log.info("source %s: reading %s%s", self.spec.name, redact(self.spec.uri),
                  f" ({self.spec.orientation})" if self.spec.orientation else "")
         try:

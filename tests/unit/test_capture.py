@@ -75,3 +75,24 @@ def test_a_live_picture_seconds_behind_the_streams_clock_is_late():
         steady.is_late(i / 15, i / 15)
     assert steady.is_late(30.0 + 3.0, 30.0)
     assert not steady.is_late(62.0 + 3.0, 62.0)
+
+
+def test_background_threads_run_at_a_lower_priority_than_the_pipeline():
+    """Capture and render threads lower their own nice level (Linux, per thread); the calling thread keeps its own."""
+    import os
+    import threading
+
+    from edge_app.system import CAPTURE_NICE, lower_thread_priority
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = {}
+
+    def background():
+        lower_thread_priority(CAPTURE_NICE)
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    thread.join()
+    assert seen["nice"] == min(19, mine + CAPTURE_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
