@@ -26,6 +26,15 @@ CAP_NEEDS = {"AVX512_CORE_AMX": "amx_int8", "AVX512_CORE_VNNI": "avx512_vnni", "
 MODELS = ("pose_landmark_full", "pose_detector", "person_finder")
 
 
+def cap_applies(cap: str, cpu_flags: list[str]) -> bool:
+    """Whether capping oneDNN at ``cap`` changes anything on a CPU with ``cpu_flags``: only a cap below the most
+    capable instruction set the CPU has (a CPU without ``avx_vnni`` capped at AVX2_VNNI runs AVX2)."""
+    have = [c for c in CAPS if CAP_NEEDS[c] in cpu_flags]
+    if not have:
+        return False
+    return CAPS.index(cap) > CAPS.index(have[0])
+
+
 def measure_here(models_dir: Path, models: tuple[str, ...], iterations: int) -> dict:
     """In this process (whatever cap it was started with): each model's f32 and int8 runs, interleaved, LATENCY hint,
     2 threads. Returns {model: {"f32": stats, "int8": stats, "int8_speedup": x}} or {model: {"error": reason}}."""
@@ -63,7 +72,7 @@ def run_caps(models_dir: Path, cpu_flags: list[str], iterations: int, caps: tupl
         env.pop("ONEDNN_MAX_CPU_ISA", None)
         if cap != "none":
             env["ONEDNN_MAX_CPU_ISA"] = cap
-        entry: dict = {"applies": cap == "none" or CAP_NEEDS[cap] in cpu_flags}
+        entry: dict = {"applies": cap == "none" or cap_applies(cap, cpu_flags)}
         try:
             proc = subprocess.run([sys.executable, "-m", "edge_app.bench.isa", "--iterations", str(iterations),
                                    str(models_dir)], env=env, capture_output=True, text=True, timeout=timeout_s)
@@ -77,7 +86,9 @@ def run_caps(models_dir: Path, cpu_flags: list[str], iterations: int, caps: tupl
         else:
             entry["models"] = json.loads(proc.stdout.strip().splitlines()[-1])
         if not entry["applies"]:
-            entry["note"] = f"this CPU lacks {CAP_NEEDS[cap]}: the cap changes nothing here"
+            entry["note"] = "at or above this CPU's instruction set: the cap changes nothing here"
+        elif cap != "none" and CAP_NEEDS[cap] not in cpu_flags:
+            entry["note"] = f"this CPU lacks {CAP_NEEDS[cap]}: runs as the next lower instruction set it has"
         results[cap] = entry
     return results
 

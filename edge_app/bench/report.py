@@ -137,7 +137,10 @@ def markdown(r: dict) -> str:
                 cells.append(m["error"] if "error" in m else
                              f"{m['f32']['p50_ms']:.2f} / {m['int8']['p50_ms']:.2f} ({m['int8_speedup']:.2f}x)"
                              if "int8_speedup" in m else "-")
-            lines.append(f"| {cap}{'' if c['applies'] else ' (n/a here)'} | " + " | ".join(cells) + " |")
+            label = cap if c["applies"] else f"{cap} (this CPU's own set or above: no effect)"
+            if c.get("note", "").startswith("this CPU lacks"):
+                label += " (runs as the next lower set here)"
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if r["skipped"]:
         lines += ["", "## Not measured", ""] + [f"- {s}" for s in r["skipped"]]
     if r.get("plots"):

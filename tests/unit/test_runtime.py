@@ -29,3 +29,12 @@ def test_threads_per_inference_are_one_unless_configured(configured, streams, ex
     from edge_app.config import InferenceConfig
 
     assert InferenceConfig(threads=configured).threads_for(streams) == expected
+
+
+def test_an_isa_cap_applies_only_below_the_cpus_own_instruction_set():
+    from edge_app.bench.isa import cap_applies
+
+    vnni = ["avx2", "avx512f", "avx512_vnni"]  # this machine: AVX-512 with VNNI, no AMX, no AVX-VNNI
+    assert not cap_applies("AVX512_CORE_AMX", vnni) and not cap_applies("AVX512_CORE_VNNI", vnni)
+    assert cap_applies("AVX512_CORE", vnni) and cap_applies("AVX2_VNNI", vnni) and cap_applies("AVX2", vnni)
+    assert not cap_applies("AVX2", ["avx2"]) and cap_applies("AVX2", ["avx2", "avx_vnni"])
