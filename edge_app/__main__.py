@@ -4,6 +4,7 @@
     python -m edge_app demo [--record FILE] [--max-frames N]
     python -m edge_app benchmark [--quick]
     python -m edge_app config [--config FILE] [--describe]
+    python -m edge_app models --from DIR [--to DIR]
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--config", type=Path, default=None, help="YAML config of the pipeline scenarios")
     b.add_argument("--models-dir", type=Path, default=None, help="models folder (default: models_ir in the Vigil home)")
     b.add_argument("--out", type=Path, default=None, help="report folder (default: reports in the Vigil home)")
+    m = sub.add_parser("models", help="install built models (a models_ir folder from `make models`) on this box")
+    m.add_argument("--from", dest="source", type=Path, required=True, help="the built models_ir folder")
+    m.add_argument("--to", type=Path, default=None, help="where to install (default: models_ir in the Vigil home)")
     c = sub.add_parser("config", help="validate a config, or describe every key")
     c.add_argument("--config", type=Path, default=None)
     c.add_argument("--describe", action="store_true", help="list every key with type, default and description")
@@ -186,6 +190,18 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_models(args) -> int:
+    """`models --from DIR`: install a built models_ir (checked whole first; the previous one kept as .bak)."""
+    from edge_app.models_install import install_models
+
+    done = install_models(args.source, args.to or in_home(Path("models_ir")))
+    for name, runs in sorted(done.models.items()):
+        print(f"{name}: {', '.join(runs) or 'no run within its accuracy bound'}")
+    print(f"installed {len(done.models)} models in {done.target}"
+          + (f" (the models that were there: {done.backup})" if done.backup else ""))
+    return 0
+
+
 def cmd_benchmark(args) -> int:
     """`benchmark`: the latency report (reports/benchmark.md, .json, .png)."""
     from edge_app.bench import run as run_benchmark
@@ -272,7 +288,7 @@ def monitor(args, cfg, sources: list[str], show: bool, record: Path | None, dura
 
 
 HANDLERS = {"config": cmd_config, "evaluate": cmd_evaluate, "benchmark": cmd_benchmark, "demo": cmd_demo,
-            "run": cmd_run}
+            "run": cmd_run, "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,6 +57,13 @@ def corrupt_ir(d: Path):
             [str(models / "pose_detector"), "model.xml: cannot read model"])
 
 
+def models_missing_bin(d: Path):
+    models = copy_models(d)
+    weights = models / "pose_landmark_lite" / "int8" / "model.bin"
+    weights.unlink()
+    return ["models", "--from", str(models), "--to", str(d / "home" / "models_ir")], [str(weights), "not found"]
+
+
 def truncated_bin(d: Path):
     models = copy_models(d)
     weights = models / "pose_landmark_full" / "int8" / "model.bin"
@@ -155,6 +162,9 @@ CASES = {
     "truncated weights": truncated_bin,
     "model of the wrong kind": wrong_kind,
     "missing model file": missing_model_file,
+    "models to install without a manifest": lambda d: (["models", "--from", str(d), "--to", str(d / "home" / "m")],
+                                                       [str(d / "manifest.json"), "not found"]),
+    "models to install with a weights file missing": models_missing_bin,
     # sources
     "source file missing": lambda d: (["run", "--headless", "--source", f"cam={d}/missing.mp4"],
                                       ["source cam", "not found"]),
