@@ -128,6 +128,12 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
         result["pipeline"][f"streams_{n}"] = scenarios.streams_scenario(cfg, stacks[threads], clips, n,
                                                                             6.0 if quick else 30.0)
         progress.step(f"pipeline: {n} stream(s) done")
+    if clips and not quick:  # the same eight cameras with the CCTV config (MoveNet finder, tiles), beside it
+        progress.note("pipeline: 8 streams with the CCTV config for 30 s")
+        gc.collect()
+        cctv = load_config(REPO / "configs" / "cctv.yaml")
+        scenario = scenarios.streams_scenario(cctv, build_pose_stack(cctv, 8), clips, 8, 30.0)
+        result["pipeline"]["streams_8_cctv"] = {**scenario, "config": "configs/cctv.yaml"}
     people_clip = _people_clip(result["skipped"])
     progress.note("pipeline: people in view")
     if people_clip is not None:
