@@ -5,6 +5,7 @@
     python -m edge_app benchmark [--quick]
     python -m edge_app config [--config FILE] [--describe]
     python -m edge_app models --from DIR [--to DIR]
+    python -m edge_app health [--config FILE]
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("models", help="install built models (a models_ir folder from `make models`) on this box")
     m.add_argument("--from", dest="source", type=Path, required=True, help="the built models_ir folder")
     m.add_argument("--to", type=Path, default=None, help="where to install (default: models_ir in the Vigil home)")
+    h = sub.add_parser("health", help="ask a running Vigil's /health (exit 0: serving, no stream offline)")
+    h.add_argument("--config", type=Path, default=None, help="the running Vigil's config (its server section)")
+    h.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer")
     c = sub.add_parser("config", help="validate a config, or describe every key")
     c.add_argument("--config", type=Path, default=None)
     c.add_argument("--describe", action="store_true", help="list every key with type, default and description")
@@ -190,6 +194,21 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_health(args) -> int:
+    """`health`: one line from a running Vigil's /health (the container's health check, a watchdog); exit 0 when it
+    answers and no stream is offline, 1 otherwise."""
+    from edge_app.config import load_config
+    from edge_app.errors import VigilError
+    from edge_app.web.health import check_health
+
+    cfg = load_config(args.config)
+    if not cfg.server.enabled:
+        raise VigilError(f"{cfg.path or 'the built-in config'}: server.enabled is false: there is no /health to ask")
+    healthy, line = check_health(cfg.server, args.timeout)
+    print(line)
+    return 0 if healthy else 1
+
+
 def cmd_models(args) -> int:
     """`models --from DIR`: install a built models_ir (checked whole first; the previous one kept as .bak)."""
     from edge_app.models_install import install_models
@@ -288,7 +307,7 @@ def monitor(args, cfg, sources: list[str], show: bool, record: Path | None, dura
 
 
 HANDLERS = {"config": cmd_config, "evaluate": cmd_evaluate, "benchmark": cmd_benchmark, "demo": cmd_demo,
-            "run": cmd_run, "models": cmd_models}
+            "run": cmd_run, "models": cmd_models, "health": cmd_health}
 
 
 def main(argv: list[str] | None = None) -> int:
