@@ -9,7 +9,7 @@ tag=${1:-vigil:latest}
 py=${PYTHON:-$repo/.venv/bin/python}
 [ -x "$py" ] || py=python3
 command -v docker >/dev/null || { echo "build.sh: needs docker (apt-get install docker.io)" >&2; exit 2; }
-docker image inspect vigil-base:bookworm >/dev/null 2>&1 || "$repo/deploy/docker/build-base.sh"
+docker image inspect vigil-base:bookworm >/dev/null 2>&1 || "$repo/deploy/docker/build-base.sh" base
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 mkdir "$ctx/src" "$ctx/wheels"

@@ -215,3 +215,55 @@ def _frames(port: int) -> int:
         return 0
     return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                    if line.startswith("vigil_frames_total")))
+
+
+def test_compose_runs_two_boxes_on_one_broker(docker_image, tmp_path):
+    """deploy/compose.yaml for real: the broker from Debian's Mosquitto and two Vigil boxes, each with its own camera
+    over RTSP; a control room on the broker sees both boxes' streams online and box 1's fall alert; `down` stops
+    them all."""
+    if shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose is not installed (Debian: docker-compose; `make test` installs it)")
+    if not rtsp_available():
+        pytest.skip("GStreamer's RTSP server is not available for the system python3")
+    if subprocess.run(["docker", "image", "inspect", "vigil-mosquitto:bookworm"], capture_output=True,
+                      timeout=30).returncode != 0:
+        built = subprocess.run([str(REPO / "deploy" / "docker" / "build-base.sh"), "mosquitto"], capture_output=True,
+                               text=True, timeout=900)
+        assert built.returncode == 0, built.stderr[-2000:]
+    fall = need_shared("falls", "upfall_s1", "Activity1", "Trial2Cam1.mp4")
+    calm = need_shared("falls", "upfall_s1", "Activity7", "Trial1Cam1.mp4")
+    server = RtspServer({"fall": fall, "calm": calm}, fps=18).start().warm()
+    mqtt_port = free_port()
+    (tmp_path / "mosquitto.conf").write_text(f"listener {mqtt_port} 127.0.0.1\nallow_anonymous true\n")
+    for i, mount in ((1, "fall"), (2, "calm")):
+        (tmp_path / f"box{i}.yaml").write_text(
+            f"sources:\n  - name: box{i}-cam\n    uri: {server.url(mount)}\nalerts:\n  mqtt:\n    enabled: true\n"
+            f"    port: {mqtt_port}\n    client_id: box-{i}\nserver:\n  port: {free_port()}\n")
+    env = {**os.environ, "VIGIL_IMAGE": docker_image, "VIGIL_MODELS": str(MODELS_IR.resolve()),
+           "VIGIL_BOX1": str(tmp_path / "box1.yaml"), "VIGIL_BOX2": str(tmp_path / "box2.yaml"),
+           "VIGIL_BROKER_CONF": str(tmp_path / "mosquitto.conf")}
+    compose = ["docker-compose", "-f", str(REPO / "deploy" / "compose.yaml"), "-p", f"vigiltest{mqtt_port}"]
+    up = subprocess.run([*compose, "up", "-d"], env=env, capture_output=True, text=True, timeout=300)
+    room = None
+    try:
+        assert up.returncode == 0, up.stderr[-2000:]
+        room = wait_for(lambda: _control_room(mqtt_port), 60, "the broker in compose to take a subscriber")
+        wait_for(lambda: {"box1-cam", "box2-cam"} <= {t.split("/")[1] for t, p, _ in room.messages
+                                                      if t.endswith("/status") and b"online" in p},
+                 120, "both boxes' streams online on the broker")
+        alerts = wait_for(lambda: [e for e in room.events() if e["type"] == "fall" and e["state"] == "raised"], 120,
+                          "box 1's fall alert on the broker")
+        assert {e["stream"] for e in alerts} == {"box1-cam"}
+    finally:
+        if room is not None:
+            room.close()
+        down = subprocess.run([*compose, "down", "-v"], env=env, capture_output=True, text=True, timeout=300)
+        server.stop()
+    assert down.returncode == 0, down.stderr[-2000:]
+
+
+def _control_room(port: int):
+    try:
+        return ControlRoom(port)
+    except (OSError, RuntimeError):
+        return None
