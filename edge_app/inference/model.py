@@ -130,6 +130,7 @@ class ImageModel(ModelWrapper[Meta, Out]):
         return bgr_u8_input(model, cls.INPUT)
 
     def patch(self, image: np.ndarray, meta: Meta) -> np.ndarray:
+        """The (S, S, 3) uint8 BGR crop of ``image`` (H, W, 3 BGR) that ``meta`` (a view, a ROI) names."""
         raise NotImplementedError
 
     def preprocess(self, image: np.ndarray, meta: Meta) -> np.ndarray:

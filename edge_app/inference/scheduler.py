@@ -98,6 +98,7 @@ class AsyncScheduler:
 
     @property
     def in_flight(self) -> int:
+        """Tasks started and not yet finished (at most one per key)."""
         return len(self._tasks)
 
     def wake(self) -> None:
