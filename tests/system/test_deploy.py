@@ -219,8 +219,8 @@ def _frames(port: int) -> int:
 
 def test_compose_runs_two_boxes_on_one_broker(docker_image, tmp_path):
     """deploy/compose.yaml for real: the broker from Debian's Mosquitto and two Vigil boxes, each with its own camera
-    over RTSP; a control room on the broker sees both boxes' streams online and box 1's fall alert; `down` stops
-    them all."""
+    over RTSP; a control room on the broker sees both boxes' streams online and box 1's fall alert; box 1 is
+    healthy, `docker stop` ends it within 10 s with exit status 0 and its event log written; `down` stops the rest."""
     if shutil.which("docker-compose") is None:
         pytest.skip("docker-compose is not installed (Debian: docker-compose; `make test` installs it)")
     if not rtsp_available():
@@ -254,6 +254,20 @@ def test_compose_runs_two_boxes_on_one_broker(docker_image, tmp_path):
         alerts = wait_for(lambda: [e for e in room.events() if e["type"] == "fall" and e["state"] == "raised"], 120,
                           "box 1's fall alert on the broker")
         assert {e["stream"] for e in alerts} == {"box1-cam"}
+        box1 = subprocess.run([*compose, "ps", "-q", "box1"], env=env, capture_output=True, text=True,
+                              timeout=60).stdout.strip()
+
+        def inspect(fmt: str) -> str:
+            return subprocess.run(["docker", "inspect", "--format", fmt, box1], capture_output=True, text=True,
+                                  timeout=30).stdout.strip()
+
+        wait_for(lambda: inspect("{{.State.Health.Status}}") == "healthy", 90, "box 1's health check")
+        stop_started = time.monotonic()
+        subprocess.run(["docker", "stop", "-t", "10", box1], capture_output=True, timeout=60)
+        assert time.monotonic() - stop_started < 10.0 and inspect("{{.State.ExitCode}}") == "0"
+        logged = subprocess.run(["docker", "cp", f"{box1}:/var/lib/vigil/events.jsonl", "-"], capture_output=True,
+                                timeout=60).stdout  # a tar stream of the one file, from the stopped container
+        assert b'"type": "fall"' in logged and b'"state": "raised"' in logged  # the event log was flushed
     finally:
         if room is not None:
             room.close()
