@@ -171,6 +171,24 @@ class Vanished:
     spacing: float = 0.0  # the gap between its last pose samples (a low frame rate widens it), seconds
 
 
+COLLAPSED_RATIO = 0.5  # a landmark pose less than half the size of the finder's body for the person has collapsed
+
+
+def collapsed(pose) -> bool:
+    """Whether a landmark pose has collapsed inside the person the body finder sees: its box's long side (image px)
+    under COLLAPSED_RATIO of the long side of the finder's keypoints seen (score >= 0.2) for the same person. A
+    collapsed pose (all 33 points bunched on the head, as a landmark model can give for a person walking away) says
+    nothing of how the body lies, so it is no evidence of a person down. False without the finder's keypoints."""
+    if pose.body is None or pose.source == "finder":
+        return False
+    seen = pose.body[pose.body[:, 2] >= 0.2, :2]
+    if len(seen) < 2:
+        return False
+    body = float((seen.max(0) - seen.min(0)).max())
+    x0, y0, x1, y1 = pose.box
+    return max(x1 - x0, y1 - y0) < COLLAPSED_RATIO * body
+
+
 def body_state(torso: float, hips: float, s: FallSettings, feet_visible: bool = True) -> tuple[bool, bool]:
     """(down, upright) from one frame's torso angle (degrees) and hips above feet (torso lengths). Hips at the
     level of the feet count only when the feet are seen (someone walking out of the picture has guessed feet)."""
@@ -216,6 +234,7 @@ class FallAnalyzer:
         feet_seen = bool(track.smoothed[[L_ANKLE, R_ANKLE], 3].max() >= s.min_visibility)
         down, upright = body_state(*posture_measures(track.smoothed), s, feet_seen)
         down = down and track.evidence  # a frame nobody vouches for as a body (a ROI left on a new scene) shows no one
+        down = down and not collapsed(track.pose)  # nor does a pose bunched on the head of the body the finder sees
         st.upright_since = (st.upright_since if st.upright_since is not None else now) if upright else None
         if st.phase == Phase.UPRIGHT and down and now - st.first_seen <= 0.5:
             self._refound(st, now)

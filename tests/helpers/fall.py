@@ -63,7 +63,7 @@ def run(analyzer: FallAnalyzer, angles: list[float], fps: float = 30.0, track_id
         t = i / fps
         if visible is None or visible(t):
             lm, world = skeleton(angle, drop)
-            track.smoothed, track.pose = lm, SimpleNamespace(world=world)
+            track.smoothed, track.pose = lm, SimpleNamespace(world=world, body=None, source="landmarks")
             track.evidence = True if evidence is None else evidence(t)
             xy = lm[:, :2]
             track.box = (xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max())

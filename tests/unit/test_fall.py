@@ -139,7 +139,8 @@ def _vanish_then_found_lying(score: float, angles_before: list[float]) -> tuple[
     for i in range(30):  # found lying 0.5 s later, under a new id
         t = gone_at + 0.5 + i / fps
         lm, world = skeleton(90)
-        track.smoothed, track.pose, track.box = lm, SimpleNamespace(world=world), (200, 380, 400, 420)
+        track.smoothed, track.box = lm, (200, 380, 400, 420)
+        track.pose = SimpleNamespace(world=world, body=None, source="landmarks")
         track.history.append((t, lm, world, 1.0))
         events += analyzer.update(track, "cam", t, t) + analyzer.end_frame("cam", t, t)
     return analyzer, events
@@ -195,7 +196,7 @@ def _fall_then_re_tracked(settings: FallSettings) -> tuple[list, list, FallAnaly
         t = start + i / 30.0
         lm, world = skeleton(angle)
         xy = lm[:, :2]
-        second.smoothed, second.pose = lm, SimpleNamespace(world=world)
+        second.smoothed, second.pose = lm, SimpleNamespace(world=world, body=None, source="landmarks")
         second.box = (xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max())
         second.history.append((t, lm, world, 1.0))
         later += analyzer.update(second, "cam", t, t) + analyzer.end_frame("cam", t, t)
@@ -226,7 +227,7 @@ def test_a_second_person_falling_beside_a_tracked_one_still_raises():
             lm = lm.copy()
             lm[:, 0] += shift
             xy = lm[:, :2]
-            track.smoothed, track.pose = lm, SimpleNamespace(world=world)
+            track.smoothed, track.pose = lm, SimpleNamespace(world=world, body=None, source="landmarks")
             track.box = (xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max())
             track.history.append((t, lm, world, 1.0))
             raised += [e for e in analyzer.update(track, "cam", t, t) if e.state == "raised"]
@@ -249,3 +250,23 @@ def test_resample_is_numpys_linear_interpolation_held_at_the_ends():
         want_lm = np.stack([[[np.interp(g, t, lm[:, k, c]) for c in range(4)] for k in keys] for g in grid])
         want_wd = np.stack([[[np.interp(g, t, wd[:, k, c]) for c in range(3)] for k in keys] for g in grid])
         assert np.allclose(got_lm, want_lm, atol=1e-9) and np.allclose(got_wd, want_wd, atol=1e-9)
+
+
+def test_a_pose_collapsed_on_the_head_of_the_body_the_finder_sees_is_not_down_evidence():
+    """vtest.avi, 58 s in: the landmark pose of a man walking on the lawn bunched into a head-sized box inside the
+    body the finder sees; it read as lying and raised a false fall. Such a pose is no evidence of a person down."""
+    from edge_app.analysis.fall import collapsed
+    from edge_app.records import Pose, RotatedRect
+
+    body = np.array([[300.0, 330.0 + 8 * i, 0.8] for i in range(17)])  # the finder: a standing body 128 px tall
+    roi = RotatedRect(300, 400, 200, 200)
+
+    def pose(box, body=body, source="landmarks"):
+        return Pose(landmarks=np.zeros((33, 5)), world=np.zeros((33, 3)), score=0.9, roi=roi, next_roi=roi, box=box,
+                    body=body, source=source)
+
+    assert collapsed(pose((290.0, 330.0, 310.0, 360.0)))  # 30 px of a 128 px body
+    assert not collapsed(pose((260.0, 330.0, 340.0, 455.0)))  # the whole body
+    assert not collapsed(pose((230.0, 430.0, 370.0, 470.0), body=body[:, [1, 0, 2]]))  # lying: as long as the body
+    assert not collapsed(pose((290.0, 330.0, 310.0, 360.0), body=None))  # no finder keypoints: nothing to judge by
+    assert not collapsed(pose((290.0, 330.0, 310.0, 360.0), source="finder"))
