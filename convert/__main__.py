@@ -110,10 +110,9 @@ def cmd_evaluate_pose(args) -> int:
 
     from convert.coco import load_coco
     from convert.evaluate import detector_recall, evaluate_full, evaluate_gt_box
+    from edge_app.app import FINDER_CLASSES
     from edge_app.inference.model_store import ModelStore
     from edge_app.inference.runtime import Runtime
-    from edge_app.pose.detector import PoseDetector
-    from edge_app.pose.finder import MoveNetFinder
     from edge_app.pose.landmarks import LandmarkModel
 
     coco = load_coco(args.annotations, args.images)
@@ -133,7 +132,7 @@ def cmd_evaluate_pose(args) -> int:
     if args.mode == "gt-box":
         result = evaluate_gt_box(coco, landmarks, tqdm(coco.people, desc="people", unit="person"))
     else:
-        finder = MoveNetFinder if store.kind(detector_name) == "movenet_multipose" else PoseDetector
+        finder = FINDER_CLASSES[store.kind(detector_name)]
         compiled = store.choose(detector_name, runtime, args.precision, finder.prepare).compiled
         detector = finder(compiled, min_score=min_score, tiles=tiles)
         ids = sorted({p.image_id for p in coco.people})

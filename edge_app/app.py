@@ -55,9 +55,8 @@ class PoseStack:
     def finder(self, cfg: Config) -> PersonFinder:
         """A person finder of the configured model's family (one per stream: it owns an infer request)."""
         p = cfg.pose
-        if self.detector_kind == "movenet_multipose":
-            return MoveNetFinder(self.detector.compiled, min_score=p.min_detection_score, tiles=p.tiles)
-        return PoseDetector(self.detector.compiled, min_score=p.min_detection_score, tiles=p.tiles)
+        return FINDER_CLASSES[self.detector_kind](self.detector.compiled, min_score=p.min_detection_score,
+                                                  tiles=p.tiles)
 
     def tracker_settings(self, cfg: Config) -> TrackerSettings:
         """What counts as person evidence for this finder: its own score (a body finder), else the landmark model's
