@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import av
 import pytest
 
 from edge_app.alerts.bus import EventLog, event_record
@@ -160,3 +161,50 @@ def test_a_disk_that_fills_mid_run_never_stops_fall_monitoring(mount, tmp_path, 
     assert summary["io_faults"]["errors"]["evidence"] >= 1
     logged = '"type": "fall"' in events.read_text()
     assert logged or summary["io_faults"]["errors"].get("events", 0) >= 1  # in the log, or counted: never silent
+
+
+def test_an_evidence_clip_that_fills_the_disk_leaves_no_partial_file_and_is_counted(mount, caplog):
+    """A clip of real footage (640x480) is being written when the disk fills: its finish fails (ENOSPC from PyAV),
+    the half-written file is removed (never renamed to a clip), the fault is counted and said once; once space is
+    free the next alert's clip is written."""
+    from edge_app.alerts.evidence import EvidenceRecorder, EvidenceSettings, paths_for
+    from media import decode
+
+    footage = [image for image, _ in decode(need_shared("falls", "upfall_s1", "Activity1", "Trial2Cam1.mp4"))]
+    disk = mount(1024)
+    settings = EvidenceSettings(dir=disk / "evidence", before_s=1.0, after_s=1.0)
+    rec = EvidenceRecorder(settings)
+
+    def alert(wall: float) -> tuple[Event, Path]:
+        e = Event("fall", "cam", 1, "raised", 1.0, 0.0, wall, {})
+        snapshot, clip = paths_for(settings, e)
+        e.details.update(snapshot=str(snapshot), clip=str(clip))
+        return e, clip
+
+    first, lost = alert(time.time())
+    partial = lost.with_name(f".{lost.stem}.part.mp4")
+    IO_FAULTS.ok("evidence")
+    before = IO_FAULTS.snapshot()["errors"].get("evidence", 0)
+    with caplog.at_level("WARNING"):
+        for i in range(35):  # the alert at 1 s, at 18 fps: the clip ends at frame 36
+            rec.frame("cam", i / 18, footage[i], [first] if i == 18 else [])
+        wait_for(lambda: rec.clips["cam"][0].writer is not None and rec.clips["cam"][0].writer.frames == 35, 30,
+                 "the encoder thread to take every frame so far")
+        assert partial.stat().st_size > 0 and not lost.exists()  # on disk, under its partial name
+        fill(disk)
+        rec.frame("cam", 36 / 18, footage[36], [])  # the clip's last frame: finish on a full disk
+        rec.close()
+        assert IO_FAULTS.snapshot()["errors"].get("evidence", 0) == before + 1
+        assert caplog.text.count("evidence: cannot write") == 1 and "No space left on device" in caplog.text
+        assert not partial.exists() and not lost.exists() and lost not in rec.written
+        assert [p.name for p in lost.parent.iterdir()] == []
+        for p in disk.glob("filler*"):
+            p.unlink()
+        second, kept = alert(time.time() + 5)
+        for i in range(40, 80):
+            rec.frame("cam", i / 18, footage[i], [second] if i == 58 else [])
+        rec.close()
+        assert "evidence: writing again" in caplog.text
+    assert kept.exists() and kept in rec.written
+    with av.open(str(kept)) as box:
+        assert box.streams.video[0].codec_context.name == "h264" and len(list(box.decode(video=0))) == 37

@@ -1,11 +1,12 @@
-"""Evidence of alerts: snapshot and clip from a real fall, retention, safe names, and no event lost to a slow
-render stage."""
+"""Evidence of alerts from whole runs: the snapshot and the H.264 clip of a real fall, and two Unicode-named streams'
+evidence kept apart."""
 
 from __future__ import annotations
 
 import json
 import os
 
+import av
 import cv2
 import numpy as np
 
@@ -37,6 +38,10 @@ def test_a_real_fall_leaves_a_snapshot_and_a_clip_that_decodes(tmp_path, manifes
     while cap.read()[0]:
         frames += 1
     assert frames >= 30 * (1.0 + 0.2) - 3, frames  # a second before and 0.2 s after, at 30 fps
+    with av.open(video) as box:  # H.264, which browsers play (tests/system/test_clip_playback.py)
+        assert box.streams.video[0].codec_context.name == "h264"
+        assert (box.streams.video[0].width, box.streams.video[0].height) == (320, 240)
+    assert f"evidence clip {video} (h264, " in proc.stderr
 
 
 def test_two_unicode_streams_write_their_evidence_apart(tmp_path, manifest):
