@@ -327,7 +327,8 @@ class Runner:
             s = self.server_settings
             self.server = OperatorServer(self.hub, self.snapshot, s.host, s.port, s.token, s.mjpeg_fps,
                                          s.jpeg_quality, self.board,
-                                         self if self.retuned is not None else None).start()
+                                         self if self.retuned is not None else None,
+                                         registry=self.metrics.registry).start()
         for processor in self.processors.values():
             processor.engine.warm_up()
         for cap in self.captures:

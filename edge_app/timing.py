@@ -1,5 +1,6 @@
 """Stage timings stamped on each processed frame, and every statistic derived from them in one place
-(HUD, periodic log line, --stats). Nothing is timed twice in different ways."""
+(HUD, periodic log line, --stats, benchmark, and the Prometheus histograms of /metrics). Nothing is timed twice in
+different ways: :func:`stage_seconds` and :func:`glass_to_render_seconds` are the only definitions of the stages."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+from prometheus_client import CollectorRegistry, Histogram
 
 TIMINGS_KEPT = 9000  # per stream: the last 10 minutes at 15 fps, in a ring allocated up front (650 KB)
 # "pose" is preprocess + infer + postprocess (detector and landmarks together) plus the engine's own bookkeeping.
 STAGES = ("queue", "preprocess", "infer", "postprocess", "pose", "tracking", "analysis", "render")
+# Histogram bucket bounds (seconds) for 1 ms..2 s frame stages and end-to-end latencies; +Inf is added by the client.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2, 2.5)
 
 
 @dataclass(slots=True)
@@ -28,12 +32,16 @@ class FrameTiming:
     analysed: float = 0.0
     rendered: float = 0.0
 
+    def named(self) -> dict[str, float]:
+        """The stamps by name (``STAMPS``), as :func:`stage_seconds` and :func:`glass_to_render_seconds` take them."""
+        return dict(zip(STAMPS, self.stamps()))
+
     def stage_ms(self) -> dict[str, float]:
-        return stage_ms(dict(zip(STAMPS, self.stamps())))
+        return stage_ms(self.named())
 
     @property
     def glass_to_render_ms(self) -> float:
-        return glass_to_render_ms(dict(zip(STAMPS, self.stamps())))
+        return glass_to_render_ms(self.named())
 
     def stamps(self) -> tuple[float, ...]:
         return (self.captured, self.taken, self.pose_done, *self.pose_parts, self.tracked, self.analysed,
@@ -74,16 +82,26 @@ def columns(rows: np.ndarray) -> dict[str, np.ndarray]:
     return {name: rows[:, i] for name, i in _COL.items()}
 
 
+def stage_seconds(c: dict) -> dict:
+    """Per-stage seconds from named stamps (one frame's floats, or many frames' :func:`columns`): the one
+    definition of the stages, in the order of ``STAGES``."""
+    return {"queue": c["taken"] - c["captured"], "preprocess": c["pre"], "infer": c["infer"], "postprocess": c["post"],
+            "pose": c["pose_done"] - c["taken"], "tracking": c["tracked"] - c["pose_done"],
+            "analysis": c["analysed"] - c["tracked"], "render": c["rendered"] - c["analysed"]}
+
+
 def stage_ms(c: dict) -> dict:
-    """Per-stage milliseconds from named stamps: one frame's floats, or many frames' :func:`columns`."""
-    return {"queue": (c["taken"] - c["captured"]) * 1000, "preprocess": c["pre"] * 1000,
-            "infer": c["infer"] * 1000, "postprocess": c["post"] * 1000,
-            "pose": (c["pose_done"] - c["taken"]) * 1000, "tracking": (c["tracked"] - c["pose_done"]) * 1000,
-            "analysis": (c["analysed"] - c["tracked"]) * 1000, "render": (c["rendered"] - c["analysed"]) * 1000}
+    """Per-stage milliseconds: :func:`stage_seconds` scaled."""
+    return {stage: seconds * 1000 for stage, seconds in stage_seconds(c).items()}
+
+
+def glass_to_render_seconds(c: dict):
+    """From capture to rendered, seconds (floats or arrays, as :func:`stage_seconds`)."""
+    return c["rendered"] - c["captured"]
 
 
 def glass_to_render_ms(c: dict):
-    return (c["rendered"] - c["captured"]) * 1000
+    return glass_to_render_seconds(c) * 1000
 
 
 def latency_percentiles(rows: np.ndarray) -> tuple[dict, dict]:
@@ -106,29 +124,58 @@ class StreamMetrics:
     timings: TimingRing = field(default_factory=TimingRing)
     first: float | None = None
     last: float | None = None
+    # this stream's histogram children, looked up once: the stages in the order of STAGES, then glass-to-render
+    observers: tuple = ()
 
 
 class Metrics:
-    """Thread-safe collector: the pipeline adds finished frames, anyone reads summaries."""
+    """Thread-safe collector: the pipeline adds finished frames, anyone reads summaries.
+
+    Besides the ring behind :meth:`summary`, every frame is observed into Prometheus histograms (seconds, over the
+    whole run) on :attr:`registry`, a registry of this object's own (never the client's global one, so several
+    ``Metrics`` in one process do not clash): ``vigil_stage_latency_seconds{stream, stage}``,
+    ``vigil_glass_to_render_seconds{stream}`` and ``vigil_glass_to_alert_seconds``. A negative duration (a stamp
+    never set) is observed as 0 so that the histograms' sums only grow."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self.streams: dict[str, StreamMetrics] = {}
         self.started = time.monotonic()
         self.alert_ms: deque = deque(maxlen=10000)  # glass-to-alert: capture of the raising frame -> dispatched
+        self.registry = CollectorRegistry()
+        self.stage_latency = Histogram(
+            "vigil_stage_latency_seconds", "Per-stage latency of processed frames in seconds.", ("stream", "stage"),
+            registry=self.registry, buckets=LATENCY_BUCKETS)
+        self.glass_to_render = Histogram(
+            "vigil_glass_to_render_seconds", "From capture to rendered, per processed frame, in seconds.",
+            ("stream",), registry=self.registry, buckets=LATENCY_BUCKETS)
+        self.glass_to_alert = Histogram(
+            "vigil_glass_to_alert_seconds", "From capture of the frame that raised an alert to its dispatch, seconds.",
+            registry=self.registry, buckets=LATENCY_BUCKETS)
 
     def add(self, stream: str, timing: FrameTiming) -> None:
+        """One finished (rendered) frame of ``stream``: counted, kept in the ring and observed in the histograms."""
         with self._lock:
-            m = self.streams.setdefault(stream, StreamMetrics())
+            m = self.streams.get(stream)
+            if m is None:
+                m = self.streams[stream] = StreamMetrics()
+                m.observers = (*(self.stage_latency.labels(stream, stage) for stage in STAGES),
+                               self.glass_to_render.labels(stream))
             m.frames += 1
             m.timings.append(timing)
             m.first = timing.rendered if m.first is None else m.first
             m.last = timing.rendered
+            observers = m.observers
+        named = timing.named()  # the histograms are thread-safe on their own: observed outside the lock
+        per_stage = stage_seconds(named)
+        for observer, seconds in zip(observers, (*(per_stage[s] for s in STAGES), glass_to_render_seconds(named))):
+            observer.observe(seconds if seconds > 0.0 else 0.0)  # NaN or negative: 0
 
     def alert(self, ms: float) -> None:
-        """An alert was dispatched ``ms`` after the frame that raised it was captured."""
+        """An alert was dispatched ``ms`` milliseconds after the frame that raised it was captured."""
         with self._lock:
             self.alert_ms.append(ms)
+        self.glass_to_alert.observe(ms / 1000 if ms > 0.0 else 0.0)
 
     def recent_fps(self, stream: str, window: int = 30) -> float:
         with self._lock:

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 from edge_app.alerts.board import ACTIONS, AlertBoard
 from edge_app.errors import VigilError
 from edge_app.render.hub import FrameHub, encode_jpeg
-from edge_app.web.prometheus import render as render_prometheus
+from edge_app.web.prometheus import CONTENT_TYPE, CollectorRegistry, generate_latest, serve_registry
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +66,15 @@ class OperatorServer:
 
     def __init__(self, hub: FrameHub, snapshot: Callable[[], dict], host: str = "127.0.0.1", port: int = 8090,
                  token: str | None = None, mjpeg_fps: float = 10.0, jpeg_quality: int = 80,
-                 board: AlertBoard | None = None, control: ConfigControl | None = None):
+                 board: AlertBoard | None = None, control: ConfigControl | None = None,
+                 registry: CollectorRegistry | None = None):
         if host not in LOOPBACK and not token:
             raise VigilError(f"server.host {host}: a token (server.token) is required when serving beyond "
                              f"127.0.0.1")
         self.hub, self.snapshot, self.host, self.port, self.board = hub, snapshot, host, port, board or AlertBoard()
         self.token, self.mjpeg_fps, self.jpeg_quality = token, mjpeg_fps, jpeg_quality
         self.control = control
+        self.registry = serve_registry(snapshot, registry)  # /metrics: Metrics.registry's histograms + snapshot
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
@@ -186,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             alert = ALERT_PATH.match(url.path)
             if url.path == "/metrics":
-                self._send(200, render_prometheus(srv.snapshot()).encode(), "text/plain; version=0.0.4")
+                self._send(200, generate_latest(srv.registry), CONTENT_TYPE)
             elif url.path == "/health":
                 snap = srv.snapshot()
                 self._json(200, {"streams": {s: v["status"] for s, v in snap.get("sources", {}).items()},

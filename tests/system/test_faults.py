@@ -16,6 +16,7 @@ import time
 import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from edge_app.sources.capture import SourceSpec
 from support import ControlRoom, need_shared, wait_for
@@ -32,14 +33,16 @@ def get(url: str) -> str:
 def statuses(url: str, room: ControlRoom) -> dict:
     """What each place says of the faulty stream `cam` and of `other` right now."""
     health = json.loads(get(url + "health"))["streams"]
-    metrics = get(url + "metrics")
+    metrics = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(get(url + "metrics")) for s in f.samples}
     mqtt = {}
     with room.lock:
         for topic, payload, _ in room.messages:
             if topic.endswith("/status"):
                 mqtt[topic.split("/")[1]] = json.loads(payload)["status"]
-    return {"health": health, "metrics_cam_up": 'vigil_source_up{stream="cam",status="online"} 1' in metrics,
-            "metrics_cam_reconnecting": 'vigil_source_up{stream="cam",status="reconnecting"} 0' in metrics,
+    return {"health": health, "metrics_cam_up": metrics.get(("vigil_source_up", (("stream", "cam"),))) == 1,
+            "metrics_cam_reconnecting": metrics.get(("vigil_source_status",
+                                                     (("status", "reconnecting"), ("stream", "cam")))) == 1,
             "mqtt": mqtt}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import socket
 import subprocess
 import time
@@ -10,6 +9,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from edge_app.errors import VigilError
 from edge_app.web.server import FrameHub, OperatorServer
@@ -109,12 +109,17 @@ def test_live_run_serves_annotated_view_and_metrics(manifest):
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.5)
                 continue
-            found = re.search(r'^vigil_frames_total\{stream="cam1"\} (\d+)$', body, re.M)
-            if found and int(found.group(1)) > 0:
-                counts.append(int(found.group(1)))
+            samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                       for f in text_string_to_metric_families(body) for s in f.samples}
+            if samples.get(("vigil_frames_total", (("stream", "cam1"),)), 0) > 0:
+                counts.append(samples[("vigil_frames_total", (("stream", "cam1"),))])
                 time.sleep(1.0)
         assert len(counts) == 2 and counts[1] > counts[0], counts
-        assert 'vigil_source_up{stream="cam1",status="online"} 1' in body
+        assert samples[("vigil_source_up", (("stream", "cam1"),))] == 1
+        assert samples[("vigil_source_status", (("status", "online"), ("stream", "cam1")))] == 1
+        # the histograms count the same frames (observed just after the count: compared with the scrape before)
+        assert samples[("vigil_glass_to_render_seconds_count", (("stream", "cam1"),))] >= counts[0]
+        assert samples[("vigil_stage_latency_seconds_count", (("stage", "infer"), ("stream", "cam1")))] >= counts[0]
         frames = read_mjpeg_frames(base + "stream.mjpg?fps=10", 2)
         assert frames[0].shape == (480, 640, 3)
         assert b'"cam1": "online"' in get(base + "health").read()

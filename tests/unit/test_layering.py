@@ -8,8 +8,9 @@ def test_runtime_dependencies_are_minimal():
 
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {d.split("=")[0].split(">")[0].split("<")[0].strip() for d in deps}
-    # paho: MQTT; av: PyAV; ruamel.yaml: the zone editor keeps the config file's comments
-    assert names == {"openvino", "opencv-python", "numpy", "pyyaml", "paho-mqtt", "av", "ruamel.yaml"}
+    # paho: MQTT; av: PyAV; ruamel.yaml: the zone editor keeps the config file's comments; prometheus_client: /metrics
+    assert names == {"openvino", "opencv-python", "numpy", "pyyaml", "paho-mqtt", "av", "ruamel.yaml",
+                     "prometheus_client"}
 
 
 def import_graph() -> dict[str, set[str]]:
