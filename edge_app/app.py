@@ -136,8 +136,8 @@ def stream_analyzers(cfg: Config, stack: PoseStack, stream: str, old: list[Analy
 
 
 def build_sinks(cfg: Config) -> list[Sink]:
-    """Networked alert sinks from ``alerts`` in the config (MQTT, the webhook); built, not started. Raises
-    VigilError when an outbox folder cannot be written."""
+    """Networked alert sinks from ``alerts`` in the config (MQTT, the webhook, Apprise notifications); built, not
+    started. Raises VigilError when an outbox folder cannot be written."""
     sinks: list[Sink] = []
     if cfg.alerts.mqtt.enabled:
         from edge_app.alerts.mqtt import MqttSink
@@ -147,6 +147,10 @@ def build_sinks(cfg: Config) -> list[Sink]:
         from edge_app.alerts.webhook import WebhookSink
 
         sinks.append(WebhookSink(cfg.alerts.webhook))
+    if cfg.alerts.notify.enabled:
+        from edge_app.alerts.notify import NotifySink
+
+        sinks.append(NotifySink(cfg.alerts.notify))
     return sinks
 
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from edge_app.alerts.evidence import EvidenceSettings
 from edge_app.alerts.mqtt import MqttSettings
+from edge_app.alerts.notify import AppriseSettings
 from edge_app.alerts.webhook import WebhookSettings
 from edge_app.analysis.fall import FallSettings
 from edge_app.analysis.fatigue import FatigueSettings
@@ -117,6 +118,8 @@ class AnalysisConfig:
 class AlertsConfig:
     mqtt: MqttSettings = option(factory=MqttSettings, doc="events and status to an MQTT broker, spooled on disk")
     webhook: WebhookSettings = option(factory=WebhookSettings, doc="events POSTed to a URL, spooled on disk")
+    notify: AppriseSettings = option(factory=AppriseSettings,
+                                     doc="notifications through Apprise (e-mail, ntfy, Telegram, ...), spooled on disk")
     evidence: EvidenceSettings = option(factory=EvidenceSettings, doc="snapshot and clip of every raised alert")
     event_log_max_mb: float = option(50.0, "--events file size at which it is rotated (FILE.1 ... FILE.N)")
     event_log_backups: int = option(5, "rotated event logs kept")
@@ -238,8 +241,10 @@ def zones_for(cfg: Config, source: str) -> list[ZoneConfig]:
 def _resolve_paths(cfg: Config) -> Config:
     """Relative folders (models, compiled-model cache, alert outboxes, evidence) made absolute under the home."""
     mqtt, hook, evidence = cfg.alerts.mqtt, cfg.alerts.webhook, cfg.alerts.evidence
+    notify = cfg.alerts.notify
     alerts = dataclasses.replace(cfg.alerts, mqtt=dataclasses.replace(mqtt, spool_dir=in_home(mqtt.spool_dir)),
                                  webhook=dataclasses.replace(hook, spool_dir=in_home(hook.spool_dir)),
+                                 notify=dataclasses.replace(notify, spool_dir=in_home(notify.spool_dir)),
                                  evidence=dataclasses.replace(evidence, dir=in_home(evidence.dir)))
     cache = cfg.inference.cache_dir
     inference = dataclasses.replace(cfg.inference, cache_dir=None if cache is None else in_home(cache))
