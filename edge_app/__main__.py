@@ -66,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     h = sub.add_parser("health", help="ask a running Vigil's /health (exit 0: serving, no stream offline)")
     h.add_argument("--config", type=Path, default=None, help="the running Vigil's config (its server section)")
     h.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer")
+    u = sub.add_parser("users", help="console accounts: add (or change), list, remove")
+    u.add_argument("action", choices=["add", "list", "remove"])
+    u.add_argument("name", nargs="?", help="the user's name (add, remove)")
+    u.add_argument("--role", choices=["viewer", "operator", "admin"], default="operator",
+                   help="viewer watches; operator also acknowledges and clears; admin also edits zones and config")
+    u.add_argument("--password-stdin", action="store_true",
+                   help="read the password from standard input (scripts) instead of asking twice")
+    u.add_argument("--config", type=Path, default=None, help="the config naming the database (storage.path)")
     c = sub.add_parser("config", help="validate a config, or describe every key")
     c.add_argument("--config", type=Path, default=None)
     c.add_argument("--describe", action="store_true", help="list every key with type, default and description")
@@ -273,7 +281,7 @@ def cmd_run(args) -> int:
 def monitor(args, cfg, sources: list[str], show: bool, record: Path | None, duration: float | None) -> int:
     """Build the app from the config and the command line (app.py), run it until the sources end, a limit is
     reached or a signal stops it, and print (and with --stats write) its summary."""
-    from edge_app.app import build_pose_stack, build_runner, build_sinks
+    from edge_app.app import build_pose_stack, build_runner, build_sinks, check_server_access, open_storage
     from edge_app.errors import VigilError
 
     if args.max_frames is not None and args.max_frames < 1:
@@ -291,10 +299,13 @@ def monitor(args, cfg, sources: list[str], show: bool, record: Path | None, dura
     if unknown:
         raise VigilError(f"--crop names no source: {', '.join(sorted(unknown))} "
                          f"(sources: {', '.join(s.name for s in specs)})")
+    db = open_storage(cfg)
+    server = server_override(cfg.server, args.http)
+    check_server_access(server, db)  # before the models load: a refusal is said at once
     runner = build_runner(cfg, build_pose_stack(cfg, len(specs)), specs, record=record, show=show,
                           kiosk=args.kiosk or cfg.display.kiosk, events=args.events, max_frames=args.max_frames,
-                          duration=duration, server=server_override(cfg.server, args.http), sinks=build_sinks(cfg),
-                          catch_signals=True)
+                          duration=duration, server=server,
+                          sinks=build_sinks(cfg, db), catch_signals=True, db=db)
     summary = runner.run()
     print(json.dumps(summary, indent=2))
     if args.stats:
@@ -306,8 +317,42 @@ def monitor(args, cfg, sources: list[str], show: bool, record: Path | None, dura
     return 0
 
 
+def cmd_users(args) -> int:
+    """`users add NAME --role R` (password asked twice, or --password-stdin), `users list`, `users remove NAME`:
+    console accounts in the box's database; a running Vigil sees the change at once."""
+    import getpass
+
+    from edge_app.app import open_storage
+    from edge_app.config import load_config
+    from edge_app.errors import VigilError
+    from edge_app.web.accounts import Accounts
+
+    cfg = load_config(args.config)
+    if args.action != "list" and not args.name:
+        raise VigilError(f"users {args.action}: give the user's name")
+    accounts = Accounts(open_storage(cfg))
+    if args.action == "list":
+        for name, role in accounts.users():
+            print(f"{name}\t{role}")
+        return 0
+    if args.action == "remove":
+        accounts.remove(args.name)
+        print(f"removed {args.name} (their sessions ended)")
+        return 0
+    Accounts.check(args.name, role=args.role)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise VigilError("the two passwords differ: nothing changed")
+    accounts.add(args.name, args.role, password)
+    print(f"{args.name} is a console {args.role} ({cfg.storage.path})")
+    return 0
+
+
 HANDLERS = {"config": cmd_config, "evaluate": cmd_evaluate, "benchmark": cmd_benchmark, "demo": cmd_demo,
-            "run": cmd_run, "models": cmd_models, "health": cmd_health}
+            "run": cmd_run, "models": cmd_models, "health": cmd_health, "users": cmd_users}
 
 
 def main(argv: list[str] | None = None) -> int:

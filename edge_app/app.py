@@ -10,6 +10,7 @@ from pathlib import Path
 from edge_app.alerts.board import AlertBoard
 from edge_app.alerts.bus import EventBus, EventLog, LogSink
 from edge_app.alerts.evidence import EvidenceRecorder
+from edge_app.alerts.history import AlertHistory
 from edge_app.alerts.sink import Sink
 from edge_app.analysis.base import Analyzer
 from edge_app.analysis.fall import FallAnalyzer
@@ -31,6 +32,7 @@ from edge_app.render.renderer import Renderer
 from edge_app.render.window import Window
 from edge_app.runner import Runner
 from edge_app.sources.capture import CaptureThread, SourceSpec, probe
+from edge_app.storage.db import Database
 from edge_app.stream import StreamProcessor
 from edge_app.timing import Metrics
 from edge_app.tracking.tracker import Tracker, TrackerSettings
@@ -135,31 +137,51 @@ def stream_analyzers(cfg: Config, stack: PoseStack, stream: str, old: list[Analy
     return [running[a.name] if a.name in running and running[a.name].retune(a) else a for a in wanted]
 
 
-def build_sinks(cfg: Config) -> list[Sink]:
-    """Networked alert sinks from ``alerts`` in the config (MQTT, the webhook, Apprise notifications); built, not
-    started. Raises VigilError when an outbox folder cannot be written."""
+def open_storage(cfg: Config) -> Database:
+    """The box's database (``storage`` in the config); VigilError naming the file when it cannot be opened."""
+    return Database(cfg.storage.path, cfg.storage.max_days, cfg.storage.max_mb)
+
+
+def check_server_access(server: ServerConfig | None, db: Database) -> None:
+    """Refuse, before anything starts, a console served beyond loopback that nobody would have to log in to: it
+    needs console accounts or a token (VigilError naming the address)."""
+    from edge_app.web.accounts import Accounts
+    from edge_app.web.server import LOOPBACK
+
+    if server is None or not server.enabled or server.host in LOOPBACK or server.token or Accounts(db).any():
+        return
+    raise VigilError(f"server.host {server.host} (config or --http): serving beyond 127.0.0.1 needs console accounts "
+                     f"(vigil users add NAME --role operator) or a token (server.token)")
+
+
+def build_sinks(cfg: Config, db: Database) -> list[Sink]:
+    """Networked alert sinks from ``alerts`` in the config (MQTT, the webhook), their outboxes on ``db`` (an earlier
+    version's outbox in a sink's ``spool_dir`` is imported); built, not started."""
+    from edge_app.alerts.spool import Spool
+
     sinks: list[Sink] = []
     if cfg.alerts.mqtt.enabled:
         from edge_app.alerts.mqtt import MqttSink
 
-        sinks.append(MqttSink(cfg.alerts.mqtt))
+        sinks.append(MqttSink(cfg.alerts.mqtt, Spool(db, "mqtt", legacy=cfg.alerts.mqtt.spool_dir)))
     if cfg.alerts.webhook.enabled:
         from edge_app.alerts.webhook import WebhookSink
 
-        sinks.append(WebhookSink(cfg.alerts.webhook))
+        sinks.append(WebhookSink(cfg.alerts.webhook, Spool(db, "webhook", legacy=cfg.alerts.webhook.spool_dir)))
     if cfg.alerts.notify.enabled:
         from edge_app.alerts.notify import NotifySink
 
-        sinks.append(NotifySink(cfg.alerts.notify))
+        sinks.append(NotifySink(cfg.alerts.notify, Spool(db, "apprise", legacy=cfg.alerts.notify.spool_dir)))
     return sinks
 
 
 def build_runner(cfg: Config, stack: PoseStack, specs: list[SourceSpec], record: Path | None = None,
                  show: bool = False, kiosk: bool = False, events: Path | None = None, max_frames: int | None = None,
                  duration: float | None = None, log_every: float = 10.0, server: ServerConfig | None = None,
-                 sinks: list[Sink] | None = None, catch_signals: bool = False) -> Runner:
+                 sinks: list[Sink] | None = None, catch_signals: bool = False, db: Database | None = None) -> Runner:
     """Everything a run needs, from the config and the command line, nothing started: file sources are probed
-    (one decoded frame), the event log and evidence folders checked. ``sinks``: the networked alert sinks
+    (one decoded frame), the event log and evidence folders checked, the database opened (``db``, by default the
+    config's ``storage``), the console's TLS certificate loaded or made. ``sinks``: the networked alert sinks
     (``build_sinks``); ``server``: the operator server's settings (None or disabled: no server). Raises VigilError
     naming the source, file or folder that is wrong."""
     if not specs:
@@ -191,10 +213,25 @@ def build_runner(cfg: Config, stack: PoseStack, specs: list[SourceSpec], record:
     processors = {s.name: StreamProcessor(s.name, cfg, stack.engine(cfg), Tracker(stack.tracker_settings(cfg)),
                                           stream_analyzers(cfg, stack, s.name), ZoneGate(zones_for(cfg, s.name)))
                   for s in specs}
-    metrics, board, hub = Metrics(), AlertBoard(), FrameHub()
+    db = db if db is not None else open_storage(cfg)
+    check_server_access(server, db)
+    history = AlertHistory(db)
+    restored = history.open_alerts()
+    if restored:
+        log.warning("%d alert(s) of an earlier run still open (not cleared): on the board until an operator clears "
+                    "them", len(restored))
+    metrics, board, hub = Metrics(), AlertBoard(on_change=history.save, restored=restored), FrameHub()
+    tls = None
+    if server is not None and server.enabled and server.tls.enabled:
+        from edge_app.web.tls import server_context
+
+        tls = server_context(server.tls, server.host)
+    from edge_app.web.accounts import Accounts
+
+    accounts = Accounts(db, server.session_hours if server is not None else 12.0)
     evidence = cfg.alerts.evidence if cfg.alerts.evidence.enabled else None
     event_log = EventLog(events, int(cfg.alerts.event_log_max_mb * 2**20), cfg.alerts.event_log_backups)
-    bus = EventBus(board, metrics, evidence, [LogSink(), event_log, *(sinks or [])], annotate=annotate_alert)
+    bus = EventBus(board, metrics, evidence, [LogSink(), event_log, history, *(sinks or [])], annotate=annotate_alert)
     renderer = Renderer(names, metrics, stack.landmarks.compiled.device, stack.landmarks.run.name, record,
                         Window(kiosk=kiosk) if show else None, lossless=all(s.lossless for s in specs), hub=hub,
                         board=board, evidence=EvidenceRecorder(evidence) if evidence else None)
@@ -204,4 +241,4 @@ def build_runner(cfg: Config, stack: PoseStack, specs: list[SourceSpec], record:
 
     return Runner(cfg, [CaptureThread(s) for s in specs], processors, bus, renderer, hub, metrics, board, models,
                   server=server, max_frames=max_frames, duration=duration, log_every=log_every,
-                  catch_signals=catch_signals, retuned=retuned)
+                  catch_signals=catch_signals, retuned=retuned, history=history, accounts=accounts, tls=tls)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from edge_app.analysis.zones import ZoneConfig
 from edge_app.errors import ConfigError
 from edge_app.home import in_home, vigil_home
 from edge_app.schema import build, load_yaml, option
+from edge_app.storage.db import StorageSettings
 
 Precision = Literal["auto", "int8", "bf16", "f16", "f32"]
 
@@ -78,24 +80,40 @@ class PoseConfig:
             raise ValueError("tiles must be at least [1, 1]")
 
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """The ``server.tls`` config section."""
+
+    enabled: bool = option(False, "serve the console over HTTPS")
+    cert: Path | None = option(None, "PEM certificate (chain) file; null: a self-signed one is made in self_signed_dir")
+    key: Path | None = option(None, "PEM private key of cert")
+    self_signed_dir: Path = option(Path("data/tls"), "where the self-signed certificate is kept (relative: from the "
+                                                     "Vigil home)")
+
+    def validate(self) -> None:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("give both cert and key, or neither (a self-signed certificate is made)")
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     enabled: bool = option(True, "serve the operator view (MJPEG), /metrics (Prometheus) and /health over HTTP")
-    host: str = option("127.0.0.1", "address to listen on; anything but loopback requires a token")
+    host: str = option("127.0.0.1", "address to listen on; anything but loopback requires console accounts "
+                                    "(vigil users add) or a token")
     port: int = option(8090, "TCP port (0 = any free port, logged at start)")
-    token: str | None = option(None, "bearer token clients must send (Authorization header or ?token=)",
-                               secret=True)
+    token: str | None = option(None, "bearer token of machine clients (Prometheus, scripts: Authorization header "
+                                     "or ?token=); browsers log in with console accounts", secret=True)
     mjpeg_fps: float = option(10.0, "default frame rate of /stream.mjpg (clients may ask ?fps=N, up to 30)")
     jpeg_quality: int = option(80, "JPEG quality of the stream and snapshots (10-100)")
+    session_hours: float = option(12.0, "a console login lasts this long (hours)")
+    tls: TlsSettings = option(factory=TlsSettings, doc="HTTPS: a provided certificate or a self-signed one")
 
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0-65535, got {self.port}")
-        if self.enabled and self.host not in LOOPBACK_HOSTS and not self.token:
-            raise ValueError(f"host {self.host} is not loopback: set token too")
+        if not 0 < self.session_hours <= 24 * 90:
+            raise ValueError("session_hours must be in (0, 2160]")
         if not 0 < self.mjpeg_fps <= 30:
             raise ValueError("mjpeg_fps must be in (0, 30]")
         if not 10 <= self.jpeg_quality <= 100:
@@ -165,6 +183,8 @@ class Config:
     analysis: AnalysisConfig = option(factory=AnalysisConfig, doc="what is analysed per person")
     alerts: AlertsConfig = option(factory=AlertsConfig, doc="where events go besides the screen and --events")
     server: ServerConfig = option(factory=ServerConfig, doc="operator HTTP endpoints on the box")
+    storage: StorageSettings = option(factory=StorageSettings, doc="the box's database: alert history, outboxes, "
+                                                                 "console accounts")
     display: DisplayConfig = option(factory=DisplayConfig, doc="the on-screen operator window")
     sources: list[SourceConfig] = option(factory=list, doc="streams watched when no --source is given")
     zones: list[ZoneConfig] = option(factory=list, doc="named polygons of a source's picture with an alert rule "
@@ -249,4 +269,11 @@ def _resolve_paths(cfg: Config) -> Config:
     cache = cfg.inference.cache_dir
     inference = dataclasses.replace(cfg.inference, cache_dir=None if cache is None else in_home(cache))
     models = dataclasses.replace(cfg.models, dir=in_home(cfg.models.dir).resolve())
-    return dataclasses.replace(cfg, alerts=alerts, inference=inference, models=models)
+    db = os.environ.get("VIGIL_DB")  # a container or a test run may place the database elsewhere
+    storage = dataclasses.replace(cfg.storage, path=Path(db) if db else in_home(cfg.storage.path))
+    tls = cfg.server.tls
+    tls = dataclasses.replace(tls, self_signed_dir=in_home(tls.self_signed_dir),
+                              cert=None if tls.cert is None else in_home(tls.cert),
+                              key=None if tls.key is None else in_home(tls.key))
+    server = dataclasses.replace(cfg.server, tls=tls)
+    return dataclasses.replace(cfg, alerts=alerts, inference=inference, models=models, storage=storage, server=server)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from edge_app.alerts.board import AlertBoard
 from edge_app.alerts.bus import EventBus
+from edge_app.alerts.history import AlertHistory
 from edge_app.analysis.base import Analyzer
 from edge_app.config import Config, ServerConfig, check_source_names, load_config, zones_for
 from edge_app.config_edit import save_zones
@@ -39,6 +40,7 @@ from edge_app.io_faults import IO_FAULTS
 from edge_app.render.hub import FrameHub
 from edge_app.render.renderer import Processed, Renderer
 from edge_app.sources.capture import CaptureThread, redact
+from edge_app.storage.db import Database
 from edge_app.stream import PoseResult, StreamProcessor, StreamResult
 from edge_app.timing import Metrics, rss_mb
 
@@ -56,7 +58,8 @@ class Runner:
     ``max_frames``/``duration`` (seconds): limits, or None; ``log_every``: seconds between status lines;
     ``catch_signals``: SIGINT and SIGTERM stop the run gracefully and SIGHUP reloads the config (the `run`
     command); ``retuned(config, stream, running analyzers)``: a stream's analyzers under a reloaded config (None: no
-    reload)."""
+    reload); ``history``: the alert history on the box's database (None: none kept); ``accounts``: console accounts
+    (web/accounts.py); ``tls``: the console's TLS context, or None for plain HTTP."""
 
     RELOADABLE = ("analysis", "per_source", "zones")  # the sections a reload swaps in; the rest wait for a restart
 
@@ -64,7 +67,8 @@ class Runner:
                  bus: EventBus, renderer: Renderer, hub: FrameHub, metrics: Metrics, board: AlertBoard,
                  models: dict, server: ServerConfig | None = None, max_frames: int | None = None,
                  duration: float | None = None, log_every: float = 10.0, catch_signals: bool = False,
-                 retuned: Callable[[Config, str, list[Analyzer]], list[Analyzer]] | None = None):
+                 retuned: Callable[[Config, str, list[Analyzer]], list[Analyzer]] | None = None,
+                 history: AlertHistory | None = None, accounts=None, tls=None):
         self.cfg, self.captures, self.processors, self.bus = cfg, captures, processors, bus
         self.renderer, self.hub, self.metrics, self.board, self.models = renderer, hub, metrics, board, models
         self.server_settings = server if server is not None and server.enabled else None
@@ -77,6 +81,9 @@ class Runner:
         self.processed = 0
         self.server = None  # the operator server, while the run is on
         self.retuned = retuned
+        self.history, self.accounts, self.tls = history, accounts, tls
+        self.db: Database | None = history.db if history is not None else None
+        self._pruned = 0.0  # monotonic time of the history's last pruning
         self.scheduler = AsyncScheduler()  # every stream's inference in flight together (inference/scheduler.py)
         self._by_name = {c.spec.name: [c] for c in captures}
         self._analysing = 0  # frames past their pose stage, not yet finished
@@ -328,7 +335,9 @@ class Runner:
             self.server = OperatorServer(self.hub, self.snapshot, s.host, s.port, s.token, s.mjpeg_fps,
                                          s.jpeg_quality, self.board,
                                          self if self.retuned is not None else None,
-                                         registry=self.metrics.registry).start()
+                                         registry=self.metrics.registry, history=self.history,
+                                         accounts=self.accounts, tls=self.tls,
+                                         evidence_dir=self.cfg.alerts.evidence.dir).start()
         for processor in self.processors.values():
             processor.engine.warm_up()
         for cap in self.captures:
@@ -346,6 +355,8 @@ class Runner:
         self.bus.close()
         if self.server is not None:
             self.server.stop()
+        if self.db is not None:
+            self.db.close()
 
     def _run(self) -> dict:
         try:
@@ -363,6 +374,7 @@ class Runner:
             if self.duration is not None and time.monotonic() - started >= self.duration:
                 break
             last_log = self._periodic(started, last_log)
+            self._prune_history()
             self._apply_reload()
             self._status_changes()
             self.bus.operator_actions()
@@ -379,6 +391,17 @@ class Runner:
         for _, pose in self.scheduler.drain(DRAIN_S):  # frames in flight at the end are finished, not lost
             if pose is not None:
                 self._analyse(pose, start_next=False)
+
+    def _prune_history(self, every_s: float = 3600.0) -> None:
+        """Keep the history within its age and size bounds: at start, then hourly."""
+        now = time.monotonic()
+        if self.db is None or (self._pruned and now - self._pruned < every_s):
+            return
+        self._pruned = now
+        removed = self.db.prune()
+        if removed:
+            log.info("history: %d old alert(s) removed to keep %s under %.0f MB", removed, self.db.path,
+                     self.db.max_mb)
 
     def summary(self) -> dict:
         """The run's summary: per-stream statistics, sources, hints, paused analyzers, people per frame, models."""

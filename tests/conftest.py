@@ -3,6 +3,7 @@ integration, tests/system: system), so `pytest -m unit` and `make test-fast` run
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -37,6 +38,13 @@ def _test_home() -> Path:
 
 if "VIGIL_HOME" not in os.environ:
     os.environ["VIGIL_HOME"] = str(_test_home())
+
+
+def pytest_runtest_setup(item):
+    """Each test's Vigil keeps its database (alert history, outboxes, accounts) apart: an alert one test left open
+    never shows on another's board. (A hook, not a fixture, so hypothesis' tests take it too.)"""
+    name = hashlib.sha1(item.nodeid.encode()).hexdigest()[:16]
+    os.environ["VIGIL_DB"] = str(Path(os.environ["VIGIL_HOME"]) / "data" / f"{name}.db")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -221,3 +221,22 @@ class ControlRoom:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+def outbox(sink: str) -> list[dict]:
+    """The records waiting in ``sink``'s outbox (``mqtt``, ``webhook``, ``notify``) in this test's database (the
+    ``VIGIL_DB`` every test gets, tests/conftest.py), read as the next start of Vigil would read them."""
+    from edge_app.alerts.spool import Spool
+    from edge_app.storage.db import Database
+
+    db = Database(Path(os.environ["VIGIL_DB"]))
+    try:
+        return Spool(db, sink).pending()
+    finally:
+        db.close()
+
+
+def database_bytes() -> str:
+    """This test's database file and its write-ahead log as text (to look for what must never be stored)."""
+    db = Path(os.environ["VIGIL_DB"])
+    return "".join(p.read_bytes().decode("latin-1") for p in (db, Path(f"{db}-wal")) if p.is_file())

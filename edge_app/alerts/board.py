@@ -16,9 +16,11 @@ import dataclasses
 import itertools
 import queue
 import re
+import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -74,6 +76,7 @@ class Alert:
     cleared_by: str | None = None  # "analysis" when the analyzer cleared it, else the operator's name
     cleared_wall: float | None = None
     snapshot: str | None = None  # evidence file, when evidence is on
+    restored: bool = False  # raised by an earlier run and still open: its track number names nobody on screen now
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -90,16 +93,24 @@ class Request:
 
 
 class AlertBoard:
-    """Alerts of every stream, newest last; keeps the ``keep`` most recent (active ones are never dropped)."""
+    """Alerts of every stream, newest last; keeps the ``keep`` most recent (active ones are never dropped).
 
-    def __init__(self, keep: int = 200):
+    ``on_change(alert)`` is called on the pipeline thread with a copy of every alert raised or changed (the alert
+    history keeps them, history/alerts.py); ``restored``: alerts still open from an earlier run, taken back so a
+    restart never forgets an alert nobody handled."""
+
+    def __init__(self, keep: int = 200, on_change: Callable[[Alert], None] | None = None,
+                 restored: list[Alert] = ()):
         self.keep = keep
+        self.on_change = on_change or (lambda alert: None)
         self._lock = threading.Lock()
         self._alerts: OrderedDict[str, Alert] = OrderedDict()
         self._thumbnails: dict[str, bytes] = {}
         self._requests: queue.Queue[Request] = queue.Queue()
         self._ids = itertools.count(1)
-        self._prefix = f"{int(time.time()):x}"  # ids stay unique across restarts of the app
+        self._prefix = f"{int(time.time()):x}{secrets.token_hex(2)}"  # ids unique across runs, even two a second
+        for alert in restored:
+            self._alerts[alert.id] = dataclasses.replace(alert, restored=True)
 
     # --- the pipeline thread -----------------------------------------------------------------------------------
     def observe(self, event: Event) -> Event:
@@ -113,21 +124,30 @@ class AlertBoard:
             with self._lock:
                 self._alerts[alert.id] = alert
                 self._trim()
+            self.on_change(dataclasses.replace(alert))
             return dataclasses.replace(event, details={**event.details, "alert_id": alert.id})
         if event.state == EventState.CLEARED:
             types = {event.type, "fall_long_lie"} if event.type == "fall" else {event.type}
-            named = None
+            named, changed = None, []
             with self._lock:
                 for alert in self._alerts.values():
                     if (alert.stream, alert.track_id) == (event.stream, event.track_id) and alert.type in types \
-                            and alert.state != AlertState.CLEARED:
+                            and alert.state != AlertState.CLEARED and self._ours(alert):
                         alert.state, alert.cleared_by = AlertState.CLEARED, "analysis"
                         alert.cleared_wall = event.wall_time
+                        changed.append(dataclasses.replace(alert))
                         if alert.type == event.type and named is None:
                             named = alert.id
+            for alert in changed:
+                self.on_change(alert)
             if named is not None and "alert_id" not in event.details:
                 return dataclasses.replace(event, details={**event.details, "alert_id": named})
         return event
+
+    def _ours(self, alert: Alert) -> bool:
+        """Whether this run raised ``alert`` (a restored one belongs to an earlier run's track of the same number:
+        only an operator clears it)."""
+        return not alert.restored
 
     def apply_requests(self) -> list[Event]:
         """Apply the operators' queued actions; returns the events they make (one per alert changed)."""
@@ -153,6 +173,7 @@ class AlertBoard:
                     changed.append(dataclasses.replace(alert))
                 req.result.append(dataclasses.replace(targets[0]) if targets else None)
             for alert in changed:
+                self.on_change(alert)
                 state = EventState.ACKNOWLEDGED if req.action == OperatorAction.ACK else EventState.CLEARED
                 events.append(Event(alert.type, alert.stream, alert.track_id, state, alert.score, alert.media_time,
                                     now, {"alert_id": alert.id, "by": req.by, "via": req.via}))

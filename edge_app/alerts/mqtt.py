@@ -88,7 +88,9 @@ class MqttSettings:
                                                  "the machine); also names this box's availability topic")
     status_expiry_s: float = option(30.0, "a stream's retained status expires this long after it was last sent "
                                           "(re-sent every third of it while Vigil runs)")
-    spool_dir: Path = option(Path(".cache/vigil/spool/mqtt"), "on-disk outbox for events not yet delivered")
+    spool_dir: Path = option(Path(".cache/vigil/spool/mqtt"),
+                             "the sink's folder (an earlier version's outbox here is moved into storage.path, where "
+                             "undelivered events now wait)")
     home_assistant: bool = option(False, "announce a binary sensor per stream and alert type to Home Assistant (MQTT "
                                          "discovery), ON while such an alert is open")
     discovery_prefix: str = option("homeassistant", "Home Assistant's MQTT discovery prefix")
@@ -243,7 +245,7 @@ class MqttSink(OutboxSink):
         from paho.mqtt.properties import Properties
 
         # a failed publish means the connection went: ready() waits for the reconnect, so retries stay quick
-        super().__init__(spool or Spool(settings.spool_dir, "mqtt"), backoff_max_s=2.0)
+        super().__init__(spool or Spool.in_folder(settings.spool_dir, "mqtt"), backoff_max_s=2.0)
         self.s = settings
         self.connected = threading.Event()
         self.availability = f"{settings.topic_prefix}/{settings.client_id}/availability"
@@ -312,7 +314,7 @@ class MqttSink(OutboxSink):
                 client.reconnect_delay_set(min_delay=5, max_delay=60)  # do not fight over it every second
             else:
                 log.warning("MQTT %s: disconnected (%s); events wait in %s", self.where, reason_code,
-                            self.spool.folder)
+                            self.spool.where)
         self.connected.clear()
 
     def topic(self, stream: str, kind: str) -> str:

@@ -74,7 +74,9 @@ class AppriseSettings:
     attach_snapshot: bool = option(True, "attach the alert's snapshot (JPEG) when there is one")
     timeout_s: float = option(10.0, "seconds to wait for a service to connect and to answer")
     backoff_max_s: float = option(60.0, "longest wait between retries")
-    spool_dir: Path = option(Path(".cache/vigil/spool/apprise"), "on-disk outbox for notifications not yet sent")
+    spool_dir: Path = option(Path(".cache/vigil/spool/apprise"),
+                             "the sink's folder (an earlier version's outbox here is moved into storage.path, where "
+                             "undelivered events now wait)")
 
     def validate(self) -> None:
         if self.enabled and not self.urls:
@@ -184,19 +186,14 @@ def _apprise():
     return apprise
 
 
-def _outbox(folder: Path, name: str) -> Spool:
-    """The sink's outbox in ``folder`` (the outbox's constructor is being moved to the box's database: either one)."""
-    in_folder = getattr(Spool, "in_folder", None)
-    return in_folder(folder, name) if in_folder is not None else Spool(folder, name)
-
-
 class NotifySink(OutboxSink):
     """Alert events as Apprise notifications to ``settings.urls``, with the snapshot attached, through the shared
     outbox worker (alerts/outbox.py); see the module docstring. Only the event states and types the settings name
     are sent; stream status is not."""
 
     def __init__(self, settings: AppriseSettings, spool: Spool | None = None):
-        super().__init__(spool or _outbox(settings.spool_dir, "apprise"), backoff_max_s=settings.backoff_max_s)
+        super().__init__(spool or Spool.in_folder(settings.spool_dir, "apprise"),
+                         backoff_max_s=settings.backoff_max_s)
         self.s = settings
         self.services = [scheme_of(u) for u in settings.urls]
         self.name = f"notify ({', '.join(self.services) or 'no URL'})"

@@ -110,5 +110,5 @@ class OutboxSink(SinkBase):
         left = len(self.spool.pending())
         if left:
             log.warning("%s: %d event(s) not yet delivered stay in %s and go out at the next start", self.name,
-                        left, self.spool.folder)
+                        left, self.spool.where)
         self.stop_worker()

@@ -36,7 +36,9 @@ class WebhookSettings:
     timeout_max_s: float = option(60.0, "longest wait for an answer from a slow receiver")
     backoff_max_s: float = option(60.0, "longest wait between retries")
     info_events: bool = option(False, "also POST info events (posture changes); alerts always go first")
-    spool_dir: Path = option(Path(".cache/vigil/spool/webhook"), "on-disk outbox for events not yet delivered")
+    spool_dir: Path = option(Path(".cache/vigil/spool/webhook"),
+                             "the sink's folder (an earlier version's outbox here is moved into storage.path, where "
+                             "undelivered events now wait)")
 
     def validate(self) -> None:
         if self.enabled and urlsplit(self.url).scheme not in ("http", "https"):
@@ -76,7 +78,7 @@ class WebhookSink(OutboxSink):
     module docstring. Stream status is not posted: a webhook carries events only (MQTT keeps status)."""
 
     def __init__(self, settings: WebhookSettings, spool: Spool | None = None):
-        super().__init__(spool or Spool(settings.spool_dir, "webhook"), backoff_max_s=settings.backoff_max_s)
+        super().__init__(spool or Spool.in_folder(settings.spool_dir, "webhook"), backoff_max_s=settings.backoff_max_s)
         self.s = settings
         self.where = redacted(settings.url)
         self.name = f"webhook {self.where}"

@@ -36,6 +36,12 @@ class Processed:
     zones: tuple[ZoneConfig, ...] = ()  # the stream's zones in force, drawn under everything else
 
 
+def alert_name(alert: Alert) -> str:
+    """How the banner names an alert: its type and person, or its type and "earlier run" for one restored from a
+    run before a restart (its person number is no one's now)."""
+    return f"{alert.type.upper()} {'(earlier run)' if alert.restored else f'#{alert.track_id}'}"
+
+
 class Renderer(threading.Thread):
     """Draws skeletons, track IDs, postures and the HUD; shows a window and/or records the (mosaic) video."""
 
@@ -102,7 +108,8 @@ class Renderer(threading.Thread):
         alerts = self.board.open_alerts(item.frame.stream)
         by_track: dict[int, list[Alert]] = {}
         for a in alerts:
-            by_track.setdefault(a.track_id, []).append(a)
+            if not a.restored:  # an earlier run's track number names nobody on screen now
+                by_track.setdefault(a.track_id, []).append(a)
         for t in item.tracks:
             mine = by_track.get(t.id)
             if mine:
@@ -113,8 +120,8 @@ class Renderer(threading.Thread):
             draw_skeleton(canvas, t.landmarks, t.box, label, highlight=colour)
         if alerts:
             lead = alerts[0]
-            parts = [f"{a.type.upper()} #{a.track_id}" for a in alerts if a.state == "active"]
-            acked = [f"{a.type.upper()} #{a.track_id}" for a in alerts if a.state != "active"]
+            parts = [alert_name(a) for a in alerts if a.state == "active"]
+            acked = [alert_name(a) for a in alerts if a.state != "active"]
             if parts:
                 text = "  ".join(parts) + ("   [A] acknowledge" if self.window is not None else "")
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 
@@ -13,15 +14,20 @@ UNHEALTHY = ("offline",)  # a stream in this state makes the box unhealthy; reco
 
 def check_health(server: ServerConfig, timeout: float = 5.0) -> tuple[bool, str]:
     """Ask ``/health`` of the Vigil serving with ``server`` settings on this machine (a wildcard host is asked on
-    loopback; the token is sent when there is one). Returns (healthy, one line for the log): healthy when it
-    answers and no stream is offline."""
+    loopback; the token is sent when there is one; over HTTPS the certificate is not checked: the question goes to
+    this machine). Returns (healthy, one line for the log): healthy when it answers and no stream is offline."""
     host = "127.0.0.1" if server.host in ("0.0.0.0", "", "::") else server.host
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{server.port}/health"
+    scheme = "https" if server.tls.enabled else "http"
+    url = f"{scheme}://{host if ':' not in host else f'[{host}]'}:{server.port}/health"
+    context = None
+    if server.tls.enabled:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     request = urllib.request.Request(url)
     if server.token:
         request.add_header("Authorization", f"Bearer {server.token}")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             data = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return False, f"unhealthy: {url} answered {exc.code} {exc.reason}"

@@ -1,10 +1,17 @@
 """The operator's HTTP endpoints on the box: the browser console, the annotated views as MJPEG, a snapshot, the
-alert board's JSON API (list, thumbnails, acknowledge, clear), Prometheus metrics and health.
+alert board's JSON API (list, thumbnails, acknowledge, clear), the alert history (filters, paging, snapshots and
+H.264 clips with HTTP range requests), Prometheus metrics and health.
 
-Bound to 127.0.0.1 by default. On any other address a token is required (``Authorization: Bearer <token>`` or
-``?token=``), compared in constant time. Actions (POST) also need a JSON body and, when the browser sends an
-``Origin``, one that matches the server's own host, so another web page cannot acknowledge alerts behind the
-operator's back.
+Who may do what (web/accounts.py):
+- once console accounts exist (``vigil users add``), every browser logs in (``POST /api/login``: a session cookie,
+  HttpOnly, SameSite=Strict, Secure over HTTPS) and its role decides: a viewer watches, an operator acknowledges and
+  clears (recorded under the logged-in name), an admin edits zones and reloads the config; failed logins are
+  rate-limited per address and per name and never say which part was wrong;
+- machine clients (Prometheus, scripts) send the token (``Authorization: Bearer <token>`` or ``?token=``, compared
+  in constant time), which acts as ``api`` with every right;
+- a box with neither serves only 127.0.0.1 (its local console acts as ``local``).
+Actions (POST) also need a JSON body and, when the browser sends an ``Origin``, one that matches the server's own
+host, so another web page cannot act behind the operator's back. With ``server.tls`` the console is HTTPS only.
 
 The server never touches the pipeline's threads: the render thread publishes each view to a :class:`FrameHub`
 (references, no copy, no encoding) and every client encodes JPEGs in its own thread at the rate it asked for, so a
@@ -18,19 +25,23 @@ import hmac
 import json
 import logging
 import re
+import ssl
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from edge_app.alerts.board import ACTIONS, AlertBoard
+from edge_app.alerts.history import AlertHistory, HistoryQuery
 from edge_app.errors import VigilError
 from edge_app.render.hub import FrameHub, encode_jpeg
+from edge_app.web.accounts import Accounts, LoginLimiter, Role, User
 from edge_app.web.prometheus import CONTENT_TYPE, CollectorRegistry, generate_latest, serve_registry
 
 log = logging.getLogger(__name__)
@@ -67,13 +78,21 @@ class OperatorServer:
     def __init__(self, hub: FrameHub, snapshot: Callable[[], dict], host: str = "127.0.0.1", port: int = 8090,
                  token: str | None = None, mjpeg_fps: float = 10.0, jpeg_quality: int = 80,
                  board: AlertBoard | None = None, control: ConfigControl | None = None,
-                 registry: CollectorRegistry | None = None):
-        if host not in LOOPBACK and not token:
-            raise VigilError(f"server.host {host}: a token (server.token) is required when serving beyond "
-                             f"127.0.0.1")
+                 registry: CollectorRegistry | None = None, *, history: AlertHistory | None = None,
+                 accounts: Accounts | None = None, tls: ssl.SSLContext | None = None,
+                 evidence_dir: Path | None = None):
+        if host not in LOOPBACK and not token and not (accounts is not None and accounts.any()):
+            raise VigilError(f"server.host {host}: serving beyond 127.0.0.1 needs console accounts (vigil users add "
+                             f"NAME --role operator) or a token (server.token)")
+        if host not in LOOPBACK and tls is None and accounts is not None and accounts.any():
+            log.warning("server.host %s: console passwords and sessions cross the network unencrypted; turn on "
+                        "server.tls", host)
         self.hub, self.snapshot, self.host, self.port, self.board = hub, snapshot, host, port, board or AlertBoard()
         self.token, self.mjpeg_fps, self.jpeg_quality = token, mjpeg_fps, jpeg_quality
         self.control = control
+        self.history, self.accounts, self.tls = history, accounts, tls
+        self.evidence_dir = evidence_dir.resolve() if evidence_dir is not None else None
+        self.limiter = LoginLimiter()
         self.registry = serve_registry(snapshot, registry)  # /metrics: Metrics.registry's histograms + snapshot
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -85,12 +104,12 @@ class OperatorServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}/"
 
     def start(self) -> OperatorServer:
         handler = type("Handler", (_Handler,), {"server_ref": self})
         try:
-            self._httpd = _Server((self.host, self.port), handler)
+            self._httpd = _Server((self.host, self.port), handler, self.tls)
         except OSError as exc:
             why = "address in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
             raise VigilError(f"server {self.host}:{self.port}: cannot listen ({why}); set server.port in the "
@@ -109,12 +128,37 @@ class OperatorServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def authorised(self, headers, query: dict) -> bool:
-        if not self.token:
-            return True
-        given = headers.get("Authorization", "")
-        given = given[7:] if given.startswith("Bearer ") else (query.get("token") or [""])[0]
-        return hmac.compare_digest(given.encode(), self.token.encode())
+    def login_required(self) -> bool:
+        """Whether browsers must log in (console accounts exist; asked at each request, so an account added with
+        ``vigil users add`` while Vigil runs counts at once)."""
+        return self.accounts is not None and self.accounts.any()
+
+    def user(self, headers, query: dict) -> User | None:
+        """Who a request comes from (see the module docstring), or None when it must authenticate first."""
+        if self.token:
+            given = headers.get("Authorization", "")
+            given = given[7:] if given.startswith("Bearer ") else (query.get("token") or [""])[0]
+            if given and hmac.compare_digest(given.encode(), self.token.encode()):
+                return User("api", Role.ADMIN, "token")
+        if self.login_required():
+            session = session_cookie(headers)
+            return self.accounts.session(session) if session else None
+        if self.token:
+            return None
+        return User("local", Role.ADMIN, "local")  # no accounts, no token: only served on loopback (see __init__)
+
+
+SESSION_COOKIE = "vigil_session"
+
+
+def session_cookie(headers) -> str | None:
+    """The session token of a request's cookie, or None."""
+    try:
+        jar = SimpleCookie(headers.get("Cookie", ""))
+    except CookieError:
+        return None
+    morsel = jar.get(SESSION_COOKIE)
+    return morsel.value if morsel is not None else None
 
 
 class _Server(ThreadingHTTPServer):
@@ -122,24 +166,37 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def handle_error(self, request, client_address) -> None:
-        """One log line instead of socketserver's traceback on stderr: a client that hangs up or stalls is routine
+        """One log line instead of socketserver's traceback on stderr: a client that hangs up or stalls, or fails
+        the TLS handshake (plain HTTP to the HTTPS port, a browser that refuses the certificate), is routine
         (debug); anything else is a fault of ours (warning, counted in ``OperatorServer.failures``)."""
         exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError)):
+        if isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLError)):
             log.debug("http client %s went away: %s", client_address[0], type(exc).__name__)
             return
         self.RequestHandlerClass.server_ref.failures += 1
         log.warning("http request from %s failed: %s: %s", client_address[0], type(exc).__name__, exc)
 
-    def __init__(self, address, handler):
+    def __init__(self, address, handler, tls: ssl.SSLContext | None = None):
         if ":" in address[0]:
             import socket
 
             self.address_family = socket.AF_INET6
+        self.tls = tls
         super().__init__(address, handler)
 
+    def get_request(self):
+        """Each connection wrapped in TLS when it is on; the handshake runs in the connection's own thread
+        (``_Handler.setup``), so a client that stalls in it never holds up the others."""
+        sock, address = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
-ALERT_PATH = re.compile(r"^/api/alerts/([A-Za-z0-9-]{1,40})/(thumbnail\.jpg|ack|clear)$")
+
+ALERT_PATH = re.compile(r"^/api/alerts/([A-Za-z0-9-]{1,40})/(thumbnail\.jpg|snapshot\.jpg|clip\.mp4|events|ack|"
+                        r"clear)$")
+RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+MAX_LOGIN_BODY = 1024
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -147,16 +204,24 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 10.0  # a client that stalls mid-request or sits idle on a kept-alive connection frees its thread
 
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()  # in this connection's thread (see _Server.get_request)
+        super().setup()
+
     def log_message(self, fmt: str, *args) -> None:  # requests are not worth a log line each (token in URLs)
         log.debug("http %s %s", self.command, self.path.split("?")[0])
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
         self.send_response(status)
         self._close_after_post()
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
@@ -166,24 +231,43 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "POST":
             self.send_header("Connection", "close")
 
-    def _json(self, status: int, body: dict) -> None:
-        self._send(status, json.dumps(body).encode(), "application/json")
+    def _json(self, status: int, body: dict, headers: dict | None = None) -> None:
+        self._send(status, json.dumps(body).encode(), "application/json", headers)
 
-    def _authorised(self, query: dict) -> bool:
-        if self.server_ref.authorised(self.headers, query):
-            return True
-        self.send_response(401)
-        self._close_after_post()
-        self.send_header("WWW-Authenticate", "Bearer")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        return False
+    def _user(self, query: dict, needed: Role = Role.VIEWER) -> User | None:
+        """The request's user when they may do what needs ``needed``; else the refusal is sent (401: log in or
+        send the token; 403: the role does not allow it) and None returned."""
+        srv = self.server_ref
+        user = srv.user(self.headers, query)
+        if user is None:
+            self.send_response(401)
+            self._close_after_post()
+            self.send_header("WWW-Authenticate", "Bearer")
+            body = json.dumps({"error": "log in first", "login": srv.login_required()}).encode()
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return None
+        if not user.role.allows(needed):
+            self._json(403, {"error": f"{user.name} is a {user.role}: only an {needed} or above may do this"})
+            return None
+        return user
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         srv = self.server_ref
         url = urlsplit(self.path)
         query = parse_qs(url.query)
-        if not self._authorised(query):
+        if url.path in ("/", "/index.html"):  # the page itself holds nothing: it asks for a login when needed
+            self._send(200, CONSOLE.read_bytes(), "text/html; charset=utf-8")
+            return
+        if url.path == "/api/me":
+            user = srv.user(self.headers, query)
+            self._json(200, {"user": user.name if user else None, "role": user.role if user else None,
+                             "via": user.via if user else None, "login_required": srv.login_required()})
+            return
+        local_health = url.path == "/health" and self.client_address[0] in ("127.0.0.1", "::1")
+        if not local_health and self._user(query) is None:  # health checks on the box need no account
             return
         try:
             alert = ALERT_PATH.match(url.path)
@@ -197,17 +281,15 @@ class _Handler(BaseHTTPRequestHandler):
                                  "config": snap.get("config", {})})
             elif url.path == "/api/state":
                 self._json(200, self._state())
+            elif url.path == "/api/history":
+                self._history(query)
             elif url.path == "/api/zones":
                 if srv.control is None:
                     self._json(404, {"error": "this run has no config to edit"})
                 else:
                     self._json(200, srv.control.zones())
-            elif alert and alert.group(2) == "thumbnail.jpg":
-                jpeg = srv.board.thumbnail(alert.group(1))
-                if jpeg is None:
-                    self._send(404, b"no thumbnail for this alert\n", "text/plain")
-                else:
-                    self._send(200, jpeg, "image/jpeg")
+            elif alert and alert.group(2) in ("thumbnail.jpg", "snapshot.jpg", "clip.mp4", "events"):
+                self._alert_file(alert.group(1), alert.group(2))
             elif url.path == "/snapshot.jpg":
                 _, image = srv.hub.newer_than(0, 2.0, (query.get("stream") or [None])[0])
                 if image is None:
@@ -216,52 +298,161 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(200, encode_jpeg(image, srv.jpeg_quality), "image/jpeg")
             elif url.path == "/stream.mjpg":
                 self._stream(query)
-            elif url.path in ("/", "/index.html"):
-                self._send(200, CONSOLE.read_bytes(), "text/html; charset=utf-8")
             else:
                 self._send(404, b"not found\n", "text/plain")
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    def do_POST(self) -> None:  # noqa: N802
+    # --- history and evidence ------------------------------------------------------------------------------------
+    def _history(self, query: dict) -> None:
+        """``GET /api/history?stream=&type=&state=&since=&until=&limit=&offset=``: a page of alerts, newest first."""
         srv = self.server_ref
-        url = urlsplit(self.path)
-        if not self._authorised(parse_qs(url.query)):
+        if srv.history is None:
+            self._json(404, {"error": "this run keeps no history"})
             return
-        alert = ALERT_PATH.match(url.path)
-        config_path = url.path in ("/api/zones", "/api/config/reload")
-        if not config_path and (not alert or alert.group(2) not in ACTIONS):
-            self._json(404, {"error": "not found (POST /api/alerts/<id>/ack or /clear, /api/zones, "
-                                      "/api/config/reload)"})
+
+        def one(key: str) -> str | None:
+            value = (query.get(key) or [""])[0].strip()
+            return value or None
+
+        try:
+            since, until = one("since"), one("until")
+            page = HistoryQuery(stream=one("stream"), type=one("type"), state=one("state"),
+                                since=float(since) if since else None, until=float(until) if until else None,
+                                limit=min(500, max(1, int(one("limit") or 50))), offset=max(0, int(one("offset") or 0)))
+        except ValueError:
+            self._json(400, {"error": "since and until are Unix seconds, limit and offset whole numbers"})
             return
+        rows, total = srv.history.page(page)
+        for row in rows:
+            row["snapshot"] = self._evidence(row["snapshot"]) is not None
+            row["clip"] = self._evidence(row["clip"]) is not None
+        self._json(200, {"alerts": rows, "total": total, "limit": page.limit, "offset": page.offset,
+                         "streams": srv.history.streams()})
+
+    def _evidence(self, stored: str | None) -> Path | None:
+        """A snapshot or clip named in the history, when it still exists inside the evidence folder (a path that
+        leads anywhere else is never served)."""
+        root = self.server_ref.evidence_dir
+        if not stored or root is None:
+            return None
+        path = Path(stored).resolve()
+        return path if path.is_relative_to(root) and path.is_file() else None
+
+    def _alert_file(self, alert_id: str, what: str) -> None:
+        srv = self.server_ref
+        if what == "thumbnail.jpg":
+            jpeg = srv.board.thumbnail(alert_id)
+            if jpeg is not None:
+                self._send(200, jpeg, "image/jpeg")
+                return
+            what = "snapshot.jpg"  # an alert of an earlier run: its snapshot file stands in
+        row = srv.history.get(alert_id) if srv.history is not None else None
+        if what == "events":
+            if row is None:
+                self._json(404, {"error": f"no alert {alert_id} in the history"})
+            else:
+                self._json(200, {"alert": row, "events": srv.history.events_of(alert_id)})
+            return
+        stored = row and (row["snapshot"] if what == "snapshot.jpg" else row["clip"])
+        path = self._evidence(stored)
+        if path is None:
+            self._send(404, f"no {what[:-4]} for alert {alert_id}\n".encode(), "text/plain")
+        elif what == "snapshot.jpg":
+            self._send(200, path.read_bytes(), "image/jpeg")
+        else:
+            self._file_range(path, "video/mp4")
+
+    def _file_range(self, path: Path, content_type: str) -> None:
+        """A file with HTTP range requests (RFC 9110 section 14; one range), as browsers' video players ask."""
+        size = path.stat().st_size
+        wanted = RANGE.match(self.headers.get("Range", "").strip())
+        start, end, status = 0, size - 1, 200
+        if wanted and (wanted.group(1) or wanted.group(2)):
+            first, last = wanted.groups()
+            if first:
+                start, end = int(first), min(int(last), size - 1) if last else size - 1
+            else:
+                start = max(0, size - int(last))
+            if start > end or start >= size:
+                self._send(416, b"", "text/plain", {"Content-Range": f"bytes */{size}"})
+                return
+            status = 206
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Cache-Control", "private, max-age=3600")  # evidence never changes once written
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            left = end - start + 1
+            while left > 0:
+                chunk = fh.read(min(left, 256 * 1024))
+                if not chunk:
+                    break
+                self.wfile.write(chunk)
+                left -= len(chunk)
+
+    # --- actions -------------------------------------------------------------------------------------------------
+    def _body(self, limit: int) -> dict | None:
+        """The request's JSON object (checks: same origin, JSON type, size); None when refused (already answered)."""
         origin = self.headers.get("Origin")
         if origin and urlsplit(origin).netloc != self.headers.get("Host"):
             self._json(403, {"error": "cross-origin request refused"})
-            return
+            return None
         if not self.headers.get("Content-Type", "").startswith("application/json"):
             self._json(415, {"error": "send a JSON body (Content-Type: application/json)"})
-            return
+            return None
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
-        limit = MAX_CONFIG_BODY if config_path else MAX_BODY
         if not 0 <= length <= limit:
             self._json(413, {"error": f"body must be 0-{limit} bytes"})
-            return
+            return None
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
         except (UnicodeDecodeError, json.JSONDecodeError):
             self._json(400, {"error": "body is not JSON"})
-            return
+            return None
         if not isinstance(body, dict):
             self._json(400, {"error": "body must be a JSON object"})
+            return None
+        return body
+
+    def do_POST(self) -> None:  # noqa: N802
+        srv = self.server_ref
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        if url.path in ("/api/login", "/api/logout"):
+            body = self._body(MAX_LOGIN_BODY)
+            if body is not None and url.path == "/api/login":
+                self._login(body)
+            elif body is not None:
+                self._logout()
+            return
+        alert = ALERT_PATH.match(url.path)
+        config_path = url.path in ("/api/zones", "/api/config/reload")
+        if not config_path and (not alert or alert.group(2) not in ACTIONS):
+            if self._user(query) is not None:
+                self._json(404, {"error": "not found (POST /api/alerts/<id>/ack or /clear, /api/zones, "
+                                          "/api/config/reload, /api/login, /api/logout)"})
+            return
+        user = self._user(query, Role.ADMIN if config_path else Role.OPERATOR)
+        if user is None:
+            return
+        body = self._body(MAX_CONFIG_BODY if config_path else MAX_BODY)
+        if body is None:
             return
         if config_path:
             self._config_post(url.path, body)
             return
-        try:
-            result = srv.board.request(alert.group(2), alert.group(1), body.get("by", "operator"), "console")
+        try:  # the name on the action is the logged-in user's, never one the browser sends
+            result = srv.board.request(alert.group(2), alert.group(1), user.name, "console" if user.via != "token"
+                                       else "api")
         except TimeoutError:
             self._json(503, {"error": "the pipeline is not running"})
             return
@@ -269,6 +460,45 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no alert {alert.group(1)}"})
         else:
             self._json(200, {"alert": result.to_dict()})
+
+    def _login(self, body: dict) -> None:
+        """``POST /api/login {"name", "password"}``: a session cookie, or one refusal that never says which part was
+        wrong; too many failures from one address or for one name: 429 with Retry-After."""
+        srv = self.server_ref
+        if srv.accounts is None or not srv.login_required():
+            self._json(404, {"error": "this box has no console accounts (vigil users add NAME --role operator)"})
+            return
+        name, password = str(body.get("name", ""))[:64], str(body.get("password", ""))[:1024]
+        address = self.client_address[0]
+        wait = srv.limiter.retry_after(address, name)
+        if wait > 0:
+            self._json(429, {"error": f"too many failed logins: try again in {int(wait) + 1} s"},
+                       {"Retry-After": str(int(wait) + 1)})
+            return
+        user = srv.accounts.authenticate(name, password)
+        if user is None:
+            srv.limiter.failed(address, name)
+            log.warning("console: failed login from %s", address)
+            self._json(401, {"error": "wrong name or password"})
+            return
+        srv.limiter.succeeded(address, name)
+        token = srv.accounts.start_session(user)
+        if token is None:
+            self._json(503, {"error": "the box cannot keep a session now (its disk refuses writes)"})
+            return
+        log.info("console: %s (%s) logged in from %s", user.name, user.role, address)
+        secure = "; Secure" if srv.tls else ""
+        self._json(200, {"user": user.name, "role": user.role},
+                   {"Set-Cookie": f"{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; "
+                                  f"Max-Age={int(srv.accounts.session_s)}{secure}"})
+
+    def _logout(self) -> None:
+        srv = self.server_ref
+        token = session_cookie(self.headers)
+        if token and srv.accounts is not None:
+            srv.accounts.end_session(token)
+        self._json(200, {"user": None}, {"Set-Cookie": f"{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; "
+                                                       f"Max-Age=0"})
 
     def _config_post(self, path: str, body: dict) -> None:
         """The zone editor's save and the console's "apply": 200 with the result, 400 with the reason refused."""
@@ -294,8 +524,10 @@ class _Handler(BaseHTTPRequestHandler):
         alerts = []
         for a in srv.board.alerts():
             item = a.to_dict()
-            item["snapshot"] = bool(item["snapshot"])  # a path on the box: the console needs only whether it exists
-            item["thumbnail"] = srv.board.thumbnail(a.id) is not None
+            snapshot = self._evidence(a.snapshot)
+            item["snapshot"] = snapshot is not None  # a path on the box: the console needs only whether it exists
+            item["thumbnail"] = snapshot is not None or srv.board.thumbnail(a.id) is not None
+            item["clip"] = self._evidence(a.snapshot[:-4] + ".mp4" if a.snapshot else None) is not None
             alerts.append(item)
         return {"streams": streams, "alerts": alerts, "time": time.time(), "instance": srv.instance,
                 "config": snap.get("config", {})}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 
@@ -45,3 +46,21 @@ def console():
     yield server, board, worker
     worker.stop()
     server.stop()
+
+
+def chromium(accept_self_signed: bool = False):
+    """Headless Chromium under Selenium (Debian's chromium and chromium-driver); skips the test when missing.
+    ``accept_self_signed``: trust any certificate (a console on HTTPS with Vigil's self-signed one)."""
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("needs Debian's chromium and chromium-driver (make setup installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1400,900", "--autoplay-policy=no-user-gesture-required"):
+        options.add_argument(arg)
+    if accept_self_signed:
+        options.accept_insecure_certs = True
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)

@@ -5,7 +5,6 @@ going away."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ from edge_app.alerts.board import AlertBoard
 from edge_app.web.server import FrameHub, OperatorServer
 from helpers.console import (
     PipelineThread,
+    chromium,
     raised,
 )
 from support import PYTHON, REPO, ControlRoom, free_port, need_shared, wait_for
@@ -46,9 +46,11 @@ def test_state_lists_streams_and_alerts_and_actions_reach_the_board(console):
     assert len(state["instance"]) == 12
     assert [(a["id"], a["state"], a["severity"], a["thumbnail"]) for a in state["alerts"]] == [
         (alert_id, "active", "critical", False)]
+    # a box without accounts serves only loopback: its console acts as "local", whatever name a browser sends
     status, body = post(f"{server.url}api/alerts/{alert_id}/ack", json.dumps({"by": "Ana"}).encode())
-    assert status == 200 and body["alert"]["state"] == "acknowledged" and body["alert"]["acknowledged_by"] == "Ana"
-    assert [(e.state, e.details["by"], e.details["via"]) for e in worker.events] == [("acknowledged", "Ana", "console")]
+    assert status == 200 and body["alert"]["state"] == "acknowledged" and body["alert"]["acknowledged_by"] == "local"
+    assert [(e.state, e.details["by"], e.details["via"]) for e in worker.events] == [
+        ("acknowledged", "local", "console")]
     assert post(f"{server.url}api/alerts/{alert_id}/clear")[1]["alert"]["state"] == "cleared"
     assert post(f"{server.url}api/alerts/nope/ack")[0] == 404
     with pytest.raises(urllib.error.HTTPError) as err:
@@ -103,18 +105,6 @@ def test_the_pipeline_not_running_is_a_clear_503(console):
     assert status == 503 and "not running" in body["error"]
 
 
-def chromium():
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        pytest.skip("needs Debian's chromium and chromium-driver (make setup installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,900"):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
 FRAME_PIXELS = """
 const img = document.querySelector('.tile[data-stream="hall"] img');
 if (!img || !img.naturalWidth) return null;
@@ -155,14 +145,20 @@ def test_console_in_chromium_shows_frames_and_a_real_fall_and_its_acknowledgemen
                 return False
 
         wait_for(console_up, 60, "the console to listen")
+        added = subprocess.run([PYTHON, "-m", "edge_app", "users", "add", "Tester", "--role", "operator",
+                                "--password-stdin"], input="tester-pass-1\n", capture_output=True, text=True, cwd=REPO)
+        assert added.returncode == 0, added.stderr
         browser = chromium()
         browser.get(f"http://127.0.0.1:{port}/")
-        operator = browser.find_element("id", "operator")
-        operator.clear()
-        operator.send_keys("Tester")
-        browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", operator)
+        # the box has an account (added while Vigil runs: it counts at once): the page asks to log in
+        wait_for(lambda: browser.find_element("id", "login").is_displayed(), 15, "the login form")
+        browser.find_element("id", "login-name").send_keys("Tester")
+        browser.find_element("id", "login-password").send_keys("tester-pass-1")
+        browser.find_element("css selector", "#login button").click()
+        wait_for(lambda: browser.find_element("id", "who").text == "Tester · operator", 10, "the login")
         # the page loads, the stream shows online, and frames arrive (the picture changes over time)
-        wait_for(lambda: "online" in browser.find_element("css selector", ".tile .status").text, 30, "online")
+        wait_for(lambda: "online" in "".join(t.text for t in browser.find_elements("css selector", ".tile .status")),
+                 30, "online")
         assert browser.find_element("css selector", ".tile .orientation").text == "(rotate 180)"
         first = wait_for(lambda: browser.execute_script(FRAME_PIXELS), 20, "a first frame")
         wait_for(lambda: browser.execute_script(FRAME_PIXELS) != first, 10, "a newer frame")
@@ -178,12 +174,15 @@ def test_console_in_chromium_shows_frames_and_a_real_fall_and_its_acknowledgemen
         wait_for(lambda: "acknowledged by Tester" in browser.find_element(
             "css selector", f"#alerts li[data-id='{alert_id}']").text, 10, "the acknowledgement in the list")
         browser.save_screenshot(str(tmp_path / "console.png"))  # kept with the test's files, to look at
+        session = f"vigil_session={browser.get_cookie('vigil_session')['value']}"
         # the app took it: the board says so, and the on-screen banner turned from red to the acknowledged colour
-        state = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5).read())
+        state = json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/state", headers={"Cookie": session}), timeout=5).read())
         mine = next(a for a in state["alerts"] if a["id"] == alert_id)
         assert mine["acknowledged_by"] == "Tester"
         if mine["state"] == "acknowledged":  # (the person may have got up since, and the analyzer cleared it)
-            jpeg = urllib.request.urlopen(f"http://127.0.0.1:{port}/snapshot.jpg?stream=hall", timeout=5).read()
+            jpeg = urllib.request.urlopen(urllib.request.Request(
+                f"http://127.0.0.1:{port}/snapshot.jpg?stream=hall", headers={"Cookie": session}), timeout=5).read()
             view = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
             band = np.median(view[:8, :, :].reshape(-1, 3), axis=0)
             assert band[0] > band[2], band  # slate blue, not red
@@ -224,7 +223,8 @@ def test_a_console_left_open_across_a_restart_says_offline_then_recovers_by_itse
                                 cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def tile_status():
-        return browser.find_element("css selector", ".tile .status").text
+        tiles = browser.find_elements("css selector", ".tile .status")  # none until the first state arrives
+        return tiles[0].text if tiles else ""
 
     vigil = start_vigil()
     browser = None

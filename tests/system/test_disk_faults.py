@@ -85,7 +85,7 @@ def test_the_event_log_on_a_full_disk_says_it_once_goes_on_and_recovers(mount, c
 
 def test_an_outbox_on_a_full_disk_keeps_events_in_memory_and_saves_them_later(mount, caplog):
     disk = mount(256)
-    spool = Spool(disk / "outbox", "webhook")
+    spool = Spool.in_folder(disk / "outbox", "webhook")
     fill(disk)
     with caplog.at_level("WARNING"):
         spool.put({"n": 1, "state": "raised"})
@@ -95,7 +95,7 @@ def test_an_outbox_on_a_full_disk_keeps_events_in_memory_and_saves_them_later(mo
     for p in disk.glob("filler*"):
         p.unlink()
     spool.put({"n": 3, "state": "raised"})
-    assert [r["n"] for r in Spool(disk / "outbox", "webhook").pending()] == [1, 2, 3]  # all on disk now
+    assert [r["n"] for r in Spool.in_folder(disk / "outbox", "webhook").pending()] == [1, 2, 3]  # all on disk now
 
 
 @pytest.mark.parametrize("what", ["evidence", "events"])

@@ -11,7 +11,7 @@ import pytest
 
 from edge_app.alerts.mqtt import MqttSettings, MqttSink
 from edge_app.alerts.spool import Spool
-from support import MOSQUITTO, Broker, ControlRoom, assert_clean_error, run_cli
+from support import MOSQUITTO, Broker, ControlRoom, assert_clean_error, outbox, run_cli
 
 
 def alert(i: int) -> dict:
@@ -53,7 +53,7 @@ def test_a_restart_resumes_the_spool_and_availability_is_published(broker, tmp_p
     for i in range(4):
         first.publish(alert(i))
     first.close(flush_timeout=0.5)  # Vigil stops with the broker unreachable: the alerts stay on disk
-    assert len(Spool(spool).pending()) == 4
+    assert len(Spool.in_folder(spool, "mqtt").pending()) == 4
     broker.start()
     second = MqttSink(MqttSettings(enabled=True, port=broker.port, spool_dir=spool, client_id="box-2")).start()
     try:
@@ -98,7 +98,7 @@ def test_a_real_fall_reaches_the_broker(broker, tmp_path, manifest):
         assert proc.returncode == 0, proc.stderr[-2000:]
         falls = [e for e in room.wait_events(1, 10) if e["type"] == "fall" and e["state"] == "raised"]
         assert len(falls) == 1 and falls[0]["stream"] == "bed-2" and falls[0]["score"] > 0.9
-        assert not Spool(tmp_path / "spool").pending()
+        assert not outbox("mqtt")
         assert "password" not in proc.stderr
     finally:
         room.close()

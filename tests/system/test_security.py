@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from helpers.security import CAM_SECRET, MQTT_SECRET
-from support import PYTHON, REPO, ControlRoom, free_port, need_shared
+from support import PYTHON, REPO, ControlRoom, database_bytes, free_port, need_shared
 
 HOOK_SECRET, SERVER_SECRET = "hook-T0ken", "server-T0ken"
 SECRETS = (CAM_SECRET, MQTT_SECRET, HOOK_SECRET, SERVER_SECRET)
@@ -62,8 +62,7 @@ def test_secrets_never_appear_anywhere(tmp_path, manifest, rtsp_server, broker):
     mqtt_payloads = "".join(p.decode("latin-1") for _, p, _ in room.messages)
     everything = {"stderr": err, "stdout": out, "events": events.read_text(), "stats": stats.read_text(),
                   "console and metrics": "".join(pages), "mqtt": mqtt_payloads,
-                  "spool": "".join(p.read_text() for folder in ("spool", "hook-spool")
-                                   for p in (tmp_path / folder).glob("*") if p.is_file())}
+                  "database (history, outboxes)": database_bytes()}
     for where, text in everything.items():
         for secret in SECRETS:
             assert secret not in text, f"{secret} in {where}"

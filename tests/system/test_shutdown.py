@@ -11,7 +11,7 @@ import time
 import cv2
 import pytest
 
-from support import MOSQUITTO, PYTHON, REPO, Broker, ControlRoom, free_port, need_shared, wait_for
+from support import MOSQUITTO, PYTHON, REPO, Broker, ControlRoom, free_port, need_shared, outbox, wait_for
 
 
 def start_vigil(cfg, source: str, events, *extra: str) -> subprocess.Popen:
@@ -57,9 +57,7 @@ def test_a_signal_drains_closes_the_clip_and_keeps_undelivered_alerts_for_the_ne
     while cap.read()[0]:
         frames += 1
     assert frames >= 15, frames  # the second before and the two after, closed properly: it decodes
-    from edge_app.alerts.spool import Spool
-
-    waiting = Spool(tmp_path / "spool", "mqtt").pending()  # read back from disk, as the next start will
+    waiting = outbox("mqtt")  # read back from the database, as the next start will
     assert [e["details"].get("alert_id") for e in waiting if e["state"] == "raised"] == \
         [raised[0]["details"]["alert_id"]], "the undelivered alert must wait on disk"
     assert "not yet delivered" in err

@@ -85,7 +85,7 @@ def test_cli_port_in_use_and_bad_http(manifest, tmp_path):
         assert_clean_error(proc, f"127.0.0.1:{port}", "address in use")
     assert_clean_error(run_cli("edge_app", "run", "--source", str(clip), "--http", "nowhere"), "--http 'nowhere'")
     assert_clean_error(run_cli("edge_app", "run", "--source", str(clip), "--http", "0.0.0.0:8000"),
-                       "--http '0.0.0.0:8000'", "token")
+                       "server.host 0.0.0.0 (config or --http)", "token")
     cfg = tmp_path / "open.yaml"
     cfg.write_text("server:\n  host: 0.0.0.0\n")
     assert_clean_error(run_cli("edge_app", "config", "--config", str(cfg)), "server", "token")

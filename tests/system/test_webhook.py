@@ -70,7 +70,7 @@ def test_events_raised_while_the_receiver_is_down_arrive_in_order(tmp_path):
         receiver.stop()
     finally:
         sink.close(0.5)
-    assert not Spool(tmp_path / "spool").pending()
+    assert not Spool.in_folder(tmp_path / "spool").pending()
 
 
 def test_undelivered_events_wait_for_the_next_start(tmp_path):
@@ -120,7 +120,7 @@ def test_alerts_never_wait_behind_info_events_on_a_slow_receiver(tmp_path, caplo
     """A receiver that takes everything but answers after the timeout: the fall goes first, the warning says it
     timed out, and with the timeout grown the slow receiver still gets every alert, confirmed."""
     receiver = Answering(lambda method, path: (200, {}, 0.8))
-    spool = Spool(tmp_path / "spool", "webhook")
+    spool = Spool.in_folder(tmp_path / "spool", "webhook")
     for record in (info(0), info(1), alert(2), alert(3)):  # waiting in the outbox, posture changes first
         spool.put(record)
     try:

@@ -138,3 +138,13 @@ def test_banner_and_box_take_the_severity_colour_then_the_acknowledged_one(type_
     assert np.abs(banner_colour(image) - expected(ACKNOWLEDGED)).max() < 4
     thumbnail = cv2.imdecode(np.frombuffer(board.thumbnail(event.details["alert_id"]), np.uint8), cv2.IMREAD_COLOR)
     assert thumbnail.shape == (240, 320, 3)  # made from the frame that raised it
+
+
+def test_an_alert_restored_from_an_earlier_run_keeps_its_banner_but_boxes_nobody():
+    earlier = AlertBoard()
+    earlier.observe(raised("fall", track=3))
+    board = AlertBoard(restored=earlier.alerts())  # the next run: its own person #3 is someone else
+    image = render_one(board)
+    assert np.abs(banner_colour(image) - expected(SEVERITY_COLOURS["critical"])).max() < 4  # still shouted
+    assert tuple(int(v) for v in image[150, 254]) != SEVERITY_COLOURS["critical"]  # but #3 is not boxed red
+    assert board.alerts()[0].restored and board.alerts()[0].to_dict()["restored"] is True

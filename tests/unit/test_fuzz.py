@@ -21,7 +21,7 @@ def test_a_damaged_spool_is_read_or_cleanly_refused(tmp_path_factory, outbox, de
     (folder / "outbox.jsonl").write_bytes(outbox)
     (folder / "delivered").write_bytes(delivered)
     try:
-        spool = Spool(folder)
+        spool = Spool.in_folder(folder)
     except VigilError as exc:
         one_line(exc)
         return

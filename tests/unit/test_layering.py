@@ -8,9 +8,10 @@ def test_runtime_dependencies_are_minimal():
 
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {d.split("=")[0].split(">")[0].split("<")[0].strip() for d in deps}
-    # paho: MQTT; av: PyAV; ruamel.yaml: the zone editor keeps the config file's comments; prometheus_client: /metrics
+    # paho: MQTT; av: PyAV; ruamel.yaml: the zone editor keeps the config file's comments; prometheus_client: /metrics;
+    # apprise: notifications; cryptography: the console's self-signed certificate
     assert names == {"openvino", "opencv-python", "numpy", "pyyaml", "paho-mqtt", "av", "ruamel.yaml",
-                     "prometheus_client"}
+                     "prometheus_client", "apprise", "cryptography"}
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -39,15 +39,15 @@ def test_event_log_keeps_only_the_configured_backups(tmp_path):
 
 
 def test_out_of_order_delivery_survives_a_restart(tmp_path):
-    spool = Spool(tmp_path / "s")
+    spool = Spool.in_folder(tmp_path / "s")
     records = [spool.put({"n": i}) for i in range(5)]
     spool.mark_delivered(records[3]["seq"])
     spool.mark_delivered(records[1]["seq"])
-    again = Spool(tmp_path / "s")
+    again = Spool.in_folder(tmp_path / "s")
     assert [r["n"] for r in again.pending()] == [0, 2, 4]
     for r in again.pending():
         again.mark_delivered(r["seq"])
-    assert Spool(tmp_path / "s").pending() == []
+    assert Spool.in_folder(tmp_path / "s").pending() == []
 
 
 def test_every_sink_is_a_context_manager_that_closes(tmp_path):
