@@ -88,7 +88,10 @@ def test_cli_port_in_use_and_bad_http(manifest, tmp_path):
                        "server.host 0.0.0.0 (config or --http)", "token")
     cfg = tmp_path / "open.yaml"
     cfg.write_text("server:\n  host: 0.0.0.0\n")
-    assert_clean_error(run_cli("edge_app", "config", "--config", str(cfg)), "server", "token")
+    # the file itself is valid (accounts live in the database, not the config): the run refuses it, before models load
+    assert run_cli("edge_app", "config", "--config", str(cfg)).returncode == 0
+    assert_clean_error(run_cli("edge_app", "run", "--config", str(cfg), "--source", str(clip), "--http", "0.0.0.0:0"),
+                       "server.host 0.0.0.0", "console accounts", "token")
 
 
 def test_live_run_serves_annotated_view_and_metrics(manifest):
