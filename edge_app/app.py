@@ -13,6 +13,7 @@ from edge_app.alerts.evidence import EvidenceRecorder
 from edge_app.alerts.history import AlertHistory
 from edge_app.alerts.sink import Sink
 from edge_app.analysis.base import Analyzer
+from edge_app.analysis.exercise import ExerciseAnalyzer
 from edge_app.analysis.fall import FallAnalyzer
 from edge_app.analysis.fatigue import FatigueAnalyzer
 from edge_app.analysis.posture import PostureAnalyzer
@@ -124,6 +125,8 @@ def build_analyzers(analysis: AnalysisConfig, stack: PoseStack, precision: str) 
         model = sequence_model(stack, analysis.fatigue.model, precision)
         if model is not None:
             analyzers.append(FatigueAnalyzer(model, analysis.fatigue))
+    if analysis.exercise.kind != "off":
+        analyzers.append(ExerciseAnalyzer(analysis.exercise))
     return analyzers
 
 

@@ -15,6 +15,7 @@ from edge_app.alerts.evidence import EvidenceSettings
 from edge_app.alerts.mqtt import MqttSettings
 from edge_app.alerts.notify import AppriseSettings
 from edge_app.alerts.webhook import WebhookSettings
+from edge_app.analysis.exercise import ExerciseSettings
 from edge_app.analysis.fall import FallSettings
 from edge_app.analysis.fatigue import FatigueSettings
 from edge_app.analysis.zones import ZoneConfig
@@ -130,6 +131,8 @@ class AnalysisConfig:
     posture: PostureConfig = option(factory=PostureConfig, doc="standing / sitting / lying per person")
     fall: FallSettings = option(factory=FallSettings, doc="fall alerts: sequence model + physical rules")
     fatigue: FatigueSettings = option(factory=FatigueSettings, doc="fatigue alerts: sequence model + hysteresis")
+    exercise: ExerciseSettings = option(factory=ExerciseSettings, doc="exercise repetitions and form (off unless a "
+                                                                      "kind is set, usually per source)")
 
 
 @dataclass(frozen=True)

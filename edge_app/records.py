@@ -242,3 +242,4 @@ class TrackView:
     landmarks: np.ndarray  # smoothed (33, 5)
     box: tuple[float, float, float, float]
     posture: str | None = None
+    note: str | None = None  # what an analyzer shows beside the person (the exercise counter and last verdict)

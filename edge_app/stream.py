@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from edge_app.analysis.base import Analyzer
+from edge_app.analysis.exercise import exercise_label
 from edge_app.analysis.posture import posture_of
 from edge_app.analysis.zones import ZoneConfig, ZoneGate
 from edge_app.config import Config
@@ -154,7 +155,7 @@ class StreamProcessor:
             for track in tracks:
                 events += analyzer.update(track, frame.stream, frame.media_time, frame.capture_wall)
             events += analyzer.end_frame(frame.stream, frame.media_time, frame.capture_wall)
-        views = [TrackView(t.id, t.smoothed.copy(), t.box, posture_of(t)) for t in tracks]
+        views = [TrackView(t.id, t.smoothed.copy(), t.box, posture_of(t), exercise_label(t)) for t in tracks]
         return StreamResult(frame, poses, tracks, self.zones.admit(events), views, timing, tuple(self.zones.zones))
 
     def reconfigure(self, cfg: Config, analyzers: list[Analyzer], zones: list[ZoneConfig]) -> None:

@@ -10,6 +10,7 @@ render) as it runs on a box, measured per scenario.
   as each goes, run alternately (see peers.py).
 - ``reconnect``: a camera's RTSP server killed (SIGKILL) and started again several times during a run: seconds from
   the server's return to the first frame analysed after it.
+- ``exercise``: what the exercise analyzer adds per person per frame, timed on the tracked poses of a real squat set.
 """
 
 from __future__ import annotations
@@ -166,3 +167,40 @@ def _wait(condition, timeout: float) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def exercise_cost(cfg: Config, stack: PoseStack, clip: Path, repeats: int) -> dict:
+    """Microseconds the exercise analyzer (squat and sit-to-stand tables) adds per person per frame: the clip's
+    confirmed tracks are collected once (pose engine and tracker, every frame), then each table's ``update`` is timed
+    over all of them ``repeats`` times (a fresh analyzer and track state each pass). Returns p50/p95/p99 per table and
+    the number of person-frames timed."""
+    from types import SimpleNamespace
+
+    from edge_app.analysis.exercise import ExerciseAnalyzer, ExerciseSettings
+    from edge_app.sources.reader import open_reader
+    from edge_app.tracking.tracker import Tracker
+
+    engine, tracker = stack.engine(cfg), Tracker(stack.tracker_settings(cfg))
+    reader = open_reader(str(clip), live=False)
+    poses: list[tuple[float, int, np.ndarray]] = []
+    while (picture := reader.read()) is not None:
+        for track in tracker.update(engine.process(picture.image), picture.pts):
+            if track.confirmed:
+                poses.append((picture.pts, track.id, track.smoothed.copy()))
+    reader.close()
+    out: dict = {"clip": clip.name, "person_frames": len(poses), "repeats": repeats}
+    for kind in ("squat", "sit_to_stand"):
+        samples = []
+        reps = 0
+        for _ in range(repeats):
+            analyzer = ExerciseAnalyzer(ExerciseSettings(kind=kind))
+            tracks: dict[int, SimpleNamespace] = {}
+            for t, track_id, landmarks in poses:
+                track = tracks.setdefault(track_id, SimpleNamespace(id=track_id, state={}))
+                track.smoothed = landmarks
+                start = time.perf_counter()
+                reps += len(analyzer.update(track, "bench", t, 0.0))
+                samples.append((time.perf_counter() - start) * 1e6)
+        out[kind] = {**{f"{k}_us": v for k, v in percentiles(samples).items()},
+                     "reps_per_pass": reps // max(repeats, 1)}
+    return out

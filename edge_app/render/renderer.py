@@ -116,7 +116,7 @@ class Renderer(threading.Thread):
                 label = f"#{t.id} {', '.join(a.type for a in mine).upper()}"
                 colour = alert_colour(mine[0].severity, mine[0].state != "active")
             else:
-                label, colour = f"#{t.id} {t.posture or ''}".strip(), None
+                label, colour = f"#{t.id} {t.posture or ''}".strip() + (f" | {t.note}" if t.note else ""), None
             draw_skeleton(canvas, t.landmarks, t.box, label, highlight=colour)
         if alerts:
             lead = alerts[0]
