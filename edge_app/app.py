@@ -3,12 +3,15 @@ analyzers, the alert sinks, and the runner that holds them (``build_runner``).""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+
 from edge_app.alerts.board import AlertBoard
-from edge_app.alerts.bus import EventBus, EventLog, LogSink
+from edge_app.alerts.bus import EventBus, EventLog, LogSink, MemorySink
 from edge_app.alerts.evidence import EvidenceRecorder
 from edge_app.alerts.history import AlertHistory
 from edge_app.alerts.sink import Sink
@@ -19,6 +22,7 @@ from edge_app.analysis.fatigue import FatigueAnalyzer
 from edge_app.analysis.posture import PostureAnalyzer
 from edge_app.analysis.sequence_model import SequenceModel
 from edge_app.analysis.zones import ZoneGate
+from edge_app.checks import ClipChecker, RunCheck
 from edge_app.config import AnalysisConfig, Config, ServerConfig, analysis_for, check_source_names, zones_for
 from edge_app.errors import VigilError
 from edge_app.inference.model_store import Chosen, ModelStore
@@ -181,12 +185,14 @@ def build_sinks(cfg: Config, db: Database) -> list[Sink]:
 def build_runner(cfg: Config, stack: PoseStack, specs: list[SourceSpec], record: Path | None = None,
                  show: bool = False, kiosk: bool = False, events: Path | None = None, max_frames: int | None = None,
                  duration: float | None = None, log_every: float = 10.0, server: ServerConfig | None = None,
-                 sinks: list[Sink] | None = None, catch_signals: bool = False, db: Database | None = None) -> Runner:
+                 sinks: list[Sink] | None = None, catch_signals: bool = False, db: Database | None = None,
+                 keep_history: bool = True) -> Runner:
     """Everything a run needs, from the config and the command line, nothing started: file sources are probed
     (one decoded frame), the event log and evidence folders checked, the database opened (``db``, by default the
     config's ``storage``), the console's TLS certificate loaded or made. ``sinks``: the networked alert sinks
-    (``build_sinks``); ``server``: the operator server's settings (None or disabled: no server). Raises VigilError
-    naming the source, file or folder that is wrong."""
+    (``build_sinks``); ``server``: the operator server's settings (None or disabled: no server); ``keep_history``:
+    False for a run that must leave the box's history alone (a console upload's check). Raises VigilError naming
+    the source, file or folder that is wrong."""
     if not specs:
         raise VigilError("no sources given")
     names = [s.name for s in specs]
@@ -216,25 +222,31 @@ def build_runner(cfg: Config, stack: PoseStack, specs: list[SourceSpec], record:
     processors = {s.name: StreamProcessor(s.name, cfg, stack.engine(cfg), Tracker(stack.tracker_settings(cfg)),
                                           stream_analyzers(cfg, stack, s.name), ZoneGate(zones_for(cfg, s.name)))
                   for s in specs}
-    db = db if db is not None else open_storage(cfg)
-    check_server_access(server, db)
-    history = AlertHistory(db)
-    restored = history.open_alerts()
-    if restored:
-        log.warning("%d alert(s) of an earlier run still open (not cleared): on the board until an operator clears "
-                    "them", len(restored))
-    metrics, board, hub = Metrics(), AlertBoard(on_change=history.save, restored=restored), FrameHub()
-    tls = None
+    history, accounts, tls, checker, restored = None, None, None, None, []
+    if keep_history:
+        db = db if db is not None else open_storage(cfg)
+        check_server_access(server, db)
+        history = AlertHistory(db)
+        restored = history.open_alerts()
+        if restored:
+            log.warning("%d alert(s) of an earlier run still open (not cleared): on the board until an operator "
+                        "clears them", len(restored))
+        from edge_app.web.accounts import Accounts
+
+        accounts = Accounts(db, server.session_hours if server is not None else 12.0)
+    metrics, hub = Metrics(), FrameHub()
+    board = AlertBoard(on_change=history.save, restored=restored) if history is not None else AlertBoard()
     if server is not None and server.enabled and server.tls.enabled:
         from edge_app.web.tls import server_context
 
         tls = server_context(server.tls, server.host)
-    from edge_app.web.accounts import Accounts
-
-    accounts = Accounts(db, server.session_hours if server is not None else 12.0)
+    if server is not None and server.enabled and server.uploads.enabled and history is not None:
+        checker = ClipChecker(server.uploads, server.uploads.dir, history.db, upload_check(cfg, stack))
     evidence = cfg.alerts.evidence if cfg.alerts.evidence.enabled else None
     event_log = EventLog(events, int(cfg.alerts.event_log_max_mb * 2**20), cfg.alerts.event_log_backups)
-    bus = EventBus(board, metrics, evidence, [LogSink(), event_log, history, *(sinks or [])], annotate=annotate_alert)
+    # a check of an upload logs its own summary: its alerts are not the box's (no "ALERT" lines for them)
+    kept = [LogSink(), history] if history is not None else []
+    bus = EventBus(board, metrics, evidence, [event_log, *kept, *(sinks or [])], annotate=annotate_alert)
     renderer = Renderer(names, metrics, stack.landmarks.compiled.device, stack.landmarks.run.name, record,
                         Window(kiosk=kiosk) if show else None, lossless=all(s.lossless for s in specs), hub=hub,
                         board=board, evidence=EvidenceRecorder(evidence) if evidence else None)
@@ -244,4 +256,34 @@ def build_runner(cfg: Config, stack: PoseStack, specs: list[SourceSpec], record:
 
     return Runner(cfg, [CaptureThread(s) for s in specs], processors, bus, renderer, hub, metrics, board, models,
                   server=server, max_frames=max_frames, duration=duration, log_every=log_every,
-                  catch_signals=catch_signals, retuned=retuned, history=history, accounts=accounts, tls=tls)
+                  catch_signals=catch_signals, retuned=retuned, history=history, accounts=accounts, tls=tls,
+                  checker=checker)
+
+
+def upload_check(cfg: Config, stack: PoseStack) -> RunCheck:
+    """How a console upload is checked (checks.py): the same pipeline as the live streams (this config's models,
+    analyzers and drawing; the compiled models shared), every frame, in the calling thread, writing nothing but the
+    annotated result in the upload's folder: no evidence, no event log, no sinks, no history, no server."""
+    alerts = dataclasses.replace(cfg.alerts, evidence=dataclasses.replace(cfg.alerts.evidence, enabled=False))
+    check_cfg = dataclasses.replace(cfg, alerts=alerts, sources=[], zones=[], per_source={})
+    limit = cfg.server.uploads.max_seconds
+
+    def run(path: Path, folder: Path, kind: str) -> dict:
+        spec = SourceSpec("upload", str(path), realtime=False, lossless=True)
+        output = folder / ("annotated.mp4" if kind == "video" else "annotated.jpg")
+        memory = MemorySink()
+        runner = build_runner(check_cfg, stack, [spec], record=output if kind == "video" else None, log_every=3600.0,
+                              sinks=[memory], keep_history=False)
+        def stop_at_limit(item) -> None:
+            if item.frame.media_time > limit:
+                runner.stop_event.set()
+
+        runner.observers.append(stop_at_limit)
+        summary = runner.run()
+        if kind == "image":
+            _, view = runner.hub.newer_than(0, 0.0, "upload")
+            if view is None or not cv2.imwrite(str(output), view):
+                raise VigilError(f"{path.name}: the annotated photo could not be written")
+        return {"events": memory.records, "frames": summary["frames"], "output": output.name}
+
+    return run

@@ -19,6 +19,7 @@ from edge_app.analysis.exercise import ExerciseSettings
 from edge_app.analysis.fall import FallSettings
 from edge_app.analysis.fatigue import FatigueSettings
 from edge_app.analysis.zones import ZoneConfig
+from edge_app.checks import UploadSettings
 from edge_app.errors import ConfigError
 from edge_app.home import in_home, vigil_home
 from edge_app.schema import build, load_yaml, option
@@ -109,6 +110,7 @@ class ServerConfig:
     jpeg_quality: int = option(80, "JPEG quality of the stream and snapshots (10-100)")
     session_hours: float = option(12.0, "a console login lasts this long (hours)")
     tls: TlsSettings = option(factory=TlsSettings, doc="HTTPS: a provided certificate or a self-signed one")
+    uploads: UploadSettings = option(factory=UploadSettings, doc="clips and photos checked from the console")
 
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -278,5 +280,6 @@ def _resolve_paths(cfg: Config) -> Config:
     tls = dataclasses.replace(tls, self_signed_dir=in_home(tls.self_signed_dir),
                               cert=None if tls.cert is None else in_home(tls.cert),
                               key=None if tls.key is None else in_home(tls.key))
-    server = dataclasses.replace(cfg.server, tls=tls)
+    server = dataclasses.replace(cfg.server, tls=tls, uploads=dataclasses.replace(
+        cfg.server.uploads, dir=in_home(cfg.server.uploads.dir)))
     return dataclasses.replace(cfg, alerts=alerts, inference=inference, models=models, storage=storage, server=server)

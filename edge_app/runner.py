@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from edge_app.alerts.board import AlertBoard
 from edge_app.alerts.bus import EventBus
 from edge_app.alerts.history import AlertHistory
 from edge_app.analysis.base import Analyzer
+from edge_app.checks import ClipChecker
 from edge_app.config import Config, ServerConfig, check_source_names, load_config, zones_for
 from edge_app.config_edit import save_zones
 from edge_app.errors import ConfigError, VigilError
@@ -43,6 +45,7 @@ from edge_app.sources.capture import CaptureThread, redact
 from edge_app.storage.db import Database
 from edge_app.stream import PoseResult, StreamProcessor, StreamResult
 from edge_app.timing import Metrics, rss_mb
+from edge_app.web.accounts import Accounts
 
 log = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.05  # longest wait for a frame or a result before the loop's own checks (reload, status) run again
@@ -59,7 +62,8 @@ class Runner:
     ``catch_signals``: SIGINT and SIGTERM stop the run gracefully and SIGHUP reloads the config (the `run`
     command); ``retuned(config, stream, running analyzers)``: a stream's analyzers under a reloaded config (None: no
     reload); ``history``: the alert history on the box's database (None: none kept); ``accounts``: console accounts
-    (web/accounts.py); ``tls``: the console's TLS context, or None for plain HTTP."""
+    (web/accounts.py); ``tls``: the console's TLS context, or None for plain HTTP; ``checker``: the console's upload
+    checks (checks.py), run while the server is up."""
 
     RELOADABLE = ("analysis", "per_source", "zones")  # the sections a reload swaps in; the rest wait for a restart
 
@@ -68,7 +72,8 @@ class Runner:
                  models: dict, server: ServerConfig | None = None, max_frames: int | None = None,
                  duration: float | None = None, log_every: float = 10.0, catch_signals: bool = False,
                  retuned: Callable[[Config, str, list[Analyzer]], list[Analyzer]] | None = None,
-                 history: AlertHistory | None = None, accounts=None, tls=None):
+                 history: AlertHistory | None = None, accounts: Accounts | None = None,
+                 tls: ssl.SSLContext | None = None, checker: ClipChecker | None = None):
         self.cfg, self.captures, self.processors, self.bus = cfg, captures, processors, bus
         self.renderer, self.hub, self.metrics, self.board, self.models = renderer, hub, metrics, board, models
         self.server_settings = server if server is not None and server.enabled else None
@@ -81,7 +86,7 @@ class Runner:
         self.processed = 0
         self.server = None  # the operator server, while the run is on
         self.retuned = retuned
-        self.history, self.accounts, self.tls = history, accounts, tls
+        self.history, self.accounts, self.tls, self.checker = history, accounts, tls, checker
         self.db: Database | None = history.db if history is not None else None
         self._pruned = 0.0  # monotonic time of the history's last pruning
         self.scheduler = AsyncScheduler()  # every stream's inference in flight together (inference/scheduler.py)
@@ -337,7 +342,10 @@ class Runner:
                                          self if self.retuned is not None else None,
                                          registry=self.metrics.registry, history=self.history,
                                          accounts=self.accounts, tls=self.tls,
-                                         evidence_dir=self.cfg.alerts.evidence.dir).start()
+                                         evidence_dir=self.cfg.alerts.evidence.dir,
+                                         checker=self.checker).start()
+            if self.checker is not None:
+                self.checker.start()
         for processor in self.processors.values():
             processor.engine.warm_up()
         for cap in self.captures:
@@ -355,6 +363,8 @@ class Runner:
         self.bus.close()
         if self.server is not None:
             self.server.stop()
+        if self.checker is not None:
+            self.checker.stop()
         if self.db is not None:
             self.db.close()
 

@@ -120,6 +120,11 @@ class AlertHistory(SinkBase):
         rows = self.db.read("SELECT record FROM events WHERE alert_id = ? ORDER BY id", (alert_id,))
         return [json.loads(r["record"]) for r in rows]
 
+    def recent(self, event_type: str, limit: int = 10) -> list[dict]:
+        """The newest event records of one type (``exercise_rep``), newest first."""
+        rows = self.db.read("SELECT record FROM events WHERE type = ? ORDER BY id DESC LIMIT ?", (event_type, limit))
+        return [json.loads(r["record"]) for r in rows]
+
     def streams(self) -> list[str]:
         """Every stream that has alerts in the history (for the console's filter)."""
         return [r["stream"] for r in self.db.read("SELECT DISTINCT stream FROM alerts ORDER BY stream")]

@@ -4,6 +4,7 @@ queue of two that drops the oldest, so a slow window or encoder never stalls ana
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -14,6 +15,7 @@ import cv2
 import numpy as np
 
 from edge_app.alerts.board import ALL, Alert, AlertBoard
+from edge_app.alerts.clip import ClipWriter
 from edge_app.analysis.zones import ZoneConfig
 from edge_app.records import Event, Frame, TrackView
 from edge_app.render.draw import alert_colour, draw_banner, draw_hud, draw_skeleton, draw_zones, mosaic
@@ -21,6 +23,8 @@ from edge_app.render.hub import FrameHub, encode_jpeg
 from edge_app.render.window import Window
 from edge_app.system import RENDER_NICE, lower_thread_priority
 from edge_app.timing import FrameTiming, Metrics
+
+log = logging.getLogger(__name__)
 
 THUMBNAIL_WIDTH = 320
 
@@ -84,6 +88,30 @@ class Renderer(threading.Thread):
         self.inbox.put(None)
         self.join(10)
 
+    def _record(self, view: np.ndarray, item: Processed) -> None:
+        """Add the view to the recording: H.264 (a browser plays it) for .mp4, .m4v and .mov, time stamps from the
+        stream's media time (one stream) or the capture clock (a mosaic); other suffixes with OpenCV's mp4v at
+        ``record_fps``. Raises OSError when the file cannot be written (surfaced by the pipeline)."""
+        h264 = self.record.suffix.lower() in (".mp4", ".m4v", ".mov")
+        if self._writer is None:
+            self._size = (view.shape[1], view.shape[0])
+            self._writer = ClipWriter(self.record, self._size, self.record_fps) if h264 else \
+                cv2.VideoWriter(str(self.record), cv2.VideoWriter_fourcc(*"mp4v"), self.record_fps, self._size)
+        if (view.shape[1], view.shape[0]) != self._size:  # a stream joined the mosaic later
+            view = cv2.resize(view, self._size)
+        if isinstance(self._writer, ClipWriter):
+            self._writer.write(view, item.frame.media_time if len(self.streams) == 1 else item.timing.captured)
+        else:
+            self._writer.write(view)
+
+    def _finish_recording(self) -> None:
+        writer, self._writer = self._writer, None
+        if isinstance(writer, ClipWriter):
+            path = writer.finish()
+            log.info("recording %s (%s, %d frames, %.1f s)", path, writer.codec, writer.frames, writer.duration)
+        else:
+            writer.release()
+
     def run(self) -> None:
         lower_thread_priority(RENDER_NICE)  # drawing drops frames when behind; analysis never waits for it
         try:
@@ -96,7 +124,10 @@ class Renderer(threading.Thread):
             self.error = exc
         finally:
             if self._writer is not None:
-                self._writer.release()
+                try:
+                    self._finish_recording()
+                except OSError as exc:  # surfaced by the pipeline like any render fault
+                    self.error = self.error or exc
             if self.window is not None:
                 self.window.close()
             if self.evidence is not None:
@@ -155,13 +186,7 @@ class Renderer(threading.Thread):
         # the mosaic only for a window or a recording; the console's hub builds its own when a client asks
         view = mosaic(list(shown.values())) if self.record is not None or self.window is not None else None
         if self.record is not None:
-            if self._writer is None:
-                self._size = (view.shape[1], view.shape[0])
-                self._writer = cv2.VideoWriter(str(self.record), cv2.VideoWriter_fourcc(*"mp4v"), self.record_fps,
-                                               self._size)
-            if (view.shape[1], view.shape[0]) != self._size:  # a stream joined the mosaic later
-                view = cv2.resize(view, self._size)
-            self._writer.write(view)
+            self._record(view, item)
         if self.hub is not None:
             self.hub.publish(view, shown)
         if self.window is not None:

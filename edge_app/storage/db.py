@@ -57,6 +57,14 @@ MIGRATIONS: tuple[str, ...] = (
         token_hash TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
         created REAL NOT NULL, expires REAL NOT NULL);
     """,
+    """
+    CREATE TABLE uploads (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, bytes INTEGER NOT NULL, created REAL NOT NULL,
+        user TEXT NOT NULL, state TEXT NOT NULL, input TEXT NOT NULL, error TEXT, frames INTEGER, seconds REAL,
+        events TEXT, events_count INTEGER, output TEXT);
+    CREATE INDEX uploads_created ON uploads (created);
+    CREATE INDEX events_type ON events (type, id);
+    """,
 )
 
 

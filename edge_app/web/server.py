@@ -35,10 +35,11 @@ from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from edge_app.alerts.board import ACTIONS, AlertBoard
 from edge_app.alerts.history import AlertHistory, HistoryQuery
+from edge_app.checks import ACCEPTED, ClipChecker, UploadRefused
 from edge_app.errors import VigilError
 from edge_app.render.hub import FrameHub, encode_jpeg
 from edge_app.web.accounts import Accounts, LoginLimiter, Role, User
@@ -80,7 +81,7 @@ class OperatorServer:
                  board: AlertBoard | None = None, control: ConfigControl | None = None,
                  registry: CollectorRegistry | None = None, *, history: AlertHistory | None = None,
                  accounts: Accounts | None = None, tls: ssl.SSLContext | None = None,
-                 evidence_dir: Path | None = None):
+                 evidence_dir: Path | None = None, checker: ClipChecker | None = None):
         if host not in LOOPBACK and not token and not (accounts is not None and accounts.any()):
             raise VigilError(f"server.host {host}: serving beyond 127.0.0.1 needs console accounts (vigil users add "
                              f"NAME --role operator) or a token (server.token)")
@@ -90,7 +91,7 @@ class OperatorServer:
         self.hub, self.snapshot, self.host, self.port, self.board = hub, snapshot, host, port, board or AlertBoard()
         self.token, self.mjpeg_fps, self.jpeg_quality = token, mjpeg_fps, jpeg_quality
         self.control = control
-        self.history, self.accounts, self.tls = history, accounts, tls
+        self.history, self.accounts, self.tls, self.checker = history, accounts, tls, checker
         self.evidence_dir = evidence_dir.resolve() if evidence_dir is not None else None
         self.limiter = LoginLimiter()
         self.registry = serve_registry(snapshot, registry)  # /metrics: Metrics.registry's histograms + snapshot
@@ -196,6 +197,7 @@ class _Server(ThreadingHTTPServer):
 ALERT_PATH = re.compile(r"^/api/alerts/([A-Za-z0-9-]{1,40})/(thumbnail\.jpg|snapshot\.jpg|clip\.mp4|events|ack|"
                         r"clear)$")
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+UPLOAD_PATH = re.compile(r"^/api/uploads/([0-9a-f]{16})(/result)?$")
 MAX_LOGIN_BODY = 1024
 
 
@@ -283,6 +285,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, self._state())
             elif url.path == "/api/history":
                 self._history(query)
+            elif url.path == "/api/uploads" or UPLOAD_PATH.match(url.path):
+                self._uploads(url.path)
             elif url.path == "/api/zones":
                 if srv.control is None:
                     self._json(404, {"error": "this run has no config to edit"})
@@ -396,6 +400,55 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(chunk)
                 left -= len(chunk)
 
+    # --- uploads checked from the console -------------------------------------------------------------------------
+    def _uploads(self, path: str) -> None:
+        """``GET /api/uploads`` (the list and the limits), ``/api/uploads/ID`` (one, with its events),
+        ``/api/uploads/ID/result`` (the annotated clip or photo)."""
+        checker = self.server_ref.checker
+        if checker is None:
+            self._json(404, {"error": "this run checks no uploads (server.uploads.enabled)"})
+            return
+        if path == "/api/uploads":
+            self._json(200, {"uploads": checker.list(), "max_mb": checker.settings.max_mb, "accepted": ACCEPTED})
+            return
+        match = UPLOAD_PATH.match(path)
+        upload_id = match.group(1)
+        if match.group(2):
+            result = checker.output(upload_id)
+            if result is None:
+                self._json(404, {"error": f"no result for upload {upload_id} (yet)"})
+            elif result.suffix == ".jpg":
+                self._send(200, result.read_bytes(), "image/jpeg")
+            else:
+                self._file_range(result, "video/mp4")
+            return
+        record = checker.get(upload_id)
+        self._json(200 if record else 404, record or {"error": f"no upload {upload_id}"})
+
+    def _upload(self, user: User) -> None:
+        """``POST /api/uploads``: the file as the body, its name in ``X-File-Name`` (URL-encoded); 202 with the
+        queued upload, or the refusal (400 name, 411 no length, 413 size, 415 type) in one line."""
+        srv = self.server_ref
+        origin = self.headers.get("Origin")
+        if origin and urlsplit(origin).netloc != self.headers.get("Host"):
+            self._json(403, {"error": "cross-origin request refused"})
+            return
+        if srv.checker is None:
+            self._json(404, {"error": "this run checks no uploads (server.uploads.enabled)"})
+            return
+        try:
+            size = int(self.headers.get("Content-Length") or "")
+        except ValueError:
+            self._json(411, {"error": "send the file with its Content-Length"})
+            return
+        name = unquote(self.headers.get("X-File-Name", ""))
+        try:
+            record = srv.checker.submit(name, self.rfile, size, user.name)
+        except UploadRefused as exc:
+            self._json(exc.status, {"error": str(exc)})
+            return
+        self._json(202, {"upload": record})
+
     # --- actions -------------------------------------------------------------------------------------------------
     def _body(self, limit: int) -> dict | None:
         """The request's JSON object (checks: same origin, JSON type, size); None when refused (already answered)."""
@@ -433,6 +486,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._login(body)
             elif body is not None:
                 self._logout()
+            return
+        if url.path == "/api/uploads":
+            user = self._user(query, Role.OPERATOR)
+            if user is not None:
+                self._upload(user)
             return
         alert = ALERT_PATH.match(url.path)
         config_path = url.path in ("/api/zones", "/api/config/reload")
@@ -529,8 +587,9 @@ class _Handler(BaseHTTPRequestHandler):
             item["thumbnail"] = snapshot is not None or srv.board.thumbnail(a.id) is not None
             item["clip"] = self._evidence(a.snapshot[:-4] + ".mp4" if a.snapshot else None) is not None
             alerts.append(item)
+        exercise = srv.history.recent("exercise_rep") if srv.history is not None else []
         return {"streams": streams, "alerts": alerts, "time": time.time(), "instance": srv.instance,
-                "config": snap.get("config", {})}
+                "config": snap.get("config", {}), "exercise": exercise}
 
     def _stream(self, query: dict) -> None:
         srv = self.server_ref
