@@ -268,12 +268,15 @@ def upload_check(cfg: Config, stack: PoseStack) -> RunCheck:
     check_cfg = dataclasses.replace(cfg, alerts=alerts, sources=[], zones=[], per_source={})
     limit = cfg.server.uploads.max_seconds
 
-    def run(path: Path, folder: Path, kind: str) -> dict:
+    def run(path: Path, folder: Path, kind: str, exercise: str) -> dict:
         spec = SourceSpec("upload", str(path), realtime=False, lossless=True)
+        analysis = dataclasses.replace(check_cfg.analysis, exercise=dataclasses.replace(
+            check_cfg.analysis.exercise, kind=exercise))
         output = folder / ("annotated.mp4" if kind == "video" else "annotated.jpg")
         memory = MemorySink()
-        runner = build_runner(check_cfg, stack, [spec], record=output if kind == "video" else None, log_every=3600.0,
-                              sinks=[memory], keep_history=False)
+        runner = build_runner(dataclasses.replace(check_cfg, analysis=analysis), stack, [spec],
+                              record=output if kind == "video" else None, log_every=3600.0, sinks=[memory],
+                              keep_history=False)
         def stop_at_limit(item) -> None:
             if item.frame.media_time > limit:
                 runner.stop_event.set()

@@ -89,7 +89,10 @@ def sniff(head: bytes) -> tuple[str, str]:
     raise UploadRefused(415, f"not a video or a photo Vigil can check (accepted: {ACCEPTED})")
 
 
-RunCheck = Callable[[Path, Path, str], dict]  # (input file, output folder, kind) -> {"events", "frames", "output"}
+# (input file, output folder, kind: video or image, exercise: off, squat or sit_to_stand) -> {"events",
+# "frames", "output"}
+RunCheck = Callable[[Path, Path, str, str], dict]
+EXERCISES = ("off", "squat", "sit_to_stand")
 
 
 class ClipChecker:
@@ -122,10 +125,13 @@ class ClipChecker:
             self._worker.join(5)
 
     # --- the HTTP handler's thread ---------------------------------------------------------------------------------
-    def submit(self, name: str, body: BinaryIO, size: int, user: str) -> dict:
-        """Store an upload of ``size`` bytes read from ``body`` and queue its check; returns its record. Raises
-        UploadRefused (400 name, 413 size, 415 type, 507 disk) with a one-line reason; nothing is kept then."""
+    def submit(self, name: str, body: BinaryIO, size: int, user: str, exercise: str = "off") -> dict:
+        """Store an upload of ``size`` bytes read from ``body`` and queue its check (``exercise``: the repetitions to
+        count in it, analysis/exercise.py); returns its record. Raises UploadRefused (400 name or exercise, 413
+        size, 415 type, 507 disk) with a one-line reason; nothing is kept then."""
         name = clean_upload_name(name)
+        if exercise not in EXERCISES:
+            raise UploadRefused(400, f"exercise {exercise!r}: one of {', '.join(EXERCISES)}")
         limit = int(self.settings.max_mb * 2**20)
         if size <= 0:
             raise UploadRefused(400, "the upload is empty")
@@ -154,10 +160,10 @@ class ClipChecker:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         record = {"id": upload_id, "name": name, "kind": kind, "bytes": size, "created": time.time(), "user": user,
-                  "state": "queued"}
-        if not self.db.write([("INSERT INTO uploads (id, name, kind, bytes, created, user, state, input) VALUES "
-                               "(?, ?, ?, ?, ?, ?, ?, ?)", (upload_id, name, kind, size, record["created"], user,
-                                                            "queued", f"input{suffix}"))],
+                  "state": "queued", "exercise": exercise}
+        if not self.db.write([("INSERT INTO uploads (id, name, kind, bytes, created, user, state, input, exercise) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (upload_id, name, kind, size, record["created"],
+                                                                     user, "queued", f"input{suffix}", exercise))],
                              "the upload is not checked"):
             shutil.rmtree(folder, ignore_errors=True)
             raise UploadRefused(507, f"{name}: the box's database refuses writes now")
@@ -167,7 +173,7 @@ class ClipChecker:
 
     def list(self, limit: int = 50) -> list[dict]:
         """The newest uploads (without their events), newest first."""
-        rows = self.db.read("SELECT id, name, kind, bytes, created, user, state, error, frames, seconds, "
+        rows = self.db.read("SELECT id, name, kind, bytes, created, user, state, exercise, error, frames, seconds, "
                             "events_count, output FROM uploads ORDER BY created DESC LIMIT ?", (limit,))
         return [dict(r) for r in rows]
 
@@ -207,14 +213,14 @@ class ClipChecker:
                       "an upload's result is not kept")
 
     def _check(self, upload_id: str) -> None:
-        row = self.db.read("SELECT kind, input, name FROM uploads WHERE id = ?", (upload_id,))
+        row = self.db.read("SELECT kind, input, name, exercise FROM uploads WHERE id = ?", (upload_id,))
         if not row:
             return
         folder = self.root / upload_id
         self._set(upload_id, state="checking")
         started = time.monotonic()
         try:
-            result = self.run(folder / row[0]["input"], folder, row[0]["kind"])
+            result = self.run(folder / row[0]["input"], folder, row[0]["kind"], row[0]["exercise"])
         except VigilError as exc:  # not a video after all, a damaged file: said to the operator
             self._set(upload_id, state="failed", error=str(exc))
             log.info("upload %s (%s): refused: %s", upload_id, row[0]["name"], exc)

@@ -164,6 +164,7 @@ class ExerciseState:
     """A person's count, kept in ``track.state["exercise"]``: repetitions, the last verdict (for the screen), when
     the first repetition began, when they last stood, and the lowest point since (media times, seconds)."""
 
+    exercise: str = ""
     reps: int = 0
     last_verdict: str | None = None
     first_start: float | None = None
@@ -172,11 +173,12 @@ class ExerciseState:
 
 
 def exercise_label(track: Track) -> str | None:
-    """What the screen shows beside a person the exercise analyzer counts ("squat 3 · good"), or None."""
+    """What the screen shows beside a person the exercise analyzer counts ("squat 3: good", ASCII: the picture's
+    font has no other letters), or None before their first repetition."""
     st = track.state.get(ExerciseAnalyzer.name)
-    if not isinstance(st, ExerciseState) or (st.reps == 0 and st.last_verdict is None):
+    if not isinstance(st, ExerciseState) or st.reps == 0:
         return None
-    return f"{st.reps} · {st.last_verdict}" if st.last_verdict else str(st.reps)
+    return f"{st.exercise.replace('_', '-')} {st.reps}: {st.last_verdict}"
 
 
 def judge(rule: ExerciseRule, low: LegMeasures) -> tuple[str, list[str], dict]:
@@ -218,7 +220,7 @@ class ExerciseAnalyzer:
         return True
 
     def update(self, track: Track, stream: str, now: float, wall: float) -> list[Event]:
-        st: ExerciseState = track.state.setdefault(self.name, ExerciseState())
+        st: ExerciseState = track.state.setdefault(self.name, ExerciseState(self.rule.name))
         m = leg_measures(track.smoothed)
         if m is None:
             return []

@@ -60,8 +60,8 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE uploads (
         id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, bytes INTEGER NOT NULL, created REAL NOT NULL,
-        user TEXT NOT NULL, state TEXT NOT NULL, input TEXT NOT NULL, error TEXT, frames INTEGER, seconds REAL,
-        events TEXT, events_count INTEGER, output TEXT);
+        user TEXT NOT NULL, state TEXT NOT NULL, input TEXT NOT NULL, exercise TEXT NOT NULL DEFAULT 'off',
+        error TEXT, frames INTEGER, seconds REAL, events TEXT, events_count INTEGER, output TEXT);
     CREATE INDEX uploads_created ON uploads (created);
     CREATE INDEX events_type ON events (type, id);
     """,

@@ -426,8 +426,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200 if record else 404, record or {"error": f"no upload {upload_id}"})
 
     def _upload(self, user: User) -> None:
-        """``POST /api/uploads``: the file as the body, its name in ``X-File-Name`` (URL-encoded); 202 with the
-        queued upload, or the refusal (400 name, 411 no length, 413 size, 415 type) in one line."""
+        """``POST /api/uploads[?exercise=squat|sit_to_stand]``: the file as the body, its name in ``X-File-Name``
+        (URL-encoded); 202 with the queued upload, or the refusal (400 name, 411 no length, 413 size, 415 type) in
+        one line."""
         srv = self.server_ref
         origin = self.headers.get("Origin")
         if origin and urlsplit(origin).netloc != self.headers.get("Host"):
@@ -442,8 +443,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(411, {"error": "send the file with its Content-Length"})
             return
         name = unquote(self.headers.get("X-File-Name", ""))
+        exercise = (parse_qs(urlsplit(self.path).query).get("exercise") or ["off"])[0]
         try:
-            record = srv.checker.submit(name, self.rfile, size, user.name)
+            record = srv.checker.submit(name, self.rfile, size, user.name, exercise)
         except UploadRefused as exc:
             self._json(exc.status, {"error": str(exc)})
             return

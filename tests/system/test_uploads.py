@@ -90,9 +90,11 @@ def test_an_operator_uploads_a_fall_clip_and_a_photo_and_bad_uploads_are_refused
 
         # the fall clip: checked by the same pipeline, its fall shown with the annotated clip
         picker.send_keys(str(clip))
-        row = wait_for(lambda: [r for r in browser.find_elements("css selector", "#u-rows tr")
-                                if "Trial2Cam1.mp4" in r.text and "done" in r.text], 120, "the check to finish")[0]
-        row.find_element("css selector", "button.play").click()
+        # (the list is drawn again each second while a check runs: find and click in one step)
+        wait_for(lambda: browser.execute_script(
+            "const r = [...document.querySelectorAll('#u-rows tr')].find(r => r.textContent.includes('Trial2Cam1.mp4')"
+            " && r.querySelector('.state').textContent === 'done');"
+            "if (r) r.querySelector('button.play').click(); return !!r;"), 120, "the check to finish")
         events = wait_for(lambda: browser.find_element("id", "player-events").text, 15, "the events")
         assert "fall · raised" in events, events
         meta = wait_for(lambda: browser.execute_script(
@@ -120,6 +122,15 @@ def test_an_operator_uploads_a_fall_clip_and_a_photo_and_bad_uploads_are_refused
         assert done["state"] == "done", done
         with urllib.request.urlopen(f"{base}api/uploads/{photo_id}/result", timeout=5) as resp:
             assert resp.headers["Content-Type"] == "image/jpeg" and resp.read()[:3] == b"\xff\xd8\xff"
+        # a squat set checked with the squat counter: its three repetitions, each explained
+        squats = need_shared("exercise", "squat_side_barbell.mp4")
+        status, body = post(base + "api/uploads?exercise=squat", squats.read_bytes(), "squats.mp4")
+        assert status == 202, body
+        photo_id = body["upload"]["id"]
+        done = wait_for(finished, 120, "the squat clip's check")
+        reps = [e for e in done["events"] if e["type"] == "exercise_rep"]
+        assert [e["details"]["rep"] for e in reps] == [1, 2, 3] and all(e["details"]["explanation"] for e in reps)
+        assert post(base + "api/uploads?exercise=burpee", squats.read_bytes(), "x.mp4")[0] == 400
     finally:
         if browser is not None:
             browser.quit()
@@ -128,7 +139,7 @@ def test_an_operator_uploads_a_fall_clip_and_a_photo_and_bad_uploads_are_refused
     assert "Traceback" not in stderr, stderr[-3000:]
     # everything Vigil wrote for the uploads is inside the uploads folder: one folder per accepted upload
     folders = sorted(p for p in uploads.iterdir())
-    assert len(folders) == 2 and all(len(p.name) == 16 for p in folders)
+    assert len(folders) == 3 and all(len(p.name) == 16 for p in folders)
     assert {q.name for p in folders for q in p.iterdir()} <= {"input.mp4", "input.jpg", "annotated.mp4",
                                                                "annotated.jpg"}
     assert not Path("/etc/cron.d/x.mp4").exists() and not list(tmp_path.glob("**/x.mp4"))

@@ -138,3 +138,16 @@ def test_legs_not_seen_are_not_measured():
 def test_an_unknown_exercise_is_refused():
     with pytest.raises(ValueError, match="no exercise 'burpee'"):
         ExerciseAnalyzer(ExerciseSettings(kind="burpee"))
+
+
+def test_the_screen_label_counts_and_gives_the_last_verdict_in_plain_ascii():
+    from edge_app.analysis.exercise import exercise_label
+
+    analyzer = ExerciseAnalyzer(ExerciseSettings(kind="squat"))
+    track = SimpleNamespace(id=1, state={})
+    labels = []
+    for i, e in enumerate(squats(2, depth=0.4)):
+        track.smoothed = skeleton(e)
+        analyzer.update(track, "gym", i / 30, 0.0)
+        labels.append(exercise_label(track))
+    assert labels[0] is None and labels[-1] == "squat 2: good" and all(x is None or x.isascii() for x in labels)

@@ -43,8 +43,8 @@ def test_types_come_from_the_first_bytes_not_the_name():
 def checker(tmp_path, max_mb=1.0):
     done = []
 
-    def run(path, folder, kind):
-        done.append(path)
+    def run(path, folder, kind, exercise):
+        done.append((path, exercise))
         (folder / "annotated.mp4").write_bytes(b"result")
         return {"events": [{"type": "fall", "state": "raised"}], "frames": 3, "output": "annotated.mp4"}
 
@@ -54,7 +54,7 @@ def checker(tmp_path, max_mb=1.0):
 
 def test_an_upload_is_stored_under_a_random_id_checked_once_and_listed(tmp_path):
     c, done = checker(tmp_path)
-    record = c.submit("my fall.mp4", io.BytesIO(MP4), len(MP4), "olga")
+    record = c.submit("my fall.mp4", io.BytesIO(MP4), len(MP4), "olga", "squat")
     folder = tmp_path / "uploads" / record["id"]
     assert (folder / "input.mp4").read_bytes() == MP4 and record["state"] == "queued"
     c.start()
@@ -64,7 +64,7 @@ def test_an_upload_is_stored_under_a_random_id_checked_once_and_listed(tmp_path)
     c.stop()
     got = c.get(record["id"])
     assert got["state"] == "done" and got["events"] == [{"type": "fall", "state": "raised"}] and got["user"] == "olga"
-    assert c.output(record["id"]) == (folder / "annotated.mp4").resolve() and len(done) == 1
+    assert c.output(record["id"]) == (folder / "annotated.mp4").resolve() and done == [(folder / "input.mp4", "squat")]
     assert [u["name"] for u in c.list()] == ["my fall.mp4"]
     assert sorted(p.name for p in (tmp_path / "uploads").rglob("*")) == sorted([record["id"], "input.mp4",
                                                                                  "annotated.mp4"])
@@ -81,6 +81,8 @@ def test_refused_uploads_leave_nothing_behind(tmp_path):
     with pytest.raises(UploadRefused) as err:  # the body ends before its stated length
         c.submit("cut.mp4", io.BytesIO(MP4[:50]), 500, "olga")
     assert err.value.status == 400 and "ended after" in str(err.value)
+    with pytest.raises(UploadRefused, match="exercise 'burpee'"):
+        c.submit("ok.mp4", io.BytesIO(MP4), len(MP4), "olga", "burpee")
     assert list((tmp_path / "uploads").iterdir()) == [] and c.list() == []
     assert c.output("0123456789abcdef") is None and c.output("../../../etc") is None
 
