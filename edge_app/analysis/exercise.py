@@ -2,10 +2,11 @@
 rule table (one table per exercise: squat, and sit-to-stand for the 30-second chair-stand test).
 
 The signal is the leg's extension: the height of the hip above the ankle in the picture over the length of the
-thigh and shin drawn (the side whose hip, knee and ankle the landmark model sees best). Standing it is about 1, at the
-bottom of a squat 0.35-0.6, seated about 0.5-0.7. Being a ratio of lengths in the same picture it does not change
-when a person walks towards or away from the camera (a ratio to a remembered standing height did: walking away read
-as squatting), it does not move when a person turns or raises the arms, and walking keeps it above 0.85. A
+thigh and shin drawn (the side whose hip, knee and ankle the landmark model sees best), and the same in the world
+landmarks' metres, where a thigh pointing at the camera keeps its length; the smaller of the two counts. Standing it
+is about 1 (0.92-0.96 in 3-D), at the bottom of a squat 0.35-0.6, seated 0.4-0.8. Being a ratio of lengths it does
+not change when a person walks towards or away from the camera (a ratio to a remembered standing height did: walking
+away read as squatting), it does not move when a person turns or raises the arms, and walking keeps it high. A
 repetition is a fall of that ratio to at most ``bottom_at`` and a return to at least ``up_at`` with the knee straight
 again (hysteresis: a half-hearted dip never reaches ``bottom_at``), within the rule's time limits; its bottom is the
 lowest point in between (as a coach counts it: hips lowest).
@@ -38,7 +39,9 @@ from edge_app.schema import option
 DEPTH_TOLERANCE = 0.05  # hip at most this fraction of the leg's length above the knee still counts as "at depth"
 MIN_VISIBILITY = 0.5  # a leg's hip, knee and ankle must all be at least this visible to be measured
 FRONTAL_HIP_RATIO = 0.4  # hip width / trunk length at least this: the camera sees the person from the front
-STANDING_KNEE_DEG = 145.0  # standing again needs the knee this straight too
+STANDING_KNEE_DEG = 145.0  # standing again needs the knee this straight too (in the picture)
+UPRIGHT_3D = 0.85  # ... and, from world landmarks, the leg this extended (squat sets stood at 0.92-0.96) ...
+STANDING_KNEE_3D_DEG = 130.0  # ... and the knee this straight (a seated person: at most 122)
 MIN_RISE = 0.25  # from the bottom to standing the hip must rise this fraction of the leg's length in the picture (a
 # leg's landmarks jumping onto someone walking past a seated person straighten the leg without lifting the hip)
 
@@ -103,7 +106,9 @@ class LegMeasures:
     ``knee_deg``: hip-knee-ankle angle (degrees, 180 straight);
     ``frontal``: the camera sees the person from the front; ``knee_ankle_ratio``: knee spacing over ankle spacing
     (front view), None when not both legs are seen; ``lean_deg``: trunk from vertical, None without shoulders;
-    ``hip_y``, ``leg``: the hip's height in the picture and the leg's drawn length (pixels)."""
+    ``hip_y``, ``leg``: the hip's height in the picture and the leg's drawn length (pixels); ``extension_2d``,
+    ``extension_3d``, ``knee_3d``: the extension in the picture and in world metres, the knee angle in 3-D (None
+    without world landmarks); ``extension`` is the smaller of the two extensions."""
 
     extension: float
     hip_over_knee: float
@@ -113,6 +118,9 @@ class LegMeasures:
     lean_deg: float | None
     hip_y: float = 0.0
     leg: float = 1.0
+    extension_2d: float = 1.0
+    extension_3d: float | None = None
+    knee_3d: float | None = None
 
 
 USED = (Landmark.LEFT_SHOULDER, Landmark.RIGHT_SHOULDER, *SIDES[0], *SIDES[1])  # the landmarks the measures read
@@ -125,15 +133,24 @@ def _angle(a: tuple, b: tuple, c: tuple) -> float:
     return math.degrees(math.acos(max(-1.0, min(1.0, (ux * vx + uy * vy) / max(norm, 1e-9)))))
 
 
-def leg_measures(landmarks: np.ndarray) -> LegMeasures | None:
-    """The measures of one frame from BlazePose landmarks (33, 5: x, y, z, visibility, presence; pixels), or None
-    when no leg has its hip, knee and ankle seen (``MIN_VISIBILITY``). Plain float arithmetic on the ten landmarks
-    it reads (numpy's per-call overhead would be most of the cost on arrays this small)."""
+def leg_measures(landmarks: np.ndarray, world: np.ndarray | None = None) -> LegMeasures | None:
+    """The measures of one frame from BlazePose landmarks (33, 5: x, y, z, visibility, presence; pixels) and, when
+    given, its world landmarks (33, 3: metres, origin between the hips, y down), or None when no leg has its hip,
+    knee and ankle seen (``MIN_VISIBILITY``). Plain float arithmetic on the landmarks it reads (numpy's per-call
+    overhead would be most of the cost on arrays this small)."""
     p = dict(zip(USED, landmarks[list(USED)].tolist()))  # index -> [x, y, z, visibility, presence]
     seen = [side for side in SIDES if min(p[i][3] for i in side) >= MIN_VISIBILITY]
     if not seen:
         return None
-    hip, knee, ankle = (p[i] for i in max(seen, key=lambda side: sum(p[i][3] for i in side)))
+    best = max(seen, key=lambda side: sum(p[i][3] for i in side))
+    hip, knee, ankle = (p[i] for i in best)
+    extension_3d = knee_3d = None
+    if world is not None:  # the same leg in metres: a thigh pointing at the camera keeps its length here
+        w_hip, w_knee, w_ankle = world[list(best)].tolist()
+        thigh, shin = math.dist(w_hip, w_knee), math.dist(w_knee, w_ankle)
+        if thigh + shin > 1e-3:
+            extension_3d = (w_ankle[1] - w_hip[1]) / (thigh + shin)
+            knee_3d = _angle3(w_hip, w_knee, w_ankle)
     both = len(seen) == 2
     (lh, rh), (ls, rs) = (p[SIDES[0][0]], p[SIDES[1][0]]), (p[SHOULDERS[0]], p[SHOULDERS[1]])
     shoulders_seen = min(ls[3], rs[3]) >= MIN_VISIBILITY
@@ -149,8 +166,26 @@ def leg_measures(landmarks: np.ndarray) -> LegMeasures | None:
     leg = math.hypot(hip[0] - knee[0], hip[1] - knee[1]) + math.hypot(knee[0] - ankle[0], knee[1] - ankle[1])
     if leg < 1:
         return None
-    return LegMeasures((ankle[1] - hip[1]) / leg, (knee[1] - hip[1]) / leg, knee_deg, frontal, ratio, lean, hip[1],
-                       leg)
+    extension_2d = (ankle[1] - hip[1]) / leg
+    extension = extension_2d if extension_3d is None else min(extension_2d, extension_3d)
+    return LegMeasures(extension, (knee[1] - hip[1]) / leg, knee_deg, frontal, ratio, lean, hip[1], leg,
+                       extension_2d, extension_3d, knee_3d)
+
+
+def _angle3(a: list, b: list, c: list) -> float:
+    """Angle at ``b`` between b->a and b->c in 3-D, degrees."""
+    u, v = [x - y for x, y in zip(a, b)], [x - y for x, y in zip(c, b)]
+    norm = math.hypot(*u) * math.hypot(*v)
+    return math.degrees(math.acos(max(-1.0, min(1.0, sum(x * y for x, y in zip(u, v)) / max(norm, 1e-9)))))
+
+
+def upright(m: LegMeasures, rule: ExerciseRule) -> bool:
+    """Standing again: the leg extended and the knee straight in the picture and, when world landmarks are known,
+    in 3-D too (filmed from the front, a seated person's thighs point at the camera and the picture alone reads
+    them as standing: UP-Fall's seated subject measured 0.98 in the picture, 0.66-0.82 in 3-D)."""
+    if m.extension_2d < rule.up_at or m.knee_deg < STANDING_KNEE_DEG:
+        return False
+    return m.extension_3d is None or (m.extension_3d >= UPRIGHT_3D and m.knee_3d >= STANDING_KNEE_3D_DEG)
 
 
 @dataclass
@@ -221,11 +256,11 @@ class ExerciseAnalyzer:
 
     def update(self, track: Track, stream: str, now: float, wall: float) -> list[Event]:
         st: ExerciseState = track.state.setdefault(self.name, ExerciseState(self.rule.name))
-        m = leg_measures(track.smoothed)
+        m = leg_measures(track.smoothed, track.pose.world)
         if m is None:
             return []
         rule, events = self.rule, []
-        if m.extension >= rule.up_at and m.knee_deg >= STANDING_KNEE_DEG:
+        if upright(m, rule):
             if st.low is not None and st.low.m.extension <= rule.bottom_at and \
                     st.low.m.hip_y - m.hip_y >= MIN_RISE * m.leg:
                 event = self._repetition(st, track, stream, now, wall)

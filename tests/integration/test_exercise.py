@@ -53,8 +53,10 @@ def test_every_squat_is_counted_within_half_a_second_of_its_bottom_and_nothing_e
         assert d["up_s"] > 0 and isinstance(d["knee_deg"], float)
 
 
-@pytest.mark.parametrize("activity, trial", [(a, t) for a in (8, 6) for t in ("Trial1Cam1", "Trial1Cam2", "Trial2Cam1",
-                                                                            "Trial2Cam2")])
+# every sitting clip; the walking clips whose camera also sees a seated bystander (his leg landmarks jump onto the
+# walker passing in front of him)
+@pytest.mark.parametrize("activity, trial", [(8, "Trial1Cam1"), (8, "Trial1Cam2"), (8, "Trial2Cam1"), (8, "Trial2Cam2"),
+                                             (6, "Trial1Cam2"), (6, "Trial2Cam2")])
 def test_no_sit_to_stand_and_no_squat_where_nobody_rises_from_a_chair(activity, trial, tmp_path, manifest):
     clip = need_shared("falls", "upfall_s1", f"Activity{activity}", f"{trial}.mp4")
     assert reps(clip, "sit_to_stand", tmp_path) == []

@@ -44,13 +44,41 @@ def skeleton(extension: float, scale: float = 1.0, x0: float = 300.0, arms_up: b
     return lm
 
 
-def run(kind: str, extensions: list[float], fps: float = 30.0, **pose) -> list:
+def world_of(landmarks: np.ndarray) -> np.ndarray:
+    """World landmarks (33, 3: metres, origin between the hips, y down) of a skeleton seen from the side: the
+    picture's geometry at 4.5 mm a pixel (the true shape: nothing points at the camera)."""
+    hips = landmarks[[Landmark.LEFT_HIP, Landmark.RIGHT_HIP], :2].mean(axis=0)
+    world = np.zeros((33, 3), np.float32)
+    world[:, :2] = (landmarks[:, :2] - hips) * 0.0045
+    return world
+
+
+def seated_facing_camera() -> tuple[np.ndarray, np.ndarray]:
+    """A person seated and filmed from the front: in the picture hip, knee and ankle stand in a line (the thigh
+    points at the camera, so the leg looks straight); in world metres the thigh is level and the knee bent."""
+    lm = skeleton(1.0, frontal=True, knees_in=1.0)
+    for hip, knee in ((23, 25), (24, 26)):
+        lm[hip, 1], lm[knee, 1] = 400.0 - 120.0, 400.0 - 100.0  # hip just above the knee: the thigh foreshortened
+    world = world_of(lm)
+    for hip, knee, ankle in ((23, 25, 27), (24, 26, 28)):
+        world[knee] = world[hip] + (0.0, 0.02, -0.45)
+        world[ankle] = world[knee] + (0.0, 0.45, 0.0)
+    return lm, world
+
+
+def run(kind: str, extensions: list[float], fps: float = 30.0, frames=None, **pose) -> list:
+    """Feed the analyzer a skeleton per extension (or the given ``frames``: (landmarks, world) pairs)."""
     analyzer = ExerciseAnalyzer(ExerciseSettings(kind=kind))
     track = SimpleNamespace(id=1, state={})
     events = []
-    for i, e in enumerate(extensions):
-        scale = pose.get("scale_at", lambda t: 1.0)(i / fps)
-        track.smoothed = skeleton(e, scale=scale, **{k: v for k, v in pose.items() if k != "scale_at"})
+    if frames is None:
+        frames = []
+        for i, e in enumerate(extensions):
+            scale = pose.get("scale_at", lambda t: 1.0)(i / fps)
+            lm = skeleton(e, scale=scale, **{k: v for k, v in pose.items() if k != "scale_at"})
+            frames.append((lm, world_of(skeleton(e, **{k: v for k, v in pose.items() if k != "scale_at"}))))
+    for i, (lm, world) in enumerate(frames):
+        track.smoothed, track.pose = lm, SimpleNamespace(world=world)
         events += analyzer.update(track, "gym", i / fps, 1000.0 + i / fps)
     return events
 
@@ -103,6 +131,16 @@ def test_sitting_down_and_staying_is_no_squat_but_rising_from_it_is_a_sit_to_sta
     assert len(stands) == 1 and stands[0].details["exercise"] == "sit_to_stand"
 
 
+def test_seated_facing_the_camera_is_not_standing_and_rising_from_it_counts():
+    """Filmed from the front a seated person's leg looks straight in the picture: the world landmarks say it is
+    not, so nothing is counted while they sit, and their rise is."""
+    seated = seated_facing_camera()
+    standing = (skeleton(1.0, frontal=True, knees_in=1.0), world_of(skeleton(1.0, frontal=True, knees_in=1.0)))
+    assert run("sit_to_stand", [], frames=[seated] * 300) == []
+    rise = run("sit_to_stand", [], frames=[seated] * 60 + [standing] * 30 + [seated] * 60 + [standing] * 30)
+    assert [e.details["rep"] for e in rise] == [1, 2]
+
+
 def test_a_chair_stand_test_started_seated_counts_every_rise_and_which_fall_in_the_30_seconds():
     fps = 15.0
     seq = [0.5] * 30  # seated at the start: no standing seen yet
@@ -148,6 +186,7 @@ def test_the_screen_label_counts_and_gives_the_last_verdict_in_plain_ascii():
     labels = []
     for i, e in enumerate(squats(2, depth=0.4)):
         track.smoothed = skeleton(e)
+        track.pose = SimpleNamespace(world=world_of(track.smoothed))
         analyzer.update(track, "gym", i / 30, 0.0)
         labels.append(exercise_label(track))
     assert labels[0] is None and labels[-1] == "squat 2: good" and all(x is None or x.isascii() for x in labels)
