@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -268,7 +269,7 @@ def upload_check(cfg: Config, stack: PoseStack) -> RunCheck:
     check_cfg = dataclasses.replace(cfg, alerts=alerts, sources=[], zones=[], per_source={})
     limit = cfg.server.uploads.max_seconds
 
-    def run(path: Path, folder: Path, kind: str, exercise: str) -> dict:
+    def run(path: Path, folder: Path, kind: str, exercise: str, stop: threading.Event) -> dict:
         spec = SourceSpec("upload", str(path), realtime=False, lossless=True)
         analysis = dataclasses.replace(check_cfg.analysis, exercise=dataclasses.replace(
             check_cfg.analysis.exercise, kind=exercise))
@@ -278,7 +279,7 @@ def upload_check(cfg: Config, stack: PoseStack) -> RunCheck:
                               record=output if kind == "video" else None, log_every=3600.0, sinks=[memory],
                               keep_history=False)
         def stop_at_limit(item) -> None:
-            if item.frame.media_time > limit:
+            if item.frame.media_time > limit or stop.is_set():
                 runner.stop_event.set()
 
         runner.observers.append(stop_at_limit)

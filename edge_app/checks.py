@@ -56,10 +56,11 @@ class UploadSettings:
     max_mb: float = option(200.0, "largest upload accepted, MB")
     keep_days: float = option(30.0, "uploads and their results older than this are removed")
     max_seconds: float = option(600.0, "an upload's check stops after this many seconds of its video")
+    max_waiting: int = option(10, "uploads waiting for their check at most; more are refused until some are done")
 
     def validate(self) -> None:
-        if self.max_mb <= 0 or self.keep_days <= 0 or self.max_seconds <= 0:
-            raise ValueError("max_mb, keep_days and max_seconds must be > 0")
+        if self.max_mb <= 0 or self.keep_days <= 0 or self.max_seconds <= 0 or self.max_waiting < 1:
+            raise ValueError("max_mb, keep_days and max_seconds must be > 0, max_waiting >= 1")
 
 
 class UploadRefused(VigilError):
@@ -76,7 +77,7 @@ def clean_upload_name(name: str) -> str:
     if not name or len(name) > 200:
         raise UploadRefused(400, "give the file's name (1-200 characters)")
     if "/" in name or "\\" in name or name in (".", "..") or ".." in name.split(".") or \
-            re.search(r"[\x00-\x1f\x7f]", name):
+            re.search(r"[\x00-\x1f\x7f-\x9f]", name):
         raise UploadRefused(400, f"file name {name!r} refused: a plain file name only (no folders, no '..')")
     return name
 
@@ -89,9 +90,9 @@ def sniff(head: bytes) -> tuple[str, str]:
     raise UploadRefused(415, f"not a video or a photo Vigil can check (accepted: {ACCEPTED})")
 
 
-# (input file, output folder, kind: video or image, exercise: off, squat or sit_to_stand) -> {"events",
-# "frames", "output"}
-RunCheck = Callable[[Path, Path, str, str], dict]
+# (input file, output folder, kind: video or image, exercise: off, squat or sit_to_stand, stop: set when Vigil
+# stops, the check ends early) -> {"events", "frames", "output"}
+RunCheck = Callable[[Path, Path, str, str, threading.Event], dict]
 EXERCISES = ("off", "squat", "sit_to_stand")
 
 
@@ -108,6 +109,7 @@ class ClipChecker:
             raise VigilError(f"server.uploads.dir {self.root}: cannot create ({exc.strerror})") from None
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._worker: threading.Thread | None = None
+        self._stopping = threading.Event()
         # uploads a stop interrupted are checked again
         for row in db.read("SELECT id FROM uploads WHERE state IN ('queued', 'checking') ORDER BY created"):
             self._queue.put(row["id"])
@@ -119,10 +121,15 @@ class ClipChecker:
         self.prune()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop: the check under way ends at its next frame (it is checked again at the next start, as are the
+        waiting ones), and the worker is joined (a pipeline stopped mid-inference must not outlive the process)."""
+        self._stopping.set()
         self._queue.put(None)
         if self._worker is not None:
-            self._worker.join(5)
+            self._worker.join(timeout)
+            if self._worker.is_alive():
+                log.warning("upload checks: the worker did not stop within %.0f s", timeout)
 
     # --- the HTTP handler's thread ---------------------------------------------------------------------------------
     def submit(self, name: str, body: BinaryIO, size: int, user: str, exercise: str = "off") -> dict:
@@ -135,6 +142,10 @@ class ClipChecker:
         limit = int(self.settings.max_mb * 2**20)
         if size <= 0:
             raise UploadRefused(400, "the upload is empty")
+        waiting = self.db.read("SELECT COUNT(*) AS n FROM uploads WHERE state IN ('queued', 'checking')")
+        if waiting and waiting[0]["n"] >= self.settings.max_waiting:
+            raise UploadRefused(429, f"{waiting[0]['n']} uploads are waiting for their check: send this one when "
+                                     f"they are done (server.uploads.max_waiting)")
         if size > limit:
             raise UploadRefused(413, f"{name}: {size / 2**20:.1f} MB is over the {self.settings.max_mb:g} MB limit "
                                      f"(server.uploads.max_mb)")
@@ -148,7 +159,11 @@ class ClipChecker:
                 fh.write(head)
                 left = size - len(head)
                 while left > 0:
-                    chunk = body.read(min(left, 1 << 20))
+                    try:
+                        chunk = body.read(min(left, 1 << 20))
+                    except TimeoutError:
+                        raise UploadRefused(408, f"{name}: the upload stalled after {size - left} of {size} "
+                                                 f"bytes") from None
                     if not chunk:
                         raise UploadRefused(400, f"{name}: the upload ended after {size - left} of {size} bytes")
                     fh.write(chunk)
@@ -197,9 +212,9 @@ class ClipChecker:
     # --- the worker ------------------------------------------------------------------------------------------------
     def _work(self) -> None:
         lower_thread_priority(CHECK_NICE)
-        while True:
+        while not self._stopping.is_set():
             upload_id = self._queue.get()
-            if upload_id is None:
+            if upload_id is None or self._stopping.is_set():
                 return
             try:
                 self._check(upload_id)
@@ -220,10 +235,14 @@ class ClipChecker:
         self._set(upload_id, state="checking")
         started = time.monotonic()
         try:
-            result = self.run(folder / row[0]["input"], folder, row[0]["kind"], row[0]["exercise"])
-        except VigilError as exc:  # not a video after all, a damaged file: said to the operator
-            self._set(upload_id, state="failed", error=str(exc))
+            result = self.run(folder / row[0]["input"], folder, row[0]["kind"], row[0]["exercise"], self._stopping)
+        except VigilError as exc:  # not a video after all, a damaged file: said to the operator (no box paths)
+            why = str(exc).replace(str(folder / row[0]["input"]), row[0]["name"]).replace(str(folder), "")
+            self._set(upload_id, state="failed", error=why)
             log.info("upload %s (%s): refused: %s", upload_id, row[0]["name"], exc)
+            return
+        if self._stopping.is_set():
+            self._set(upload_id, state="queued")  # cut short by a stop: checked again at the next start
             return
         events = result["events"]
         self._set(upload_id, state="done", frames=result["frames"], seconds=round(time.monotonic() - started, 2),

@@ -117,6 +117,8 @@ class ServerConfig:
             raise ValueError(f"port must be 0-65535, got {self.port}")
         if not 0 < self.session_hours <= 24 * 90:
             raise ValueError("session_hours must be in (0, 2160]")
+        if self.token is not None and len(self.token) < 16:
+            raise ValueError("token: use at least 16 characters (machine clients send it with every request)")
         if not 0 < self.mjpeg_fps <= 30:
             raise ValueError("mjpeg_fps must be in (0, 30]")
         if not 10 <= self.jpeg_quality <= 100:

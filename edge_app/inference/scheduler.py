@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 
 import openvino as ov
 
-from edge_app.inference.model import ModelWrapper, StageTimes
+from edge_app.inference.model import ModelWrapper, StageTimes, weak_callback
 
 R = TypeVar("R")
 
@@ -161,7 +161,7 @@ class AsyncScheduler:
         q = self._queues.get(id(compiled))
         if q is None:
             q = ov.AsyncInferQueue(compiled, self.requests)
-            q.set_callback(self._on_done)
+            q.set_callback(weak_callback(self._on_done))  # no cycle through C++ (see weak_callback)
             self._queues[id(compiled)] = q
         return q
 

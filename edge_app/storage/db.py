@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -122,6 +123,8 @@ class Database:
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5.0)
         try:
+            with contextlib.suppress(OSError):  # password hashes inside: owner only (its -wal and -shm follow suit)
+                os.chmod(self.path, 0o600)
             conn.row_factory = sqlite3.Row
             if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
                 # a new file: free pages can be given back without rewriting it (incremental_vacuum); set before

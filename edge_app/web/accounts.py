@@ -150,11 +150,11 @@ class Accounts:
         if not token or len(token) > 100:
             return None
         now = time.time() if now is None else now
-        rows = self.db.read("SELECT s.expires, u.name, u.role FROM sessions s JOIN users u ON u.name = s.user "
-                            "WHERE s.token_hash = ?", (_token_hash(token),))
+        rows = self.db.read("SELECT s.created, s.expires, u.name, u.role FROM sessions s JOIN users u ON "
+                            "u.name = s.user WHERE s.token_hash = ?", (_token_hash(token),))
         if not rows:
             return None
-        if rows[0]["expires"] <= now:
+        if min(rows[0]["expires"], rows[0]["created"] + self.session_s) <= now:  # a shorter session_hours counts too
             self.end_session(token)
             return None
         return User(rows[0]["name"], Role(rows[0]["role"]))

@@ -152,6 +152,18 @@ class OperatorServer:
 SESSION_COOKIE = "vigil_session"
 
 
+def host_name(host: str) -> str:
+    """The name part of a Host header (``[::1]:8090`` -> ``::1``, ``localhost:8090`` -> ``localhost``)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def session_cookie(headers) -> str | None:
     """The session token of a request's cookie, or None."""
     try:
@@ -196,7 +208,7 @@ class _Server(ThreadingHTTPServer):
 
 ALERT_PATH = re.compile(r"^/api/alerts/([A-Za-z0-9-]{1,40})/(thumbnail\.jpg|snapshot\.jpg|clip\.mp4|events|ack|"
                         r"clear)$")
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE = re.compile(r"^bytes=(\d{0,15})-(\d{0,15})$")
 UPLOAD_PATH = re.compile(r"^/api/uploads/([0-9a-f]{16})(/result)?$")
 MAX_LOGIN_BODY = 1024
 
@@ -240,8 +252,22 @@ class _Handler(BaseHTTPRequestHandler):
         """The request's user when they may do what needs ``needed``; else the refusal is sent (401: log in or
         send the token; 403: the role does not allow it) and None returned."""
         srv = self.server_ref
+        address = self.client_address[0]
+        wait = srv.limiter.retry_after(address, "(token)")
+        if wait > 0:  # a client guessing the token is held back like one guessing passwords
+            self._json(429, {"error": f"too many refused requests: try again in {int(wait) + 1} s"},
+                       {"Retry-After": str(int(wait) + 1)})
+            return None
         user = srv.user(self.headers, query)
+        if user is not None and user.via == "local" and host_name(self.headers.get("Host", "")) not in LOOPBACK:
+            # a console without accounts answers only to loopback names: a web page whose own name is made to
+            # point at 127.0.0.1 (DNS rebinding) must not act as the box's local operator
+            self._json(403, {"error": f"Host {self.headers.get('Host', '')!r} refused: this console answers "
+                                      f"127.0.0.1, localhost or [::1] (add accounts to serve other names)"})
+            return None
         if user is None:
+            if self.headers.get("Authorization") or query.get("token"):
+                srv.limiter.failed(address, "(token)")
             self.send_response(401)
             self._close_after_post()
             self.send_header("WWW-Authenticate", "Bearer")
@@ -252,7 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
             return None
         if not user.role.allows(needed):
-            self._json(403, {"error": f"{user.name} is a {user.role}: only an {needed} or above may do this"})
+            self._json(403, {"error": f"{user.name} is {article(user.role)} {user.role}: only {article(needed)} "
+                                      f"{needed} or above may do this"})
             return None
         return user
 
@@ -268,8 +295,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"user": user.name if user else None, "role": user.role if user else None,
                              "via": user.via if user else None, "login_required": srv.login_required()})
             return
-        local_health = url.path == "/health" and self.client_address[0] in ("127.0.0.1", "::1")
-        if not local_health and self._user(query) is None:  # health checks on the box need no account
+        # the box's own health check needs no account (with a token set, it sends the token)
+        local_health = url.path == "/health" and self.client_address[0] in ("127.0.0.1", "::1") and not srv.token
+        if not local_health and self._user(query) is None:
             return
         try:
             alert = ALERT_PATH.match(url.path)
@@ -323,7 +351,8 @@ class _Handler(BaseHTTPRequestHandler):
             since, until = one("since"), one("until")
             page = HistoryQuery(stream=one("stream"), type=one("type"), state=one("state"),
                                 since=float(since) if since else None, until=float(until) if until else None,
-                                limit=min(500, max(1, int(one("limit") or 50))), offset=max(0, int(one("offset") or 0)))
+                                limit=min(500, max(1, int(one("limit") or 50))),
+                                offset=min(10**9, max(0, int(one("offset") or 0))))
         except ValueError:
             self._json(400, {"error": "since and until are Unix seconds, limit and offset whole numbers"})
             return
@@ -378,10 +407,13 @@ class _Handler(BaseHTTPRequestHandler):
                 start, end = int(first), min(int(last), size - 1) if last else size - 1
             else:
                 start = max(0, size - int(last))
-            if start > end or start >= size:
+            if start >= size:
                 self._send(416, b"", "text/plain", {"Content-Range": f"bytes */{size}"})
                 return
-            status = 206
+            if start > end:  # an invalid range is ignored (RFC 9110 section 14.2): the whole file
+                start, end = 0, size - 1
+            else:
+                status = 206
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Accept-Ranges", "bytes")
@@ -437,12 +469,17 @@ class _Handler(BaseHTTPRequestHandler):
         if srv.checker is None:
             self._json(404, {"error": "this run checks no uploads (server.uploads.enabled)"})
             return
-        try:
-            size = int(self.headers.get("Content-Length") or "")
-        except ValueError:
-            self._json(411, {"error": "send the file with its Content-Length"})
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) != 1 or not re.fullmatch(r"\d{1,15}", lengths[0].strip()):
+            self._json(411 if not lengths else 400, {"error": "send the file with one Content-Length (bytes)"})
             return
-        name = unquote(self.headers.get("X-File-Name", ""))
+        size = int(lengths[0])
+        raw = self.headers.get("X-File-Name", "")
+        try:  # http.server reads headers as Latin-1: a name sent as raw UTF-8 is made whole again
+            raw = raw.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+        name = unquote(raw)
         exercise = (parse_qs(urlsplit(self.path).query).get("exercise") or ["off"])[0]
         try:
             record = srv.checker.submit(name, self.rfile, size, user.name, exercise)
@@ -470,8 +507,8 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            self._json(400, {"error": "body is not JSON"})
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            self._json(400, {"error": "body is not JSON (or nested too deeply)"})
             return None
         if not isinstance(body, dict):
             self._json(400, {"error": "body must be a JSON object"})
@@ -535,9 +572,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(429, {"error": f"too many failed logins: try again in {int(wait) + 1} s"},
                        {"Retry-After": str(int(wait) + 1)})
             return
+        srv.limiter.failed(address, name)  # counted before the check: parallel guesses are limited too
         user = srv.accounts.authenticate(name, password)
         if user is None:
-            srv.limiter.failed(address, name)
             log.warning("console: failed login from %s", address)
             self._json(401, {"error": "wrong name or password"})
             return

@@ -151,7 +151,7 @@ def add_user(name: str, role: str, password: str, db: Path) -> None:
 def test_an_operator_logs_in_over_https_plays_the_last_runs_clip_and_acknowledges_it(
         tmp_path, need_models, rtsp_server):
     db = tmp_path / "data" / "vigil.db"
-    cfg = config(tmp_path, free_port(), f"server:\n  session_hours: 1\n  token: machine-t0ken\n"
+    cfg = config(tmp_path, free_port(), f"server:\n  session_hours: 1\n  token: machine-t0ken-0123456\n"
                                         f"  tls:\n    enabled: true\n    self_signed_dir: {tmp_path / 'tls'}\n")
     alert_id = run_until_a_fall_then_sigkill(tmp_path, cfg, db)
     clip = Path(rows(db, f"SELECT clip FROM alerts WHERE id = '{alert_id}'")[0][0])
@@ -224,7 +224,7 @@ def test_an_operator_logs_in_over_https_plays_the_last_runs_clip_and_acknowledge
         wait_for(lambda: "acknowledged by olga" in browser.find_element(
             "css selector", f"#alerts li[data-id='{alert_id}']").text, 15, "the acknowledgement")
         browser.save_screenshot(str(tmp_path / "console-live.png"))
-        token = {"Authorization": "Bearer machine-t0ken"}
+        token = {"Authorization": "Bearer machine-t0ken-0123456"}
         state = _get(base + "api/state", token, insecure)
         assert [a["acknowledged_by"] for a in state["alerts"] if a["id"] == alert_id] == ["olga"]
         events = _get(base + f"api/alerts/{alert_id}/events", token, insecure)["events"]
@@ -341,3 +341,65 @@ def test_a_full_disk_under_the_database_keeps_alerts_on_screen_and_on_the_broker
         room.close()
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_hostile_requests_get_one_clear_answer(tmp_path):
+    """DNS rebinding against a console without accounts, parallel password guesses, a guessed token, JSON nested
+    too deeply, odd ranges and offsets: each a clear refusal, never a request that fails inside Vigil."""
+    import threading
+
+    from edge_app.alerts.board import AlertBoard
+    from edge_app.storage.db import Database
+    from edge_app.web.accounts import Accounts
+    from edge_app.web.server import FrameHub, OperatorServer
+
+    local = OperatorServer(FrameHub(), lambda: {"sources": {}}, "127.0.0.1", 0, board=AlertBoard()).start()
+    try:
+        url = f"http://127.0.0.1:{local.port}/api/state"
+        assert _get(url)["alerts"] == []
+        request = urllib.request.Request(url, headers={"Host": f"attacker.example:{local.port}"})
+        try:
+            urllib.request.urlopen(request, timeout=5)
+            raise AssertionError("a foreign Host was served")
+        except urllib.error.HTTPError as err:
+            assert err.code == 403 and "refused" in json.loads(err.read())["error"]
+        assert local.failures == 0
+    finally:
+        local.stop()
+
+    accounts = Accounts(Database(tmp_path / "vigil.db"))
+    accounts.add("olga", "operator", "olga-pass-1234")
+    server = OperatorServer(FrameHub(), lambda: {"sources": {}}, "127.0.0.1", 0, token="machine-t0ken-0123456",
+                            board=AlertBoard(), accounts=accounts).start()
+    base = f"http://127.0.0.1:{server.port}/"
+    try:
+        answers: list[int] = []
+
+        def guess() -> None:
+            answers.append(_post(base + "api/login", {"name": "olga", "password": "not-it-at-all"})[0])
+
+        threads = [threading.Thread(target=guess) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert answers.count(401) <= 5 and answers.count(429) >= 15, answers  # counted before each check
+        for _ in range(5):
+            assert _get(base + "api/state", {"Authorization": "Bearer guessed-token-000"}) is None
+        status = None
+        try:
+            urllib.request.urlopen(urllib.request.Request(base + "api/state", headers={
+                "Authorization": "Bearer machine-t0ken-0123456"}), timeout=5)
+        except urllib.error.HTTPError as err:
+            status = err.code
+        assert status == 429  # after five wrong tokens from this address, even the right one waits
+        deep = b"[" * 3000
+        request = urllib.request.Request(base + "api/logout", data=deep[:1000], method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=5)
+        except urllib.error.HTTPError as err:
+            assert err.code == 400
+        assert server.failures == 0
+    finally:
+        server.stop()

@@ -78,9 +78,9 @@ def test_health_answers_for_a_running_vigil_and_fails_clearly_otherwise(tmp_path
     clip = need_shared("falls", "upfall_s1", "Activity7", "Trial1Cam1.mp4")
     port = free_port()
     config = tmp_path / "vigil.yaml"
-    config.write_text(f"server:\n  host: 127.0.0.1\n  port: {port}\n  token: s3cret\n")
+    config.write_text(f"server:\n  host: 127.0.0.1\n  port: {port}\n  token: s3cret-s3cret-s3cret\n")
     wrong = tmp_path / "wrong.yaml"
-    wrong.write_text(f"server:\n  host: 127.0.0.1\n  port: {port}\n  token: guess\n")
+    wrong.write_text(f"server:\n  host: 127.0.0.1\n  port: {port}\n  token: guess-guess-guess-1\n")
     assert run_cli("edge_app", "health", "--config", str(config)).returncode == 1  # nothing runs yet
     env = {k: v for k, v in os.environ.items() if k != "VIGIL_HTTP"}  # the suite turns the server off elsewhere
     vigil = subprocess.Popen([PYTHON, "-m", "edge_app", "run", "--config", str(config), "--headless", "--source",

@@ -13,7 +13,7 @@ import pytest
 from helpers.security import CAM_SECRET, MQTT_SECRET
 from support import PYTHON, REPO, ControlRoom, database_bytes, free_port, need_shared
 
-HOOK_SECRET, SERVER_SECRET = "hook-T0ken", "server-T0ken"
+HOOK_SECRET, SERVER_SECRET = "hook-T0ken", "server-T0ken-secret-1"
 SECRETS = (CAM_SECRET, MQTT_SECRET, HOOK_SECRET, SERVER_SECRET)
 
 

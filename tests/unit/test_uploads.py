@@ -43,7 +43,7 @@ def test_types_come_from_the_first_bytes_not_the_name():
 def checker(tmp_path, max_mb=1.0):
     done = []
 
-    def run(path, folder, kind, exercise):
+    def run(path, folder, kind, exercise, stop):
         done.append((path, exercise))
         (folder / "annotated.mp4").write_bytes(b"result")
         return {"events": [{"type": "fall", "state": "raised"}], "frames": 3, "output": "annotated.mp4"}
@@ -92,3 +92,13 @@ def test_old_uploads_are_removed(tmp_path):
     record = c.submit("old.jpg", io.BytesIO(JPEG), len(JPEG), "olga")
     assert c.prune(now=time.time() + 31 * 86400) == 1
     assert c.get(record["id"]) is None and not (tmp_path / "uploads" / record["id"]).exists()
+
+
+def test_no_more_than_max_waiting_uploads_queue(tmp_path):
+    db = Database(tmp_path / "vigil.db")
+    c = ClipChecker(UploadSettings(max_waiting=2), tmp_path / "uploads", db, lambda *a: {})  # never started
+    for i in range(2):
+        c.submit(f"{i}.jpg", io.BytesIO(JPEG), len(JPEG), "olga")
+    with pytest.raises(UploadRefused) as err:
+        c.submit("2.jpg", io.BytesIO(JPEG), len(JPEG), "olga")
+    assert err.value.status == 429 and "2 uploads are waiting" in str(err.value)
