@@ -154,7 +154,7 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
         else:
             result["pipeline"]["reconnect"] = reconnect
     progress.step("pipeline: reconnect done")
-    squat_clip = SHARED / "exercise" / "squat_front_bodyweight.mp4"
+    squat_clip = SHARED / "exercise" / ("squat_side_barbell.mp4" if quick else "squat_front_bodyweight.mp4")
     if squat_clip.is_file():
         progress.note("exercise analyzer: cost per person per frame")
         result["analyzers"] = {"exercise": scenarios.exercise_cost(cfg, stack, squat_clip, 5 if quick else 30)}

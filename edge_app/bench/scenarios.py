@@ -182,11 +182,11 @@ def exercise_cost(cfg: Config, stack: PoseStack, clip: Path, repeats: int) -> di
 
     engine, tracker = stack.engine(cfg), Tracker(stack.tracker_settings(cfg))
     reader = open_reader(str(clip), live=False)
-    poses: list[tuple[float, int, np.ndarray]] = []
+    poses: list[tuple[float, int, np.ndarray, np.ndarray]] = []
     while (picture := reader.read()) is not None:
         for track in tracker.update(engine.process(picture.image), picture.pts):
             if track.confirmed:
-                poses.append((picture.pts, track.id, track.smoothed.copy()))
+                poses.append((picture.pts, track.id, track.smoothed.copy(), track.pose.world.copy()))
     reader.close()
     out: dict = {"clip": clip.name, "person_frames": len(poses), "repeats": repeats}
     for kind in ("squat", "sit_to_stand"):
@@ -195,9 +195,9 @@ def exercise_cost(cfg: Config, stack: PoseStack, clip: Path, repeats: int) -> di
         for _ in range(repeats):
             analyzer = ExerciseAnalyzer(ExerciseSettings(kind=kind))
             tracks: dict[int, SimpleNamespace] = {}
-            for t, track_id, landmarks in poses:
+            for t, track_id, landmarks, world in poses:
                 track = tracks.setdefault(track_id, SimpleNamespace(id=track_id, state={}))
-                track.smoothed = landmarks
+                track.smoothed, track.pose = landmarks, SimpleNamespace(world=world)
                 start = time.perf_counter()
                 reps += len(analyzer.update(track, "bench", t, 0.0))
                 samples.append((time.perf_counter() - start) * 1e6)
