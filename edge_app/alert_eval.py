@@ -171,7 +171,7 @@ def evaluate(cfg, clips: list[Clip]) -> dict:
         fps = reader.fps or 30.0
         reader.close()
         events = MemorySink()
-        summary = build_runner(cfg, stack, [spec], log_every=1e9, sinks=[events]).run()
+        summary = build_runner(cfg, stack, [spec], log_every=1e9, sinks=[events], keep_history=False).run()
         result = _clip_result(clip, events.records, summary, fps)
         results.append(result)
         log.info("[%d/%d] %s (%s): %d fall alert(s)%s, %d fatigue alert(s)", i, len(clips), clip.name, clip.kind,

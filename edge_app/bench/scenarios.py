@@ -80,7 +80,8 @@ def measure(pipeline: Runner) -> dict:
 
 def streams_scenario(cfg: Config, stack: PoseStack, clips: list[Path], n: int, seconds: float) -> dict:
     specs = [SourceSpec(f"cam{i + 1}", str(clips[i % len(clips)]), realtime=True, loop=True) for i in range(n)]
-    result = measure(build_runner(bench_config(cfg), stack, specs, duration=seconds, log_every=3600.0))
+    result = measure(build_runner(bench_config(cfg), stack, specs, duration=seconds, log_every=3600.0,
+                     keep_history=False))
     result["clips"] = [Path(s.uri).parent.name + "/" + Path(s.uri).name for s in specs]
     result["inference_threads"] = stack.runtime.threads or "OpenVINO's choice"
     result["source_fps"] = round(float(cv2.VideoCapture(str(clips[0])).get(cv2.CAP_PROP_FPS)), 2)
@@ -90,7 +91,8 @@ def streams_scenario(cfg: Config, stack: PoseStack, clips: list[Path], n: int, s
 def vigil_fast(cfg: Config, stack: PoseStack, clip: Path, max_frames: int | None) -> dict:
     """Vigil's whole loop over a clip, every frame, as fast as it goes (``run --fast --headless``)."""
     spec = SourceSpec("clip", str(clip), realtime=False, lossless=True)
-    result = measure(build_runner(bench_config(cfg), stack, [spec], max_frames=max_frames, log_every=3600.0))
+    result = measure(build_runner(bench_config(cfg), stack, [spec], max_frames=max_frames, log_every=3600.0,
+                     keep_history=False))
     frames = result["frames"]
     result["loop_ms_per_frame"] = round(result["seconds"] * 1000 / max(frames, 1), 3)
     result["fps"] = round(frames / result["seconds"], 2) if result["seconds"] else 0.0  # whole run, like MediaPipe's
@@ -101,7 +103,8 @@ def realtime_scenario(cfg: Config, stack: PoseStack, clip: Path, seconds: float)
     """One camera-like stream of ``clip`` at its own frame rate with ``cfg`` (the CCTV config on vtest.avi): does
     the whole loop keep up, at what CPU and per-stage cost."""
     spec = SourceSpec("cctv", str(clip), realtime=True, loop=True)
-    result = measure(build_runner(bench_config(cfg), stack, [spec], duration=seconds, log_every=3600.0))
+    result = measure(build_runner(bench_config(cfg), stack, [spec], duration=seconds, log_every=3600.0,
+                     keep_history=False))
     result["clip"] = clip.name
     result["source_fps"] = round(float(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FPS)), 2)
     result["finder"] = cfg.models.detector
@@ -113,7 +116,8 @@ def people_scenario(cfg: Config, stack: PoseStack, clip: Path, max_frames: int) 
     """Vigil's whole loop over every frame of a multi-person clip; the pose stage's cost grouped by how many people
     were tracked in the frame."""
     spec = SourceSpec("people", str(clip), realtime=False, lossless=True)
-    pipe = build_runner(bench_config(cfg), stack, [spec], max_frames=max_frames, log_every=3600.0)
+    pipe = build_runner(bench_config(cfg), stack, [spec], max_frames=max_frames, log_every=3600.0,
+                     keep_history=False)
     by_people: dict[int, list[float]] = {}
     pipe.observers.append(lambda item: by_people.setdefault(len(item.tracks), []).append(
         item.timing.stage_ms()["pose"]))
@@ -133,7 +137,8 @@ def reconnect_scenario(cfg: Config, stack: PoseStack, clip: Path, outages_s: tup
     relay = RtspRelay(clip, 640, 480, 15).__enter__()
     if relay.url is None:
         return None
-    runner = build_runner(bench_config(cfg), stack, [SourceSpec("cam", relay.url)], log_every=3600.0)
+    runner = build_runner(bench_config(cfg), stack, [SourceSpec("cam", relay.url)], log_every=3600.0,
+                     keep_history=False)
     captured: list[float] = []
     runner.observers.append(lambda item: captured.append(item.frame.capture_mono))
     thread = threading.Thread(target=runner.run, name="vigil", daemon=True)
