@@ -86,7 +86,10 @@ class AsyncScheduler:
     def __init__(self, requests: int = 8):
         self.requests = requests
         self._queues: dict[int, ov.AsyncInferQueue] = {}
-        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        # a Queue, not a SimpleQueue: CPython 3.11's SimpleQueue.get(timeout) waits forever when a signal interrupts
+        # it in the last microseconds of its timeout (the time left goes negative, which the lock reads as "no
+        # timeout"): seen as a Vigil that ignored SIGTERM and its --duration, its main thread in that wait
+        self._done: queue.Queue = queue.Queue()
         self._backlog: deque[tuple[_Task, int, Any]] = deque()
         self._ready: deque = deque()  # results handed over, not yet applied to their tasks
         self._carried: list = []  # finished tasks a raising poll could not return
