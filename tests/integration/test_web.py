@@ -59,8 +59,10 @@ def test_snapshot_stream_metrics_and_health(served):
 
 def test_a_refused_post_closes_its_connection_and_its_unread_body_is_not_a_request(served, capfd, caplog):
     _, server = served
-    smuggled = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"  # sent as the body of a POST that is refused unread
-    got, _ = raw_request(server.port, b"POST /api/alerts/a1/ack HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+    # sent as the body of a POST that is refused unread
+    smuggled = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    got, _ = raw_request(server.port, b"POST /api/alerts/a1/ack HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                      b"Content-Type: text/plain\r\n"
                                       b"Content-Length: %d\r\n\r\n" % len(smuggled) + smuggled)
     assert got.startswith(b"HTTP/1.1 415 ") and b"Connection: close" in got
     assert got.count(b"HTTP/1.1 ") == 1  # the body was not answered as a second request

@@ -50,7 +50,8 @@ def test_a_stalled_client_is_dropped_and_an_internal_fault_is_one_log_line(monke
         got, took = raw_request(server.port, b"POST /api/alerts/a1/ack HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                              b"Content-Type: application/json\r\nContent-Length: 50\r\n\r\n{")
         assert got == b"" and took < 3.0
-        got, took = raw_request(server.port, b"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # headers, then idle
+        # headers, then idle
+        got, took = raw_request(server.port, b"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert got.startswith(b"HTTP/1.1 200 ") and took < 3.0  # the kept-alive connection is closed when idle
         failing.append(True)
         with caplog.at_level("WARNING", logger="edge_app.web.server"):
