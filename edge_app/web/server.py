@@ -268,14 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
         if user is None:
             if self.headers.get("Authorization") or query.get("token"):
                 srv.limiter.failed(address, "(token)")
-            self.send_response(401)
-            self._close_after_post()
-            self.send_header("WWW-Authenticate", "Bearer")
-            body = json.dumps({"error": "log in first", "login": srv.login_required()}).encode()
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self._json(401, {"error": "log in first", "login": srv.login_required()}, {"WWW-Authenticate": "Bearer"})
             return None
         if not user.role.allows(needed):
             self._json(403, {"error": f"{user.name} is {article(user.role)} {user.role}: only {article(needed)} "
@@ -462,9 +455,7 @@ class _Handler(BaseHTTPRequestHandler):
         (URL-encoded); 202 with the queued upload, or the refusal (400 name, 411 no length, 413 size, 415 type) in
         one line."""
         srv = self.server_ref
-        origin = self.headers.get("Origin")
-        if origin and urlsplit(origin).netloc != self.headers.get("Host"):
-            self._json(403, {"error": "cross-origin request refused"})
+        if not self._same_origin():
             return
         if srv.checker is None:
             self._json(404, {"error": "this run checks no uploads (server.uploads.enabled)"})
@@ -489,11 +480,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(202, {"upload": record})
 
     # --- actions -------------------------------------------------------------------------------------------------
-    def _body(self, limit: int) -> dict | None:
-        """The request's JSON object (checks: same origin, JSON type, size); None when refused (already answered)."""
+    def _same_origin(self) -> bool:
+        """Whether an action may go on: no ``Origin``, or one naming this server's own host (else 403 is sent), so
+        another web page cannot act behind the operator's back."""
         origin = self.headers.get("Origin")
         if origin and urlsplit(origin).netloc != self.headers.get("Host"):
             self._json(403, {"error": "cross-origin request refused"})
+            return False
+        return True
+
+    def _body(self, limit: int) -> dict | None:
+        """The request's JSON object (checks: same origin, JSON type, size); None when refused (already answered)."""
+        if not self._same_origin():
             return None
         if not self.headers.get("Content-Type", "").startswith("application/json"):
             self._json(415, {"error": "send a JSON body (Content-Type: application/json)"})
