@@ -1,19 +1,36 @@
 """Fall detection per track: a sequence model's fall score combined with physical rules in a state machine.
 
     upright --(model score >= threshold and a rapid descent)--> falling
-    falling --(down for confirm_s in all since the signal)--> alert raised
+    falling --(down for confirm_s in all since the signal, in MIN_DOWN_FRAMES frames at least)--> alert raised
               (down: torso far from vertical, or hips at feet level; counted in total, not in one stretch,
               because poses of people on the floor flicker)
-    falling --(seen down at least once, then vanishes for lost_s: on the floor behind furniture, or out of the
-              pose model's reach)--> alert raised (details.person_lost)
+    falling --(seen down in MIN_DOWN_FRAMES frames, then vanishes for lost_s:
+              on the floor behind furniture, or out of the pose model's reach)--> alert raised (details.person_lost)
     falling --(not down within fall_window_s)--> upright      (stumbled and caught themselves: no alert)
     (new track) --(appears down within refind_s of another track vanishing nearby while it was going down, or, at
               a low frame rate, within UNSEEN_FALL_S of one vanishing upright: the pose model lost the person
               mid-fall, or the fall fell between frames, and found them on the floor)--> falling
               ("going down" = in the falling phase, or a rapid hip descent, or a fall score at the threshold, in its
-              last window; a person who vanished walking upright is not a fall when something lying turns up there)
+              last window; a person who vanished walking upright is not a fall when something lying turns up there,
+              nor is one who vanished at the picture's edge: they walked out of it)
+              The claim "this new track is that person, down" is only as strong as its evidence:
+              - the vanished track was falling (the model's signal and a descent): confirmed as any fall (confirm_s);
+              - weaker (a descent alone, a score alone, upright at a low frame rate): the new track must be seen
+                down in most of its frames for refind_confirm_s, staying where it was found (within STILL_BODIES of
+                its size: a person on the floor does not walk on), and it does not raise if it vanishes in the
+                meantime. In crowded CCTV views tracks break up and re-form all the time, and a new track's first
+                poses are the least reliable: a walker read upside down for a second, or a fragment of two people
+                crossing, is no fall;
+              - the vanished track is seen again before the alert, or the new track is read upright (standing)
+                before it: it was not lost, or this is not that person lying, so no claim holds.
+    falling --(read upright after a down read, before the alert)--> its down reads are dropped: they were glitches
+              (a person read upside down now and then as they walk); reads that are neither down nor upright
+              (the flicker of a person on the floor) drop nothing
 
-Body state (down, upright) comes from the current frame; the model and the descent speed from the window.
+Body state (down, upright) comes from the current frame; the model and the descent speed from the window. A frame
+whose pose nobody vouches for as a body (Track.evidence: the finder does not see a person there, or the landmark
+model's pose flag is low) is neither down nor a fall signal: two people crossing give such poses, and the model
+scores their jumps as falls.
     alerted --(still down after long_lie_s)--> one escalation event (fall_long_lie)
     alerted --(upright for clear_s)--> alert cleared, cooldown_s before this track can raise again
 
@@ -26,7 +43,6 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
-from itertools import islice
 
 import numpy as np
 
@@ -45,15 +61,13 @@ RATE_HZ = 15.0  # the fall model's windows are resampled to this rate (its input
 FALL_S = 0.4  # a fall's descent lasts 0.3-0.5 s: pose samples further apart than this spread it out
 UNSEEN_FALL_S = 1.0  # upright, then down within this: nobody lies down on purpose that fast (it takes seconds)
 COARSE_SPACING_S = 0.15  # pose samples this far apart (under ~7 fps) can miss a fall's descent between them
-MIN_DOWN_FRAMES = 2  # frames seen down before an alert, at pose rates above ~7 fps: one frame (a glitch, a dropped
-# frame stretching it) is no fall; at coarser rates one sample spans as long as two would, and one is enough
-
-
-def typical_spacing(history, gaps: int = 4) -> float:
-    """The median of the last ``gaps`` gaps (seconds) between a track's consecutive pose samples: the stream's pose
-    rate now, untouched by one dropped frame. 0 with fewer than two samples."""
-    times = [entry[0] for entry in islice(reversed(history), gaps + 1)][::-1]
-    return float(np.median(np.diff(times))) if len(times) >= 2 else 0.0
+MIN_DOWN_FRAMES = 2  # frames seen down before an alert, at any pose rate: one frame (a glitch, two people crossing, a
+# dropped frame stretching it) is no fall. At low rates too: a pose model's glitch is per frame, not per second, and
+# the CCTV config dropping to 5 fps on a slower CPU raised falls on walkers from single frames
+EDGE = 0.01  # a box within this fraction of the picture's width (height) of its left or right (top or bottom) edge
+# touches it: a person whose track ends there left the picture
+STILL_BODIES = 0.5  # a person found down stays within this many body sizes (box long side) of where they were found:
+# walking moves about 0.8 body lengths a second
 
 
 def sample_spacing(history, now: float, span_s: float = 1.5) -> float:
@@ -91,6 +105,9 @@ class FallSettings:
     fall_window_s: float = option(2.5, "the person must be down this soon after the fall signal (seconds)")
     lost_s: float = option(0.3, "a falling person seen down and then unseen this long raises the alert")
     refind_s: float = option(2.0, "a person who vanishes and is found down nearby this soon after: one fall")
+    refind_confirm_s: float = option(1.0, "a person found down where someone vanished without a fall signal (only "
+                                          "a fast descent, a fall score, or a low frame rate) must be seen down in "
+                                          "most frames for this long (seconds)")
     clear_s: float = option(1.5, "upright this long clears the alert (seconds)")
     long_lie_s: float = option(30.0, "still down this long after the alert: one fall_long_lie escalation")
     cooldown_s: float = option(5.0, "after a clear, seconds before the same person can raise again")
@@ -107,8 +124,8 @@ class FallSettings:
     def validate(self) -> None:
         if not 0 < self.threshold < 1:
             raise ValueError("threshold must be between 0 and 1")
-        for name in ("every_s", "confirm_s", "fall_window_s", "lost_s", "refind_s", "clear_s", "long_lie_s",
-                     "cooldown_s"):
+        for name in ("every_s", "confirm_s", "fall_window_s", "lost_s", "refind_s", "refind_confirm_s", "clear_s",
+                     "long_lie_s", "cooldown_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
 
@@ -134,6 +151,7 @@ class FallState:
     signal_at: float = 0.0  # when the fall signal came
     down_time: float = 0.0  # seconds seen down since the fall signal
     down_frames: int = 0  # frames seen down since the fall signal
+    seen_frames: int = 0  # frames seen since the fall signal
     last_update: float = 0.0
     upright_since: float | None = None
     alerted_at: float = 0.0
@@ -142,9 +160,17 @@ class FallState:
     first_seen: float = 0.0
     centre: tuple[float, float] = (0.0, 0.0)
     size: float = 0.0  # larger side of the body box, pixels
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # the body box when last seen, image px
+    found_at: tuple[float, float] = (0.0, 0.0)  # centre (image px) where a claim's track was found down
     lost_recorded: bool = False
     silent: bool = False  # its fall was another track's alert (a re-tracked person): it raises and clears nothing
+    claim: Vanished | None = None  # the vanished track whose fall this track continues (found down there)
     details: dict = field(default_factory=dict)
+
+    @property
+    def weak_claim(self) -> bool:
+        """This track continues a vanished track's fall that had no fall signal of its own."""
+        return self.claim is not None and not self.claim.falling
 
 
 @dataclass(frozen=True)
@@ -168,7 +194,19 @@ class Vanished:
     score: float
     going_down: bool  # falling, descending fast, or a fall score at the threshold when last seen
     upright: bool = False  # upright when last seen
-    spacing: float = 0.0  # the gap between its last pose samples (a low frame rate widens it), seconds
+    spacing: float = 0.0  # the stream's usual gap between analysed frames when it vanished (a low rate), seconds
+    falling: bool = False  # in the falling phase (the model's signal with a rapid descent) when last seen
+    at_edge: bool = False  # its box touched the picture's edge when last seen: it may have walked out
+
+
+def at_edge(box: tuple[float, float, float, float], frame_size: tuple[int, int] | None) -> bool:
+    """Whether ``box`` (x0, y0, x1, y1, image px) touches the edge of a ``frame_size`` (width, height) picture,
+    within EDGE of its size. False when the size is unknown."""
+    if frame_size is None:
+        return False
+    w, h = frame_size
+    x0, y0, x1, y1 = box
+    return x0 <= EDGE * w or y0 <= EDGE * h or x1 >= (1 - EDGE) * w or y1 >= (1 - EDGE) * h
 
 
 COLLAPSED_RATIO = 0.5  # a landmark pose less than half the size of the finder's body for the person has collapsed
@@ -209,6 +247,7 @@ class FallAnalyzer:
         self.raised: deque[Raised] = deque(maxlen=32)
         self._held: list[tuple[FallState, Event]] = []  # raised this frame: sent at end_frame unless the same fall
         self._seen: set[tuple[str, int]] = set()  # tracks updated in this frame
+        self._frames: dict[str, deque[float]] = {}  # each stream's last analysed frame times (media seconds)
 
     def _event(self, st: FallState, type_: str, state: EventState, now: float, wall: float, **details) -> Event:
         return Event(type_, st.stream, st.track_id, state, round(st.max_score, 4), now, wall,
@@ -227,8 +266,11 @@ class FallAnalyzer:
             self.states[key] = FallState(stream, track.id, first_seen=now, last_update=now)
         st = self.states[key]
         self._seen.add(key)
+        if st.lost_recorded:  # seen again after vanishing: no new track is this person found down elsewhere
+            self._void_claims(st)
         dt = min(max(now - st.last_update, 0.0), 0.2)
         st.last_seen, st.last_wall, st.last_update, st.lost_recorded = now, wall, now, False
+        st.box = track.box
         x0, y0, x1, y1 = track.box
         st.centre, st.size = ((x0 + x1) / 2, (y0 + y1) / 2), max(x1 - x0, y1 - y0)
         feet_seen = bool(track.smoothed[[L_ANKLE, R_ANKLE], 3].max() >= s.min_visibility)
@@ -247,22 +289,29 @@ class FallAnalyzer:
         st.spacing = sample_spacing(track.history, now)
         descent = st.descent
         events: list[Event] = []
-        if st.phase == Phase.UPRIGHT and st.last_model > -1e9:
+        if st.phase == Phase.UPRIGHT and st.last_model > -1e9 and track.evidence:
             if now >= st.cooldown_until and st.score >= s.threshold and \
                     descent >= descent_needed(s.descent_speed, st.spacing):
-                st.phase, st.signal_at, st.max_score, st.down_time, st.down_frames = \
-                    Phase.FALLING, now, st.score, 0.0, 0
-                st.details = {"descent_speed": round(descent, 2)}
+                st.phase, st.signal_at, st.max_score, st.down_time, st.down_frames, st.seen_frames = \
+                    Phase.FALLING, now, st.score, 0.0, 0, 0
+                st.claim, st.details = None, {"descent_speed": round(descent, 2)}
                 log.debug("%s track %d: falling (score %.2f, descent %.2f)", stream, track.id, st.score, descent)
+        if st.phase == Phase.FALLING and upright and (st.weak_claim or st.down_frames):
+            # read standing after being read down: the down reads were glitches (a person who fell is not read
+            # upright before the alert); on a weak claim, the track was never a person lying there
+            log.debug("%s track %d: read upright while falling: down reads dropped", stream, track.id)
+            st.down_time, st.down_frames = 0.0, 0
+            if st.weak_claim:
+                st.phase, st.claim, st.details = Phase.UPRIGHT, None, {}
         if st.phase == Phase.FALLING:
             st.max_score = max(st.max_score, st.score)
             st.down_time += dt if down else 0.0
             st.down_frames += int(down)
-            frames_needed = MIN_DOWN_FRAMES if typical_spacing(track.history) <= COARSE_SPACING_S else 1
-            if st.down_time >= s.confirm_s and st.down_frames >= frames_needed:
+            st.seen_frames += 1
+            if self._confirmed(st, down, now):
                 self._held.append((st, self._raise(st, now, wall, person_lost=False)))
-            elif now - st.signal_at > s.fall_window_s:
-                st.phase = Phase.UPRIGHT  # never went down: a stumble, or sitting down briskly
+            elif now - st.signal_at > self._window(st):
+                st.phase, st.claim = Phase.UPRIGHT, None  # never went down: a stumble, or sitting down briskly
         elif st.phase == Phase.ALERTED:
             if st.upright_since is not None and now - st.upright_since >= s.clear_s:
                 st.phase, st.cooldown_until = Phase.UPRIGHT, now + s.cooldown_s
@@ -273,6 +322,37 @@ class FallAnalyzer:
                 events.append(self._event(st, "fall_long_lie", EventState.RAISED, now, wall,
                                           down_for_s=round(now - st.alerted_at, 1)))
         return [] if st.silent else events
+
+    def _confirmed(self, st: FallState, down: bool, now: float) -> bool:
+        """Whether a falling track has been seen down long enough for the alert. After a fall signal (or continuing
+        a vanished track's fall signal): down confirm_s in total, in MIN_DOWN_FRAMES frames. On a weak claim: down
+        now, in at least half of (and at least MIN_DOWN_FRAMES of) the frames seen over refind_confirm_s since it
+        was found, and still where it was found (STILL_BODIES)."""
+        if st.weak_claim:
+            moved = np.hypot(st.centre[0] - st.found_at[0], st.centre[1] - st.found_at[1])
+            return down and now - st.signal_at >= self.s.refind_confirm_s and moved <= STILL_BODIES * st.size and \
+                st.down_frames >= max(MIN_DOWN_FRAMES, 0.5 * st.seen_frames)
+        return st.down_time >= self.s.confirm_s and st.down_frames >= MIN_DOWN_FRAMES
+
+    def _window(self, st: FallState) -> float:
+        """Seconds after the fall signal within which the track must be confirmed down."""
+        return max(self.s.fall_window_s, 2 * self.s.refind_confirm_s) if st.weak_claim else self.s.fall_window_s
+
+    def _void_claims(self, back: FallState) -> None:
+        """``back`` vanished and is seen again: a track that took it for found down elsewhere (and has not raised
+        yet) was wrong; it goes back to upright."""
+        for st in self.states.values():
+            if st.phase == Phase.FALLING and st.claim is not None and st.claim.stream == back.stream and \
+                    st.claim.track_id == back.track_id:
+                log.debug("%s track %d: track %d is back, so not found down here", st.stream, st.track_id,
+                          back.track_id)
+                st.phase, st.claim, st.details = Phase.UPRIGHT, None, {}
+
+    def stream_spacing(self, stream: str) -> float:
+        """The median gap (seconds) between the last analysed frames of ``stream``: its analysed frame rate, untouched
+        by one dropped frame or one person's pose lost. 0 before two frames."""
+        times = self._frames.get(stream)
+        return float(np.median(np.diff(times))) if times is not None and len(times) >= 2 else 0.0
 
     def _refound(self, st: FallState, now: float) -> None:
         """A new track that is down where another vanished moments ago continues that person's fall: it takes
@@ -287,7 +367,7 @@ class FallAnalyzer:
             unseen_fall = gone.upright and gone.spacing >= COARSE_SPACING_S and \
                 now - gone.at <= UNSEEN_FALL_S + gone.spacing + 1e-6
             if gone.stream != st.stream or not 0 < now - gone.at <= self.s.refind_s or not near or not similar or \
-                    not (gone.going_down or unseen_fall):
+                    gone.at_edge or not (gone.going_down or unseen_fall):
                 continue
             self.vanished.remove(gone)
             before = self.states.get((gone.stream, gone.track_id))
@@ -295,8 +375,11 @@ class FallAnalyzer:
             if before is not None and before.phase == Phase.ALERTED:  # already alerted while they were unseen
                 st.phase, st.alerted_at, st.max_score = Phase.ALERTED, before.alerted_at, before.max_score
             else:
-                st.phase, st.signal_at, st.max_score, st.down_time, st.down_frames = \
-                    Phase.FALLING, now, gone.score, 0.0, 0
+                st.phase, st.signal_at, st.max_score, st.down_time, st.down_frames, st.seen_frames = \
+                    Phase.FALLING, now, gone.score, 0.0, 0, 0
+                st.claim, st.found_at = gone, st.centre
+                if st.weak_claim:
+                    st.details["fall_signal"] = False  # found down after a vanish with no fall signal of its own
             if before is not None:  # the vanished track's fall is this track's now
                 before.phase, before.cooldown_until = Phase.UPRIGHT, now + self.s.cooldown_s
             return
@@ -306,20 +389,29 @@ class FallAnalyzer:
         return self._event(st, "fall", EventState.RAISED, now, wall, person_lost=person_lost,
                            since_signal_s=round(now - st.signal_at, 2), **st.details)
 
-    def end_frame(self, stream: str, now: float, wall: float) -> list[Event]:
-        """After every frame of ``stream``: falling people who vanished raise the alert; old states are forgotten."""
+    def end_frame(self, stream: str, now: float, wall: float, frame_size: tuple[int, int] | None = None
+                  ) -> list[Event]:
+        """After every frame of ``stream`` (a ``frame_size`` (width, height) px picture): falling people who vanished
+        raise the alert, and who vanished is remembered (to recognise them found down nearby); old states are
+        forgotten."""
         events = []
+        frames = self._frames.setdefault(stream, deque(maxlen=6))
+        frames.append(now)
+        spacing = self.stream_spacing(stream)
         for key, st in list(self.states.items()):
             if st.stream != stream or st.last_seen >= now:
                 continue
             if not st.lost_recorded and st.phase != Phase.ALERTED:
                 st.lost_recorded = True
+                falling = st.phase == Phase.FALLING and not st.weak_claim
                 going_down = (st.phase == Phase.FALLING or
                               st.descent >= descent_needed(self.s.descent_speed, st.spacing) or
                               st.score >= self.s.threshold)
                 self.vanished.append(Vanished(stream, st.track_id, st.last_seen, st.centre, st.size, st.score,
-                                              going_down, st.upright_since is not None, st.spacing))
-            if st.phase == Phase.FALLING and st.down_time > 0 and now - st.last_seen >= self.s.lost_s:
+                                              going_down, st.upright_since is not None, spacing, falling,
+                                              at_edge(st.box, frame_size)))
+            if st.phase == Phase.FALLING and st.down_time > 0 and st.down_frames >= MIN_DOWN_FRAMES and \
+                    not st.weak_claim and now - st.last_seen >= self.s.lost_s:
                 self._held.append((st, self._raise(st, now, wall, person_lost=True)))
             elif now - st.last_seen > self.forget_s:
                 del self.states[key]
