@@ -149,13 +149,12 @@ class StreamProcessor:
         self.zones.observe(tracks, frame.image.shape[1], frame.image.shape[0])
         events: list[Event] = []
         rate = self.rate.add(frame.media_time)
-        size = (frame.image.shape[1], frame.image.shape[0])
         for analyzer in self.analyzers:
             if not self._runs(analyzer, rate):
                 continue
             for track in tracks:
                 events += analyzer.update(track, frame.stream, frame.media_time, frame.capture_wall)
-            events += analyzer.end_frame(frame.stream, frame.media_time, frame.capture_wall, size)
+            events += analyzer.end_frame(frame.stream, frame.media_time, frame.capture_wall)
         views = [TrackView(t.id, t.smoothed.copy(), t.box, posture_of(t), exercise_label(t)) for t in tracks]
         return StreamResult(frame, poses, tracks, self.zones.admit(events), views, timing, tuple(self.zones.zones))
 

@@ -17,11 +17,9 @@ class Analyzer(Protocol):
         fall analyzer's) lives in the analyzer, keyed by stream and track id."""
         ...
 
-    def end_frame(self, stream: str, now: float, wall: float, frame_size: tuple[int, int] | None = None
-                  ) -> list[Event]:
+    def end_frame(self, stream: str, now: float, wall: float) -> list[Event]:
         """Called once per frame of ``stream`` after every track's update: what depends on who was not seen (a
-        person lost mid-fall, or gone out of the picture: ``frame_size`` is the analysed picture's (width, height)
-        in pixels, None when unknown), and events that need the whole frame (one alert per fall across tracks)."""
+        person lost mid-fall), and events that need the whole frame (one alert per fall across tracks)."""
         ...
 
     def retune(self, new: Analyzer) -> bool:

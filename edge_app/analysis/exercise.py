@@ -292,8 +292,7 @@ class ExerciseAnalyzer:
         details["explanation"] = explain(rule, details)
         return Event("exercise_rep", stream, track.id, EventState.INFO, 1.0, now, wall, details)
 
-    def end_frame(self, stream: str, now: float, wall: float, frame_size: tuple[int, int] | None = None
-                  ) -> list[Event]:
+    def end_frame(self, stream: str, now: float, wall: float) -> list[Event]:
         return []
 
 

@@ -11,8 +11,8 @@
               a low frame rate, within UNSEEN_FALL_S of one vanishing upright: the pose model lost the person
               mid-fall, or the fall fell between frames, and found them on the floor)--> falling
               ("going down" = in the falling phase, or a rapid hip descent, or a fall score at the threshold, in its
-              last window; a person who vanished walking upright is not a fall when something lying turns up there,
-              nor is one who vanished at the picture's edge: they walked out of it)
+              last window; a person who vanished walking upright is not a fall when something lying turns up there;
+              "nearby": its box overlaps the vanished one's, since a person falls about their feet)
               The claim "this new track is that person, down" is only as strong as its evidence:
               - the vanished track was falling (the model's signal and a descent): confirmed as any fall (confirm_s);
               - weaker (a descent alone, a score alone, upright at a low frame rate): the new track must be seen
@@ -61,11 +61,11 @@ RATE_HZ = 15.0  # the fall model's windows are resampled to this rate (its input
 FALL_S = 0.4  # a fall's descent lasts 0.3-0.5 s: pose samples further apart than this spread it out
 UNSEEN_FALL_S = 1.0  # upright, then down within this: nobody lies down on purpose that fast (it takes seconds)
 COARSE_SPACING_S = 0.15  # pose samples this far apart (under ~7 fps) can miss a fall's descent between them
-MIN_DOWN_FRAMES = 2  # frames seen down before an alert, at any pose rate: one frame (a glitch, two people crossing, a
-# dropped frame stretching it) is no fall. At low rates too: a pose model's glitch is per frame, not per second, and
-# the CCTV config dropping to 5 fps on a slower CPU raised falls on walkers from single frames
-EDGE = 0.01  # a box within this fraction of the picture's width (height) of its left or right (top or bottom) edge
-# touches it: a person whose track ends there left the picture
+MIN_DOWN_FRAMES = 2  # frames seen down before an alert: one frame (a glitch, two people crossing, a dropped frame
+# stretching it) is no fall. Below ~7 analysed fps (COARSE_SPACING_S) one sample spans as long as two would, and one
+# read suffices if it is a clear one (the landmark model's, lying rather than upside down): the CCTV config dropping
+# to 5 fps on a slower CPU raised falls on walkers from single upside-down reads of the finder
+INVERTED_DEG = 135.0  # torso angle (degrees from upright) past which a read is upside down: head below the hips
 STILL_BODIES = 0.5  # a person found down stays within this many body sizes (box long side) of where they were found:
 # walking moves about 0.8 body lengths a second
 
@@ -196,17 +196,12 @@ class Vanished:
     upright: bool = False  # upright when last seen
     spacing: float = 0.0  # the stream's usual gap between analysed frames when it vanished (a low rate), seconds
     falling: bool = False  # in the falling phase (the model's signal with a rapid descent) when last seen
-    at_edge: bool = False  # its box touched the picture's edge when last seen: it may have walked out
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # its body box when last seen, image px
 
 
-def at_edge(box: tuple[float, float, float, float], frame_size: tuple[int, int] | None) -> bool:
-    """Whether ``box`` (x0, y0, x1, y1, image px) touches the edge of a ``frame_size`` (width, height) picture,
-    within EDGE of its size. False when the size is unknown."""
-    if frame_size is None:
-        return False
-    w, h = frame_size
-    x0, y0, x1, y1 = box
-    return x0 <= EDGE * w or y0 <= EDGE * h or x1 >= (1 - EDGE) * w or y1 >= (1 - EDGE) * h
+def overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Whether two (x0, y0, x1, y1) boxes share some area."""
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
 
 COLLAPSED_RATIO = 0.5  # a landmark pose less than half the size of the finder's body for the person has collapsed
@@ -274,7 +269,8 @@ class FallAnalyzer:
         x0, y0, x1, y1 = track.box
         st.centre, st.size = ((x0 + x1) / 2, (y0 + y1) / 2), max(x1 - x0, y1 - y0)
         feet_seen = bool(track.smoothed[[L_ANKLE, R_ANKLE], 3].max() >= s.min_visibility)
-        down, upright = body_state(*posture_measures(track.smoothed), s, feet_seen)
+        torso, hips = posture_measures(track.smoothed)
+        down, upright = body_state(torso, hips, s, feet_seen)
         down = down and track.evidence  # a frame nobody vouches for as a body (a ROI left on a new scene) shows no one
         down = down and not collapsed(track.pose)  # nor does a pose bunched on the head of the body the finder sees
         st.upright_since = (st.upright_since if st.upright_since is not None else now) if upright else None
@@ -308,7 +304,13 @@ class FallAnalyzer:
             st.down_time += dt if down else 0.0
             st.down_frames += int(down)
             st.seen_frames += 1
-            if self._confirmed(st, down, now):
+            # a sample after a long gap (a low analysed rate, frames dropped) spans as long as two would: one read
+            # suffices when it is the landmark model's (not the finder's coarse keypoints) and lying, not upside down
+            frames = self._frames.get(stream)
+            gap = now - frames[-1] if frames else 0.0
+            single = down and gap > COARSE_SPACING_S + 1e-6 and \
+                track.pose.source != "finder" and torso <= INVERTED_DEG
+            if self._confirmed(st, down, now, single):
                 self._held.append((st, self._raise(st, now, wall, person_lost=False)))
             elif now - st.signal_at > self._window(st):
                 st.phase, st.claim = Phase.UPRIGHT, None  # never went down: a stumble, or sitting down briskly
@@ -323,16 +325,17 @@ class FallAnalyzer:
                                           down_for_s=round(now - st.alerted_at, 1)))
         return [] if st.silent else events
 
-    def _confirmed(self, st: FallState, down: bool, now: float) -> bool:
+    def _confirmed(self, st: FallState, down: bool, now: float, single: bool = False) -> bool:
         """Whether a falling track has been seen down long enough for the alert. After a fall signal (or continuing
-        a vanished track's fall signal): down confirm_s in total, in MIN_DOWN_FRAMES frames. On a weak claim: down
+        a vanished track's fall signal): down confirm_s in total, in MIN_DOWN_FRAMES frames (one when ``single``:
+        a clear read at a low rate). On a weak claim: down
         now, in at least half of (and at least MIN_DOWN_FRAMES of) the frames seen over refind_confirm_s since it
         was found, and still where it was found (STILL_BODIES)."""
         if st.weak_claim:
             moved = np.hypot(st.centre[0] - st.found_at[0], st.centre[1] - st.found_at[1])
             return down and now - st.signal_at >= self.s.refind_confirm_s and moved <= STILL_BODIES * st.size and \
                 st.down_frames >= max(MIN_DOWN_FRAMES, 0.5 * st.seen_frames)
-        return st.down_time >= self.s.confirm_s and st.down_frames >= MIN_DOWN_FRAMES
+        return st.down_time >= self.s.confirm_s and st.down_frames >= (1 if single else MIN_DOWN_FRAMES)
 
     def _window(self, st: FallState) -> float:
         """Seconds after the fall signal within which the track must be confirmed down."""
@@ -367,7 +370,7 @@ class FallAnalyzer:
             unseen_fall = gone.upright and gone.spacing >= COARSE_SPACING_S and \
                 now - gone.at <= UNSEEN_FALL_S + gone.spacing + 1e-6
             if gone.stream != st.stream or not 0 < now - gone.at <= self.s.refind_s or not near or not similar or \
-                    gone.at_edge or not (gone.going_down or unseen_fall):
+                    not overlap(gone.box, st.box) or not (gone.going_down or unseen_fall):
                 continue
             self.vanished.remove(gone)
             before = self.states.get((gone.stream, gone.track_id))
@@ -389,11 +392,9 @@ class FallAnalyzer:
         return self._event(st, "fall", EventState.RAISED, now, wall, person_lost=person_lost,
                            since_signal_s=round(now - st.signal_at, 2), **st.details)
 
-    def end_frame(self, stream: str, now: float, wall: float, frame_size: tuple[int, int] | None = None
-                  ) -> list[Event]:
-        """After every frame of ``stream`` (a ``frame_size`` (width, height) px picture): falling people who vanished
-        raise the alert, and who vanished is remembered (to recognise them found down nearby); old states are
-        forgotten."""
+    def end_frame(self, stream: str, now: float, wall: float) -> list[Event]:
+        """After every frame of ``stream``: falling people who vanished raise the alert, and who vanished is
+        remembered (to recognise them found down nearby); old states are forgotten."""
         events = []
         frames = self._frames.setdefault(stream, deque(maxlen=6))
         frames.append(now)
@@ -409,7 +410,7 @@ class FallAnalyzer:
                               st.score >= self.s.threshold)
                 self.vanished.append(Vanished(stream, st.track_id, st.last_seen, st.centre, st.size, st.score,
                                               going_down, st.upright_since is not None, spacing, falling,
-                                              at_edge(st.box, frame_size)))
+                                              st.box))
             if st.phase == Phase.FALLING and st.down_time > 0 and st.down_frames >= MIN_DOWN_FRAMES and \
                     not st.weak_claim and now - st.last_seen >= self.s.lost_s:
                 self._held.append((st, self._raise(st, now, wall, person_lost=True)))

@@ -147,8 +147,7 @@ class FatigueAnalyzer:
                           {**details, "raised_for_s": round(now - st.raised_at, 1)})]
         return []
 
-    def end_frame(self, stream: str, now: float, wall: float, frame_size: tuple[int, int] | None = None
-                  ) -> list[Event]:
+    def end_frame(self, stream: str, now: float, wall: float) -> list[Event]:
         return []  # its state lives on the track and goes with it
 
     def _clear_only(self, st: FatigueState, track: Track, stream: str, now: float, wall: float) -> list[Event]:

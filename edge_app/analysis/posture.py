@@ -101,6 +101,5 @@ class PostureAnalyzer:
                       {"posture": st.posture, "previous": previous, "torso_angle": round(f.torso_angle, 1),
                        "thigh_angle": round(f.thigh_angle, 1), "knee_angle": round(f.knee_angle, 1)})]
 
-    def end_frame(self, stream: str, now: float, wall: float, frame_size: tuple[int, int] | None = None
-                  ) -> list[Event]:
+    def end_frame(self, stream: str, now: float, wall: float) -> list[Event]:
         return []  # nothing depends on who was not seen

@@ -52,12 +52,11 @@ class ScriptedModel:
 
 
 def run(analyzer: FallAnalyzer, angles: list[float], fps: float = 30.0, track_id: int = 1, visible=None,
-        stream: str = "cam", drops=None, evidence=None, frame_size: tuple[int, int] | None = None,
-        analysed=None) -> list:
+        stream: str = "cam", drops=None, evidence=None, analysed=None, source: str = "landmarks") -> list:
     """Feeds a scripted skeleton series through the analyzer as the pipeline does; returns the events.
     ``visible(t)``: whether the person is seen at ``t``; ``evidence(t)``: whether that pose is person evidence
-    (the tracker's ``Track.evidence``; default always); ``frame_size``: the picture's (width, height), px;
-    ``analysed(t)``: whether the frame at ``t`` reaches analysis at all (False: dropped by the stream)."""
+    (the tracker's ``Track.evidence``; default always); ``source``: which model gave the poses ("landmarks" or
+    "finder"); ``analysed(t)``: whether the frame at ``t`` reaches analysis at all (False: dropped by the stream)."""
     track = SimpleNamespace(id=track_id, history=deque(maxlen=900), evidence=True)
     events = []
     drops = drops or [0.0] * len(angles)
@@ -67,11 +66,11 @@ def run(analyzer: FallAnalyzer, angles: list[float], fps: float = 30.0, track_id
             continue
         if visible is None or visible(t):
             lm, world = skeleton(angle, drop)
-            track.smoothed, track.pose = lm, SimpleNamespace(world=world, body=None, source="landmarks")
+            track.smoothed, track.pose = lm, SimpleNamespace(world=world, body=None, source=source)
             track.evidence = True if evidence is None else evidence(t)
             xy = lm[:, :2]
             track.box = (xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max())
             track.history.append((t, lm, world, 1.0))
             events += analyzer.update(track, stream, t, 1000.0 + t)
-        events += analyzer.end_frame(stream, t, 1000.0 + t, frame_size)
+        events += analyzer.end_frame(stream, t, 1000.0 + t)
     return events
