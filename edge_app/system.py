@@ -14,8 +14,9 @@ RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "
                   "avx512_fp16")
 
 
-def machine() -> dict:
-    cpu, flags = platform.processor() or "unknown", []
+def _cpuinfo() -> tuple[str | None, list[str]]:
+    """(CPU model name, the RELEVANT_FLAGS it has) from /proc/cpuinfo; (None, []) where it cannot be read."""
+    cpu, flags = None, []
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -25,8 +26,32 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cpu_flags": flags, "cores": os.cpu_count(), "system": platform.platform(),
-            "openvino": ov.get_version(), "python": platform.python_version()}
+    return cpu, flags
+
+
+def machine() -> dict:
+    cpu, flags = _cpuinfo()
+    return {"cpu": cpu or platform.processor() or "unknown", "cpu_flags": flags, "cores": os.cpu_count(),
+            "system": platform.platform(), "openvino": ov.get_version(), "python": platform.python_version()}
+
+
+# oneDNN's ONEDNN_MAX_CPU_ISA caps (docs: "CPU Dispatcher Control") that leave INT8 without dot-product instructions
+NO_INT8_DOT_CAPS = ("AVX512_CORE", "AVX2", "AVX", "SSE41")
+
+
+def int8_dot_product(cpu_flags: list[str], isa_cap: str | None = None) -> bool:
+    """Whether INT8 inference here has dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX: ``cpu_flags`` as in
+    /proc/cpuinfo), under oneDNN's ``isa_cap`` (ONEDNN_MAX_CPU_ISA, None: no cap). Without them oneDNN multiplies
+    u8 by s8 with vpmaddubsw, whose 16-bit sums saturate: INT8 accuracy proven on a VNNI machine does not carry over
+    (NNCF's "overflow fix" addresses it for the first layer only)."""
+    if isa_cap is not None and isa_cap.upper() in NO_INT8_DOT_CAPS:
+        return False
+    return any(f in cpu_flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+def int8_dot_product_here() -> bool:
+    """int8_dot_product of this CPU under this process's ONEDNN_MAX_CPU_ISA."""
+    return int8_dot_product(_cpuinfo()[1], os.environ.get("ONEDNN_MAX_CPU_ISA"))
 
 
 # Linux nice increments (per thread) for the work beside the critical path. The pipeline thread and OpenVINO's

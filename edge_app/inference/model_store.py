@@ -19,6 +19,7 @@ from edge_app.errors import ModelError, VigilError
 from edge_app.inference.latency import measure_interleaved
 from edge_app.inference.manifest import Manifest, ModelRecord
 from edge_app.inference.runtime import CompiledModel, Runtime
+from edge_app.system import int8_dot_product, int8_dot_product_here
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,20 @@ class ModelStore:
                     path=self.root / entry.path)
                 for variant, entry in self.record(model).variants.items() for name, run in entry.runs.items()]
 
+    def int8_proven_here(self, runtime: Runtime) -> bool:
+        """Whether the manifest's INT8 accuracy holds on ``runtime``'s device: not when the build machine had INT8
+        dot-product instructions and this CPU has none (system.int8_dot_product: the kernels differ and saturate
+        there; AUTO may end on the CPU). A GPU or NPU, or a manifest without its build machine, is taken as proven."""
+        built = self.manifest.meta.get("machine", {}).get("cpu_flags")
+        if runtime.device.split(":")[0].split(".")[0] in ("GPU", "NPU") or not isinstance(built, list):
+            return True
+        return not int8_dot_product(built) or int8_dot_product_here()
+
     def choose(self, model: str, runtime: Runtime, precision: str = "auto",
                prepare: Callable[[ov.Model], ov.Model] | None = None) -> Chosen:
         """The run of ``model`` that runs here: the one asked for (``precision``), or with ``auto`` the fastest on
-        this device of those within the accuracy bound, measured side by side. ``prepare``: the model class's
+        this device of those within the accuracy bound, measured side by side (INT8 only where its bound was proven
+        on a CPU of the same class: int8_proven_here). ``prepare``: the model class's
         preprocessing steps, added before each candidate is compiled (so the candidates are timed as they will run).
         Raises ModelError (no such build, nothing within the bound) or VigilError (an unknown precision)."""
         runs = self.runs(model)
@@ -91,6 +102,11 @@ class ModelStore:
                           "asked for in config")
         candidates = [r for r in runs if r.meets_bound and
                       (r.precision_hint is None or runtime.supports(r.precision_hint))]
+        if any(r.name == "int8" for r in candidates) and not self.int8_proven_here(runtime):
+            log.warning("%s: int8 was proven on a CPU with INT8 dot-product instructions (VNNI/AMX), which this one "
+                        "lacks (or ONEDNN_MAX_CPU_ISA caps): its accuracy is unproven here, so it does not run; "
+                        "`make models` on this machine proves it here, or set models.precision: int8", model)
+            candidates = [r for r in candidates if r.name != "int8"]
         if not candidates:
             candidates = [r for r in runs if r.name == "f32"]
         if not candidates:

@@ -64,13 +64,15 @@ def test_interleaved_measurement_runs_every_model():
     assert set(stats) == {"a", "b"} and all(s.count == 10 and s.p50_ms > 0 for s in stats.values())
 
 
-def _store(tmp_path, runs: dict) -> ModelStore:
+def _store(tmp_path, runs: dict, built_flags: list[str] | None = None) -> ModelStore:
     ov.save_model(tiny_model(), str(tmp_path / "m" / "fp32" / "model.xml"))
     ov.save_model(tiny_model(), str(tmp_path / "m" / "int8" / "model.xml"))
     manifest = {"models": {"m": {"kind": "generic", "variants": {
         "fp32": {"path": "m/fp32/model.xml", "runs": {k: v for k, v in runs.items() if k != "int8"}},
         "int8": {"path": "m/int8/model.xml", "runs": {k: v for k, v in runs.items() if k == "int8"}},
     }}}}
+    if built_flags is not None:  # the build machine's CPU, as convert/manifest.py records it
+        manifest["machine"] = {"cpu": "build box", "cpu_flags": built_flags}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     return ModelStore(tmp_path)
 
@@ -88,6 +90,29 @@ def test_store_auto_measures_candidates_and_says_why(tmp_path):
     chosen = store.choose("m", Runtime("CPU"))
     assert chosen.run.name in ("f32", "int8") and "fastest here" in chosen.reason
     assert "ms" in chosen.describe()
+
+
+@pytest.mark.parametrize("built_flags, cap, int8_allowed", [
+    (["avx2", "avx512f", "avx512_vnni"], "AVX2", False),  # proven with VNNI, run without it: not proven here
+    (["avx2", "avx512f", "avx512_vnni"], "AVX512_CORE", False),
+    (["avx2"], "AVX2", True),  # proven on a CPU without VNNI: holds on one
+])
+def test_store_auto_runs_int8_only_where_its_accuracy_was_proven(tmp_path, caplog, monkeypatch, built_flags, cap,
+                                                                  int8_allowed):
+    """INT8 proven on a VNNI/AMX build machine does not carry over to a CPU without INT8 dot-product instructions
+    (vtest.avi under an AVX2 cap: the INT8 finder read walkers upside down, and the demo raised falls): auto runs f32
+    there and says why. ONEDNN_MAX_CPU_ISA stands in for such a CPU."""
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    store = _store(tmp_path, {"f32": {"precision_hint": "f32", "meets_bound": True},
+                              "int8": {"precision_hint": "f32", "meets_bound": True}}, built_flags)
+    with caplog.at_level(logging.WARNING):
+        chosen = store.choose("m", Runtime("CPU"))
+    warned = any("its accuracy is unproven here" in r.message for r in caplog.records)
+    if int8_allowed:
+        assert not warned and "fastest here" in chosen.reason
+    else:
+        assert warned and chosen.run.name == "f32" and "only run" in chosen.reason
+        assert store.choose("m", Runtime("CPU"), "int8").run.name == "int8"  # asked for: it runs
 
 
 def test_store_explicit_precision_warns_when_outside_bound(tmp_path, caplog):
