@@ -74,18 +74,43 @@ def person_found(person: Person, detections: list[Detection]) -> bool:
 
 
 def detector_recall(coco: CocoSet, detector: PoseDetector, progress: Iterable | None = None) -> dict:
+    """Person recall of a face-anchored detector over every image of ``coco`` at its ``min_score``, and what it found
+    per image (``detections``: image id -> ROI bounding boxes [x0, y0, x1, y1], image pixels) so that a run can be
+    compared detection by detection with the f32 one (:func:`detections_agreement`)."""
     found = total = 0
     by_image: dict[int, list[Person]] = {}
     for p in coco.people:
         by_image.setdefault(p.image_id, []).append(p)
+    boxes: dict[str, list[list[float]]] = {}
     for image_id in (progress if progress is not None else by_image):
         people = by_image[image_id]
         # a newcomer needs min_score (a body finder also returns weaker detections, for people already tracked)
         detections = [d for d in detector.detect(_read(people[0])) if d.score >= detector.min_score]
         found += sum(person_found(p, detections) for p in people)
         total += len(people)
+        boxes[str(image_id)] = [[round(v, 1) for v in roi_from_alignment(d.keypoints[0], d.keypoints[1]).bounding_box()]
+                                for d in detections]
     return {"people": total, "found": found, "recall": round(found / total, 4) if total else None,
-            "min_score": detector.min_score}
+            "min_score": detector.min_score, "detections": boxes}
+
+
+def detections_agreement(got: dict[str, list], ref: dict[str, list], iou: float = 0.5) -> float:
+    """Mean over images of the F1 of one run's detections against the reference run's (boxes matched one to one,
+    greedily, at box IoU >= ``iou``); 1 for an image where neither found anyone. ``got``/``ref``: image id -> boxes
+    [x0, y0, x1, y1], as :func:`detector_recall` records them."""
+    scores = []
+    for image_id, b in ref.items():
+        a = got.get(image_id, [])
+        if not a and not b:
+            scores.append(1.0)
+            continue
+        used: set[int] = set()
+        for x in a:
+            best = max(((box_iou(x, y), j) for j, y in enumerate(b) if j not in used), default=(0.0, -1))
+            if best[0] >= iou:
+                used.add(best[1])
+        scores.append(2 * len(used) / (len(a) + len(b)))
+    return float(np.mean(scores)) if scores else 1.0
 
 
 def finder_accuracy(coco: CocoSet, finder, progress: Iterable | None = None) -> dict:

@@ -158,3 +158,20 @@ def test_views_agreement_is_box_f1_times_the_matches_similarity():
     assert views_agreement([[d, far]], [[d]]) == pytest.approx(2 / 3)  # one of two matched: F1 2/3
     assert views_agreement([[d]], [[d]], lambda x, y: 0.5) == 0.5  # the match's similarity scales it
     assert views_agreement([[far]], [[d]]) == 0.0
+
+
+def test_detector_bound_needs_the_same_people_as_f32_not_only_as_many():
+    """A run that finds as many people as f32 but not the same ones (a phantom beside a real one, one missed) fails
+    the detector's bound; the same boxes, shifted a little, pass; metrics without detections are judged on recall."""
+    from convert.evaluate import detections_agreement
+    from convert.kinds import DetectorKind
+
+    a, b, c = [10, 10, 60, 110], [200, 40, 260, 160], [400, 50, 450, 150]
+    ref = {"detections": {"1": [a, b], "2": [], "3": [c]}, "recall": 0.5}
+    same = {"detections": {"1": [[12, 11, 61, 112], b], "2": [], "3": [c]}, "recall": 0.5}
+    swapped = {"detections": {"1": [a, c], "2": [], "3": [c]}, "recall": 0.5}  # b lost, a phantom at c
+    assert detections_agreement(same["detections"], ref["detections"]) == 1.0
+    assert detections_agreement(swapped["detections"], ref["detections"]) == pytest.approx((0.5 + 1 + 1) / 3)
+    assert DetectorKind.meets_bound(same, ref) and not DetectorKind.meets_bound(swapped, ref)
+    assert not DetectorKind.meets_bound({**same, "recall": 0.4}, ref)  # recall still counts
+    assert DetectorKind.meets_bound({"recall": 0.5}, {"recall": 0.5})  # an older manifest's metrics: recall alone
