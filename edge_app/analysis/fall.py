@@ -58,6 +58,7 @@ L_ANKLE, R_ANKLE = Landmark.LEFT_ANKLE, Landmark.RIGHT_ANKLE
 
 
 RATE_HZ = 15.0  # the fall model's windows are resampled to this rate (its input length sets the window)
+YOUNG_SPAN_S = 0.5  # a track younger than the model's window has its descent measured once its samples span this
 FALL_S = 0.4  # a fall's descent lasts 0.3-0.5 s: pose samples further apart than this spread it out
 UNSEEN_FALL_S = 1.0  # upright, then down within this: nobody lies down on purpose that fast (it takes seconds)
 COARSE_SPACING_S = 0.15  # pose samples this far apart (under ~7 fps) can miss a fall's descent between them
@@ -81,6 +82,18 @@ def sample_spacing(history, now: float, span_s: float = 1.5) -> float:
         if entry[0] < now - span_s:
             break
     return float(widest)
+
+
+def young_descent(times: np.ndarray, landmarks: np.ndarray, world: np.ndarray, now: float) -> float:
+    """The hips' fastest descent (torso lengths per second, the model window's ``hip_velocity_y``, over the last
+    second) of a track too young for the model's window: its own samples since it appeared, once they span
+    YOUNG_SPAN_S; 0 before. A person who falls in their first second in view (a clip or a camera starting mid-fall)
+    then vanishes going down like anyone else, instead of as someone who never moved."""
+    span = now - float(times[0])
+    if span < YOUNG_SPAN_S or len(times) < 3:
+        return 0.0
+    feats = window(times, landmarks, world, end=now, seconds=span, rate=RATE_HZ)
+    return float(feats[-int(RATE_HZ):, HIP_VY].max()) if feats is not None else 0.0
 
 
 def descent_needed(speed: float, spacing_s: float) -> float:
@@ -282,6 +295,8 @@ class FallAnalyzer:
             if feats is not None:
                 st.score, st.last_model = self.model(feats), now
                 st.descent = float(feats[-int(RATE_HZ):, HIP_VY].max())  # the last second
+            elif hist is not None:
+                st.descent = young_descent(*hist, now)
         st.spacing = sample_spacing(track.history, now)
         descent = st.descent
         events: list[Event] = []

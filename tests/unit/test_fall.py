@@ -422,3 +422,18 @@ def test_a_pose_collapsed_on_the_head_of_the_body_the_finder_sees_is_not_down_ev
     assert not collapsed(pose((230.0, 430.0, 370.0, 470.0), body=body[:, [1, 0, 2]]))  # lying: as long as the body
     assert not collapsed(pose((290.0, 330.0, 310.0, 360.0), body=None))  # no finder keypoints: nothing to judge by
     assert not collapsed(pose((290.0, 330.0, 310.0, 360.0), source="finder"))
+
+
+def test_a_track_too_young_for_the_window_has_its_descent_measured_from_its_own_samples():
+    """A person seen for under a second (a clip or a camera starting mid-fall) gets a descent from the samples there
+    are, once they span half a second; standing still it is about 0, and before half a second it is 0."""
+    from edge_app.analysis.fall import young_descent
+
+    fps = 5.0
+    falling = list(np.linspace(0, 90, 6))  # six samples at 5 fps: 1.0 s, the torso turning to the floor
+    times, lm, wd = series(falling, fps)
+    assert window(times, lm, wd, end=times[-1], seconds=2.0, rate=15) is None  # too young for the model's window
+    assert young_descent(times, lm, wd, float(times[-1])) > 1.0
+    still_t, still_lm, still_wd = series([0.0] * 6, fps)
+    assert abs(young_descent(still_t, still_lm, still_wd, float(still_t[-1]))) < 0.05
+    assert young_descent(times[:2], lm[:2], wd[:2], float(times[1])) == 0.0  # 0.2 s: too little to say
