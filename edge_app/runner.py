@@ -2,9 +2,8 @@
 
 Threads: one capture thread per source keeps only its newest frame; the runner's own loop (the pipeline thread)
 takes each idle stream's next frame and starts it through the stream's processor (stream.py: pose, tracking,
-analysis) as a task of the AsyncScheduler (inference/scheduler.py): its prepare thread makes the crops and submits
-them, inference of every stream is in flight together in OpenVINO's threads, the pipeline thread waits neither on a
-crop nor on an inference, and each stream's frames finish in order. A
+analysis) as a task of the AsyncScheduler (inference/scheduler.py): inference of every stream is in flight together in
+OpenVINO's threads, the pipeline thread never waits on one inference, and each stream's frames finish in order. A
 stream's next frame starts its pose stage as soon as the one before has its poses, so its inference runs while that
 one is tracked and analysed. A finished frame's events go through the event bus (alerts/bus.py: board, evidence,
 sinks) and the result to the render thread (render/renderer.py), which never stalls analysis; the operator server

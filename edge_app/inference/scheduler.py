@@ -5,17 +5,15 @@ the batch's results, in order, until it returns its value: a stream's frame thro
 analysis (stream.py, pose/engine.py) is one. Written once, a task runs two ways:
 
 - :func:`run_steps` drives it synchronously (tools, tests, the toolchain);
-- :class:`AsyncScheduler` drives many at once, one per key (a stream): the pipeline thread hands a batch to the
-  *prepare* thread, which makes its inputs (the crops: ``cv2.warpAffine`` runs without the GIL, beside the pipeline
-  thread's own work) and submits them to an ``AsyncInferQueue`` per compiled model, shared by every stream; OpenVINO
-  infers them in its own threads and decodes each result in its callback thread; the pipeline thread, never waiting
-  on a single inference nor on a crop, resumes whichever task's batch is complete. A key has one task at a time, so
-  a stream's frames are finished in their order.
+- :class:`AsyncScheduler` drives many at once, one per key (a stream): the pipeline thread prepares a batch's inputs
+  and submits them to an ``AsyncInferQueue`` per compiled model, shared by every stream; OpenVINO infers them in its
+  own threads and decodes each result in its callback thread; the pipeline thread, never waiting on a single
+  inference, resumes whichever task's batch is complete and meanwhile prepares the next. A key has one task at a
+  time, so a stream's frames are finished in their order.
 
-An error raised while making an input (prepare thread) or decoding a result (OpenVINO's callback thread) is thrown
-into its task at the point of its ``yield`` (where the task can handle it), and otherwise raised by
-:meth:`AsyncScheduler.poll` in the pipeline thread, as the synchronous path would raise it: never lost, never a
-silently missing result.
+An error raised while decoding a result in OpenVINO's callback thread is thrown into its task at the point of its
+``yield`` (where the task can handle it), and otherwise raised by :meth:`AsyncScheduler.poll` in the pipeline thread,
+as the synchronous path would raise it: never lost, never a silently missing result.
 
 After OpenVINO's Model API ``AsyncPipeline`` and the benchmark_app's request pool, with one difference: work is
 resumed as a generator, so a frame that needs two inference rounds (finder, then landmarks) keeps its requests in
@@ -28,7 +26,6 @@ import queue
 import time
 from collections import deque
 from collections.abc import Generator, Hashable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -71,22 +68,20 @@ class _Task(Generic[R]):
     batch: InferBatch | None = None
     results: list = field(default_factory=list)
     remaining: int = 0
-    submitted: float = 0.0  # perf_counter when the batch was handed to the prepare thread
-    prepare_s: float = 0.0  # seconds the batch's inputs took to make (prepare thread; in the wall time, not inference)
+    submitted: float = 0.0  # perf_counter when the batch's first request went out
+    prepare_s: float = 0.0  # seconds the batch's inputs took to prepare (in the wall time, not inference)
     decode_s: float = 0.0  # seconds its results spent decoding in OpenVINO's callback threads
     error: BaseException | None = None
 
 
 class AsyncScheduler:
-    """Runs tasks (one per key) with their inference requests in flight together. Call everything from one thread
-    (the pipeline's): OpenVINO's callback threads and the prepare thread hand results over through a queue.
+    """Runs tasks (one per key) with their inference requests in flight together; thread-safe only in that OpenVINO's
+    callback threads hand results over through a queue: call everything else from one thread (the pipeline's).
 
     ``requests``: infer requests per compiled model (an ``AsyncInferQueue`` each, created when the model is first
-    used; more than the device runs at once, so the next inputs are ready when a request frees). Inputs are made and
-    submitted by one prepare thread, in the order batches were handed over; when every request of a model is busy it
-    is the prepare thread that waits, so :meth:`start` and :meth:`poll` never block on a busy device. Measured on 8
-    streams (README, Benchmark): the crops were a quarter of the pipeline thread's time. :meth:`close` stops the
-    prepare thread."""
+    used; more than the device runs at once, so the next inputs are ready when a request frees). A batch larger than
+    what is free waits in a backlog, submitted as requests free up: :meth:`start` and :meth:`poll` never block on a
+    busy device."""
 
     def __init__(self, requests: int = 8):
         self.requests = requests
@@ -95,7 +90,7 @@ class AsyncScheduler:
         # it in the last microseconds of its timeout (the time left goes negative, which the lock reads as "no
         # timeout"): seen as a Vigil that ignored SIGTERM and its --duration, its main thread in that wait
         self._done: queue.Queue = queue.Queue()
-        self._preparer = ThreadPoolExecutor(1, thread_name_prefix="prepare")  # its thread starts with the first batch
+        self._backlog: deque[tuple[_Task, int, Any]] = deque()
         self._ready: deque = deque()  # results handed over, not yet applied to their tasks
         self._carried: list = []  # finished tasks a raising poll could not return
         self._tasks: dict[Hashable, _Task] = {}
@@ -147,6 +142,7 @@ class AsyncScheduler:
         except BaseException:
             self._carried = finished  # returned by the next poll: a task's error never loses another's result
             raise
+        self._submit_backlog()
         return finished
 
     def drain(self, timeout: float) -> list[tuple[Hashable, R]]:
@@ -162,14 +158,13 @@ class AsyncScheduler:
         return finished
 
     def close(self) -> None:
-        """Stop the prepare thread once the inputs handed to it are submitted (after :meth:`drain`), wait for the
-        requests still out, and release the infer queues here, in the caller's thread: an ``AsyncInferQueue``
-        released by its last reference in OpenVINO's callback thread waits there for its own requests (seen as a
-        process that hung at exit)."""
-        self._preparer.shutdown(wait=True)
+        """At the end of a run (after :meth:`drain`): wait for the requests still out and release the infer queues
+        here, in the caller's thread. An ``AsyncInferQueue`` whose last reference goes in OpenVINO's callback thread
+        waits there for its own requests: seen as a process that hung at exit."""
         for q in self._queues.values():
             q.wait_all()
         self._queues.clear()
+        self._backlog.clear()
 
     # --- inside ---------------------------------------------------------------------------------------------------
 
@@ -182,9 +177,9 @@ class AsyncScheduler:
             self._queues[id(compiled)] = q
         return q
 
-    def _on_done(self, request: ov.InferRequest, userdata: tuple[_Task, int, float]) -> None:
+    def _on_done(self, request: ov.InferRequest, userdata: tuple[_Task, int]) -> None:
         """OpenVINO's callback thread: decode one result with its model's postprocess and hand it over."""
-        task, index, prepare_s = userdata
+        task, index = userdata
         batch = task.batch
         started = time.perf_counter()
         try:
@@ -192,15 +187,14 @@ class AsyncScheduler:
             result, error = batch.model.postprocess(outputs, batch.metas[index]), None
         except BaseException as exc:  # noqa: BLE001 - handed to the pipeline thread, raised in the task there
             result, error = None, exc
-        self._done.put((task, index, result, error, time.perf_counter() - started, prepare_s))
+        self._done.put((task, index, result, error, time.perf_counter() - started))
 
     def _complete(self, item: tuple, finished: list) -> None:
-        task, index, result, error, decode_s, prepare_s = item
+        task, index, result, error, decode_s = item
         if self._tasks.get(task.key) is not task:
             return  # a request of a task that already ended with an error
         task.results[index] = result
         task.decode_s += decode_s
-        task.prepare_s += prepare_s
         if error is not None and task.error is None:
             task.error = error
         task.remaining -= 1
@@ -208,7 +202,6 @@ class AsyncScheduler:
             times = task.batch.times
             if times is not None:
                 wall = time.perf_counter() - task.submitted - task.prepare_s
-                times.preprocess += task.prepare_s
                 times.infer += max(0.0, wall - task.decode_s)
                 times.postprocess += task.decode_s
             self._advance(task, task.results, finished)
@@ -234,20 +227,36 @@ class AsyncScheduler:
         except BaseException:
             del self._tasks[task.key]
             raise
-        task.batch, task.results, task.remaining = batch, [None] * len(batch.metas), len(batch.metas)
-        task.submitted, task.prepare_s, task.decode_s = time.perf_counter(), 0.0, 0.0
-        self._preparer.submit(self._prepare, task, batch, self._queue(batch.model))
+        try:
+            self._submit(task, batch)
+        except BaseException:  # its input could not be made: the task ends here, with the error
+            del self._tasks[task.key]
+            task.steps.close()
+            raise
 
-    def _prepare(self, task: _Task, batch: InferBatch, q: ov.AsyncInferQueue) -> None:
-        """The prepare thread: make each input of ``batch`` and submit it (waiting for a free request when all are
-        busy). An input that cannot be made ends the batch: it and the inputs after it come back as that error,
-        thrown into the task once the requests already out are back."""
+    def _submit(self, task: _Task, batch: InferBatch) -> None:
+        task.batch, task.results, task.remaining, task.decode_s = batch, [None] * len(batch.metas), len(batch.metas), 0
+        task.submitted, task.prepare_s = time.perf_counter(), 0.0
+        q = self._queue(batch.model)
         for index, meta in enumerate(batch.metas):
             started = time.perf_counter()
-            try:
-                tensor = batch.model.preprocess(batch.image, meta)
-                q.start_async({0: tensor}, (task, index, time.perf_counter() - started))
-            except BaseException as exc:  # noqa: BLE001 - handed to the pipeline thread, raised in the task there
-                for rest in range(index, len(batch.metas)):
-                    self._done.put((task, rest, None, exc, 0.0, 0.0))
+            tensor = batch.model.preprocess(batch.image, meta)
+            task.prepare_s += time.perf_counter() - started
+            if not self._backlog and q.is_ready():
+                q.start_async({0: tensor}, (task, index))
+            else:
+                self._backlog.append((task, index, tensor))
+        if batch.times is not None:
+            batch.times.preprocess += task.prepare_s
+
+    def _submit_backlog(self) -> None:
+        while self._backlog:
+            task, index, tensor = self._backlog[0]
+            if self._tasks.get(task.key) is not task:
+                self._backlog.popleft()
+                continue
+            q = self._queue(task.batch.model)
+            if not q.is_ready():
                 return
+            self._backlog.popleft()
+            q.start_async({0: tensor}, (task, index))

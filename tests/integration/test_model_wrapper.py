@@ -24,12 +24,9 @@ def doubling_model() -> ov.Model:
 
 
 class Doubler(ModelWrapper[int, float]):
-    """Input: the image's row ``meta``; output: the sum of the doubled row. Row 13 cannot be decoded, row 17's input
-    cannot be made."""
+    """Input: the image's row ``meta``; output: the sum of the doubled row. Row 13 cannot be decoded."""
 
     def preprocess(self, image: np.ndarray, meta: int) -> np.ndarray:
-        if meta == 17:
-            raise ValueError(f"row {meta} cannot be cropped")
         return image[meta:meta + 1].astype(np.float32)
 
     def postprocess(self, outputs, meta: int) -> float:
@@ -85,7 +82,7 @@ def two_rounds(doubler, image, rows, log=None):
 
 def test_tasks_in_flight_together_give_what_the_synchronous_run_gives(doubler, schedulers):
     image = np.arange(80, dtype=np.float32).reshape(20, 4)
-    scheduler = schedulers(requests=2)  # fewer requests than one batch needs: the prepare thread waits
+    scheduler = schedulers(requests=2)  # fewer requests than one batch needs: the rest waits in the backlog
     expected = {k: run_steps(two_rounds(doubler, image, range(k, k + 5))) for k in range(4)}
     finished = {}
     for k in range(4):
@@ -141,49 +138,3 @@ def test_a_task_without_inference_finishes_at_start_and_drain_finishes_the_rest(
     assert scheduler.drain(10.0) == [("late", ([8.0], [8.0]))]
     assert scheduler.in_flight == 0
 
-
-def test_an_error_making_an_input_is_thrown_into_its_task_after_its_requests_are_back(doubler, schedulers):
-    """The prepare thread makes inputs; one it cannot make ends its batch, and the error reaches the task (or the
-    pipeline thread) as itself, once the batch's requests already out are back; other tasks go on."""
-    image = np.ones((20, 4), np.float32)
-    log: list = []
-
-    def careful():
-        try:
-            yield InferBatch(doubler, image, [1, 2, 17, 3])
-        except ValueError as exc:
-            log.append(str(exc))
-        return (yield InferBatch(doubler, image, [4]))  # the task goes on with a clean batch
-
-    scheduler = schedulers(requests=2)
-    scheduler.start("careful", careful())
-    scheduler.start("careless", two_rounds(doubler, image, [17]))
-    scheduler.start("plain", two_rounds(doubler, image, [5, 6]))
-    finished, raised = {}, []
-    deadline = time.monotonic() + 10
-    while scheduler.in_flight and time.monotonic() < deadline:
-        try:
-            finished.update(scheduler.poll(0.05))
-        except ValueError as exc:
-            raised.append(str(exc))
-    assert log == ["row 17 cannot be cropped"] and finished["careful"] == [8.0]
-    assert finished["plain"] == ([8.0, 8.0], [8.0, 8.0])
-    assert raised == ["row 17 cannot be cropped"] and "careless" not in finished and not scheduler.busy("careless")
-
-
-def test_the_prepare_thread_runs_beside_the_pipeline_thread_and_stops_on_close(doubler):
-    import threading
-
-    def preparers() -> set:
-        return {t for t in threading.enumerate() if t.name.startswith("prepare")}
-
-    image = np.ones((20, 4), np.float32)
-    before = preparers()
-    scheduler = AsyncScheduler()
-    scheduler.start("a", two_rounds(doubler, image, [1]))
-    mine = preparers() - before
-    assert len(mine) == 1
-    assert scheduler.drain(10.0) == [("a", ([8.0], [8.0]))]
-    scheduler.close()
-    mine.pop().join(5)
-    assert preparers() - before == set()
