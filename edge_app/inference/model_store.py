@@ -3,7 +3,7 @@
 A model has variants (an fp32 IR, an INT8 IR) and each variant can run at several precisions. The manifest records,
 for each such *run*, its accuracy against the f32 reference and whether it meets the model's accuracy bound. With
 ``precision: auto`` the runtime measures the runs that meet the bound on this device, side by side, and keeps the
-fastest; it logs which one runs.
+most exact one unless a less exact one is clearly faster (:func:`steady_choice`); it logs which one runs.
 """
 
 from __future__ import annotations
