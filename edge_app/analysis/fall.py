@@ -48,6 +48,7 @@ import numpy as np
 
 from edge_app.analysis.features import FEATURE_NAMES, posture_measures, window
 from edge_app.analysis.sequence_model import Scorer, recent_history
+from edge_app.pose.geometry import box_iou
 from edge_app.records import Event, EventState, Landmark, Track
 from edge_app.schema import option
 
@@ -180,6 +181,11 @@ class FallState:
     claim: Vanished | None = None  # the vanished track whose fall this track continues (found down there)
     details: dict = field(default_factory=dict)
 
+    def start_falling(self, now: float, score: float) -> None:
+        """Enter the falling phase at ``now`` (media seconds) with fall score ``score``: nothing seen down yet."""
+        self.phase, self.signal_at, self.max_score = Phase.FALLING, now, score
+        self.down_time, self.down_frames, self.seen_frames = 0.0, 0, 0
+
     @property
     def weak_claim(self) -> bool:
         """This track continues a vanished track's fall that had no fall signal of its own."""
@@ -211,10 +217,6 @@ class Vanished:
     falling: bool = False  # in the falling phase (the model's signal with a rapid descent) when last seen
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # its body box when last seen, image px
 
-
-def overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
-    """Whether two (x0, y0, x1, y1) boxes share some area."""
-    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
 
 COLLAPSED_RATIO = 0.5  # a landmark pose less than half the size of the finder's body for the person has collapsed
@@ -303,8 +305,7 @@ class FallAnalyzer:
         if st.phase == Phase.UPRIGHT and st.last_model > -1e9 and track.evidence:
             if now >= st.cooldown_until and st.score >= s.threshold and \
                     descent >= descent_needed(s.descent_speed, st.spacing):
-                st.phase, st.signal_at, st.max_score, st.down_time, st.down_frames, st.seen_frames = \
-                    Phase.FALLING, now, st.score, 0.0, 0, 0
+                st.start_falling(now, st.score)
                 st.claim, st.details = None, {"descent_speed": round(descent, 2)}
                 log.debug("%s track %d: falling (score %.2f, descent %.2f)", stream, track.id, st.score, descent)
         if st.phase == Phase.FALLING and upright and (st.weak_claim or st.down_frames):
@@ -385,7 +386,7 @@ class FallAnalyzer:
             unseen_fall = gone.upright and gone.spacing >= COARSE_SPACING_S and \
                 now - gone.at <= UNSEEN_FALL_S + gone.spacing + 1e-6
             if gone.stream != st.stream or not 0 < now - gone.at <= self.s.refind_s or not near or not similar or \
-                    not overlap(gone.box, st.box) or not (gone.going_down or unseen_fall):
+                    box_iou(gone.box, st.box) <= 0 or not (gone.going_down or unseen_fall):
                 continue
             self.vanished.remove(gone)
             before = self.states.get((gone.stream, gone.track_id))
@@ -393,8 +394,7 @@ class FallAnalyzer:
             if before is not None and before.phase == Phase.ALERTED:  # already alerted while they were unseen
                 st.phase, st.alerted_at, st.max_score = Phase.ALERTED, before.alerted_at, before.max_score
             else:
-                st.phase, st.signal_at, st.max_score, st.down_time, st.down_frames, st.seen_frames = \
-                    Phase.FALLING, now, gone.score, 0.0, 0, 0
+                st.start_falling(now, gone.score)
                 st.claim, st.found_at = gone, st.centre
                 if st.weak_claim:
                     st.details["fall_signal"] = False  # found down after a vanish with no fall signal of its own
@@ -413,7 +413,6 @@ class FallAnalyzer:
         events = []
         frames = self._frames.setdefault(stream, deque(maxlen=6))
         frames.append(now)
-        spacing = self.stream_spacing(stream)
         for key, st in list(self.states.items()):
             if st.stream != stream or st.last_seen >= now:
                 continue
@@ -424,8 +423,8 @@ class FallAnalyzer:
                               st.descent >= descent_needed(self.s.descent_speed, st.spacing) or
                               st.score >= self.s.threshold)
                 self.vanished.append(Vanished(stream, st.track_id, st.last_seen, st.centre, st.size, st.score,
-                                              going_down, st.upright_since is not None, spacing, falling,
-                                              st.box))
+                                              going_down, st.upright_since is not None, self.stream_spacing(stream),
+                                              falling, st.box))
             if st.phase == Phase.FALLING and st.down_time > 0 and st.down_frames >= MIN_DOWN_FRAMES and \
                     not st.weak_claim and now - st.last_seen >= self.s.lost_s:
                 self._held.append((st, self._raise(st, now, wall, person_lost=True)))
