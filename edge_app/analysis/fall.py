@@ -437,14 +437,18 @@ class FallAnalyzer:
     def _release(self, stream: str, now: float) -> list[Event]:
         """This frame's fall alerts of ``stream``, less those that repeat a fall already raised nearby in the last
         ``same_fall_s`` by a track no longer seen (the same person, re-tracked): one alert per fall, judged by place
-        and time rather than by track id. A repeat's track is kept silent (it raises and clears nothing)."""
+        and time rather than by track id. A weak claim (found down where a track vanished, with no fall signal of
+        its own) repeats such a fall even while the alerted track is still seen: it is a fragment of that person
+        (their legs, tracked apart), not a second person falling. A repeat's track is kept silent (it raises and
+        clears nothing)."""
         out, kept = [], []
         for st, event in self._held:
             if st.stream != stream:
                 kept.append((st, event))
                 continue
             earlier = next((r for r in self.raised if r.stream == stream and r.track_id != st.track_id and
-                            0 <= now - r.at <= self.s.same_fall_s and (stream, r.track_id) not in self._seen and
+                            0 <= now - r.at <= self.s.same_fall_s and
+                            (st.weak_claim or (stream, r.track_id) not in self._seen) and
                             np.hypot(r.centre[0] - st.centre[0], r.centre[1] - st.centre[1]) <=
                             1.5 * max(r.size, st.size)), None)
             if earlier is not None:

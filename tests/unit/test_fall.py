@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from edge_app.analysis.fall import FallAnalyzer, FallSettings, Phase
+from edge_app.analysis.fall import FallAnalyzer, FallSettings, Phase, Raised
 from edge_app.analysis.features import FEATURE_NAMES, current_features, posture_measures, window
 from helpers.fall import ScriptedModel, run, series, skeleton
 from support import REPO, SHARED
@@ -188,12 +188,13 @@ def test_a_fall_signal_needs_a_pose_someone_vouches_for():
 
 def _vanish_then_found_lying(score: float, angles_before: list[float], found: list[float] | None = None,
                              back_at: float | None = None, shift_per_frame: float = 0.0,
-                             offset: float = 0.0) -> tuple[FallAnalyzer, list]:
+                             offset: float = 0.0, alerted_beside: bool = False) -> tuple[FallAnalyzer, list]:
     """Track 1 runs through ``angles_before`` at 30 fps with a fall model scoring ``score`` and vanishes; 0.5 s later
     track 2 is found where track 1 was, at ``found`` torso angles (default: lying for 2 s). ``back_at``: seconds
     after track 2 is found, track 1 is seen again (upright, a little aside), every frame from then on. Track 2's box
     (200 px long, overlapping track 1's last box) starts ``offset`` px to the right and moves ``shift_per_frame`` px
-    left each frame."""
+    left each frame. ``alerted_beside``: a person whose fall was raised just before track 1 vanished (track 9) lies
+    there, seen every frame."""
     fps = 30.0
     analyzer = FallAnalyzer(ScriptedModel(lambda w: score))
     events = run(analyzer, angles_before, fps, track_id=1)
@@ -201,6 +202,9 @@ def _vanish_then_found_lying(score: float, angles_before: list[float], found: li
     first = analyzer.states[("cam", 1)]
     track = SimpleNamespace(id=2, history=deque(maxlen=900), evidence=True)
     again = SimpleNamespace(id=1, history=deque(maxlen=900), evidence=True)
+    lying = SimpleNamespace(id=9, history=deque(maxlen=900), evidence=True)
+    if alerted_beside:
+        analyzer.raised.append(Raised("cam", 9, gone_at, (300.0, 400.0), 200.0))
     for i, angle in enumerate([90.0] * 60 if found is None else found):
         t = gone_at + 0.5 + i / fps
         lm, world = skeleton(angle)
@@ -209,6 +213,12 @@ def _vanish_then_found_lying(score: float, angles_before: list[float], found: li
         track.pose = SimpleNamespace(world=world, body=None, source="landmarks")
         track.history.append((t, lm, world, 1.0))
         events += analyzer.update(track, "cam", t, t)
+        if alerted_beside:
+            lm, world = skeleton(90.0)
+            lying.smoothed, lying.box = lm, (200, 385, 400, 425)
+            lying.pose = SimpleNamespace(world=world, body=None, source="landmarks")
+            lying.history.append((t, lm, world, 1.0))
+            events += analyzer.update(lying, "cam", t, t)
         if back_at is not None and i / fps >= back_at:
             lm, world = skeleton(0.0)
             again.smoothed, again.box = lm, (first.centre[0] + 20, 230, first.centre[0] + 60, 400)
@@ -437,3 +447,15 @@ def test_a_track_too_young_for_the_window_has_its_descent_measured_from_its_own_
     still_t, still_lm, still_wd = series([0.0] * 6, fps)
     assert abs(young_descent(still_t, still_lm, still_wd, float(still_t[-1]))) < 0.05
     assert young_descent(times[:2], lm[:2], wd[:2], float(times[1])) == 0.0  # 0.2 s: too little to say
+
+
+def test_a_weak_claim_beside_a_fall_already_raised_there_is_that_fall_not_a_second():
+    """The control clip with the CCTV config: the fallen person's legs, tracked apart, vanish and are found down
+    again beside the person whose fall was raised (and is still seen): no fall signal of its own, so one alert per
+    fall. A claim with a fall signal of its own next to a still-seen alerted person is a second person and raises."""
+    _, events = _vanish_then_found_lying(0.99, BENDING, alerted_beside=True)
+    assert [e for e in events if e.state == "raised"] == []
+    _, events = _vanish_then_found_lying(0.99, BENDING)  # the check can fail: alone, the same claim raises
+    assert len([e for e in events if e.state == "raised"]) == 1
+    _, events = _vanish_then_found_lying(0.99, FALLING_FAST, alerted_beside=True)
+    assert [e.track_id for e in events if e.state == "raised"] == [2]
