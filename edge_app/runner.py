@@ -374,6 +374,8 @@ class Runner:
             self._start()
             started = last_log = time.monotonic()
             self._loop(started, last_log)
+            for processor in self.processors.values():
+                processor.finish()
         finally:
             self._stop()
         return self.summary()

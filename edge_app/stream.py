@@ -196,6 +196,15 @@ class StreamProcessor:
                                                self.cfg)
             log.warning("%s", self.hints["nobody"])
 
+    def finish(self) -> None:
+        """At the end of the run: a stream that showed nobody in all its video, too short for the NOBODY_S hint
+        (a clip of a few seconds), gets the same hint once, so a run that found no one always says so."""
+        if self.frames and not self.tracked and "nobody" not in self.hints and self.last_shape is not None:
+            height, width = self.last_shape[:2]
+            seconds = (self.last_media or 0.0) - (self.last_person or 0.0)
+            self.hints["nobody"] = nobody_hint(self.name, width, height, seconds, self.cfg)
+            log.warning("%s", self.hints["nobody"])
+
     def _runs(self, analyzer: Analyzer, rate: float | None) -> bool:
         """Whether ``analyzer`` runs on this frame: not while the stream's analysis rate is below the rate it needs
         (it would guess from too few frames). Pausing and resuming are said once each (a warning, a hint in /health
