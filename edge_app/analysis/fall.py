@@ -5,7 +5,8 @@
               (down: torso far from vertical, or hips at feet level; counted in total, not in one stretch,
               because poses of people on the floor flicker)
     falling --(seen down in MIN_DOWN_FRAMES frames, then vanishes for lost_s:
-              on the floor behind furniture, or out of the pose model's reach)--> alert raised (details.person_lost)
+              on the floor behind furniture, or out of the pose model's reach; not on a track that continues a
+              vanished track's fall, below)--> alert raised (details.person_lost)
     falling --(not down within fall_window_s)--> upright      (stumbled and caught themselves: no alert)
     (new track) --(appears down within refind_s of another track vanishing nearby while it was going down, or, at
               a low frame rate, within UNSEEN_FALL_S of one vanishing upright: the pose model lost the person
@@ -22,7 +23,11 @@
                 poses are the least reliable: a walker read upside down for a second, or a fragment of two people
                 crossing, is no fall;
               - the vanished track is seen again before the alert, or the new track is read upright (standing)
-                before it: it was not lost, or this is not that person lying, so no claim holds.
+                before it: it was not lost, or this is not that person lying, so no claim holds;
+              - the new track vanishes too before it is confirmed: no alert. "Lost after going down" is itself a
+                guess, and a guess on a guess is no alert: a person on the floor lies still, the easiest thing
+                to keep tracking, while a fragment of a crowd (vtest.avi at 10 fps over RTSP: a walker's fall
+                score and a dip, lost, then two frames read down nearby, lost again) comes and goes.
     falling --(read upright after a down read, before the alert)--> its down reads are dropped: they were glitches
               (a person read upside down now and then as they walk); reads that are neither down nor upright
               (the flicker of a person on the floor) drop nothing
@@ -426,7 +431,7 @@ class FallAnalyzer:
                                               going_down, st.upright_since is not None, self.stream_spacing(stream),
                                               falling, st.box))
             if st.phase == Phase.FALLING and st.down_time > 0 and st.down_frames >= MIN_DOWN_FRAMES and \
-                    not st.weak_claim and now - st.last_seen >= self.s.lost_s:
+                    st.claim is None and now - st.last_seen >= self.s.lost_s:
                 self._held.append((st, self._raise(st, now, wall, person_lost=True)))
             elif now - st.last_seen > self.forget_s:
                 del self.states[key]
