@@ -102,8 +102,9 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
         kind = store.kind(name)
         cls = LandmarkModel if kind == "blazepose_landmarks" else FINDER_CLASSES.get(kind)
         if cls is not None:
+            # --quick: the INT8 runs only (two compilations a model, not four: most of this step's time)
             result["preprocessing"][name] = model_bench.preprocessing(store, name, cls.prepare, cls.INPUT, threads,
-                                                                      plan)
+                                                                      plan, ("int8",) if quick else ("f32", "int8"))
     progress.step()
 
     # --- the pipeline ------------------------------------------------------------------------------------------
@@ -140,10 +141,10 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
         cctv = load_config(REPO / "configs" / "cctv.yaml")
         cctv_stack = build_pose_stack(cctv)
         result["pipeline"]["people"] = scenarios.people_scenario(cctv, cctv_stack, people_clip,
-                                                                      150 if quick else 800)
+                                                                      50 if quick else 800)
         progress.note("pipeline: the CCTV config on vtest.avi in real time")
         result["pipeline"]["cctv_realtime"] = scenarios.realtime_scenario(cctv, cctv_stack, people_clip,
-                                                                               10.0 if quick else 60.0)
+                                                                               6.0 if quick else 60.0)
     progress.step("pipeline: people in view done")
     if clips:
         progress.note("pipeline: a camera's RTSP server killed and restarted")
@@ -164,7 +165,8 @@ def run(models_dir: Path, out_dir: Path, quick: bool, threads: int = 2, config: 
     # --- INT8 against f32 as on other Intel CPUs (oneDNN's ISA capped, a child process per cap) -------------------
     progress.note("INT8 and f32 under ONEDNN_MAX_CPU_ISA caps")
     result["isa_caps"] = isa.run_caps(models_dir, result["machine"]["cpu_flags"], 20 if quick else 100,
-                                      caps=("AVX2",) if quick else isa.CAPS)
+                                      caps=("AVX2",) if quick else isa.CAPS,
+                                      models=("pose_landmark_full", "person_finder") if quick else isa.MODELS)
     progress.step()
 
     # --- Vigil's loop against MediaPipe's pipeline, alternately ---------------------------------------------------

@@ -63,9 +63,9 @@ def measure_here(models_dir: Path, models: tuple[str, ...], iterations: int) -> 
 
 
 def run_caps(models_dir: Path, cpu_flags: list[str], iterations: int, caps: tuple[str, ...] = CAPS,
-             timeout_s: float = 600.0) -> dict:
-    """Each cap in a child process; {cap: {"applies": bool, "models": {...}} or {"error": reason}}, plus "none" (no
-    cap: what this CPU does by itself)."""
+             timeout_s: float = 600.0, models: tuple[str, ...] = MODELS) -> dict:
+    """Each cap in a child process measuring ``models`` (of MODELS); {cap: {"applies": bool, "models": {...}} or
+    {"error": reason}}, plus "none" (no cap: what this CPU does by itself)."""
     results: dict = {}
     for cap in ("none", *caps):
         env = dict(os.environ)
@@ -75,7 +75,8 @@ def run_caps(models_dir: Path, cpu_flags: list[str], iterations: int, caps: tupl
         entry: dict = {"applies": cap == "none" or cap_applies(cap, cpu_flags)}
         try:
             proc = subprocess.run([sys.executable, "-m", "edge_app.bench.isa", "--iterations", str(iterations),
-                                   str(models_dir)], env=env, capture_output=True, text=True, timeout=timeout_s)
+                                   "--models", ",".join(models), str(models_dir)],
+                                  env=env, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             entry["error"] = f"did not finish in {timeout_s:.0f} s"
             results[cap] = entry
@@ -99,8 +100,13 @@ def main(argv: list[str] | None = None) -> int:
                                                  "ONEDNN_MAX_CPU_ISA (one JSON line on stdout)")
     parser.add_argument("models_dir", type=Path)
     parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
     args = parser.parse_args(argv)
-    print(json.dumps(measure_here(args.models_dir, MODELS, args.iterations)))
+    models = tuple(m for m in args.models.split(",") if m)
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        parser.error(f"--models: {', '.join(unknown)} not among {', '.join(MODELS)}")
+    print(json.dumps(measure_here(args.models_dir, models, args.iterations)))
     return 0
 
 

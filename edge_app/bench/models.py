@@ -28,7 +28,7 @@ class Plan:
     bursts: int
 
 
-QUICK = Plan(iterations=60, warmup=10, throughput_s=0.6, bursts=2)
+QUICK = Plan(iterations=40, warmup=8, throughput_s=0.6, bursts=2)  # the suite's run: the schema, measured
 FULL = Plan(iterations=400, warmup=30, throughput_s=3.0, bursts=3)
 
 
@@ -126,16 +126,18 @@ def model_source(store: ModelStore, name: str, cache: Path) -> tuple[str, Path] 
     return ("onnx", onnx) if onnx.is_file() else None
 
 
-def preprocessing(store: ModelStore, name: str, prepare, image_input, threads: int, plan: Plan) -> dict:
+def preprocessing(store: ModelStore, name: str, prepare, image_input, threads: int, plan: Plan,
+                  runs: tuple[str, ...] = ("f32", "int8")) -> dict:
     """The input conversion on the host against inside the model (PrePostProcessor), per run of image model
-    ``name``: p50 of [host conversion + inference of the IR as built] and of [inference of the prepared IR on the
-    uint8 patch], measured interleaved. ``prepare``/``image_input``: the model class's (inference/model.py)."""
+    ``name`` (those of ``runs`` it has): p50 of [host conversion + inference of the IR as built] and of [inference
+    of the prepared IR on the uint8 patch], measured interleaved. ``prepare``/``image_input``: the model class's
+    (inference/model.py)."""
     from edge_app.inference.preprocessing import host_input
 
     runtime = Runtime("CPU", "LATENCY", threads=threads)
     calls, out = {}, {}
     for run in runs_for(store, name, runtime):
-        if run.name not in ("f32", "int8"):
+        if run.name not in runs:
             continue
         raw = runtime.compile(run.path, run.precision_hint)
         inside = runtime.compile(run.path, run.precision_hint, prepare)
