@@ -73,6 +73,7 @@ MIN_DOWN_FRAMES = 2  # frames seen down before an alert: one frame (a glitch, tw
 # read suffices if it is a clear one (the landmark model's, lying rather than upside down): the CCTV config dropping
 # to 5 fps on a slower CPU raised falls on walkers from single upside-down reads of the finder
 INVERTED_DEG = 135.0  # torso angle (degrees from upright) past which a read is upside down: head below the hips
+LYING_FLAG = 0.9  # the landmark model's pose flag (0-1) that, with the finder's weakest match, vouches for a body
 STILL_BODIES = 0.5  # a person found down stays within this many body sizes (box long side) of where they were found:
 # walking moves about 0.8 body lengths a second
 
@@ -291,7 +292,8 @@ class FallAnalyzer:
         feet_seen = bool(track.smoothed[[L_ANKLE, R_ANKLE], 3].max() >= s.min_visibility)
         torso, hips = posture_measures(track.smoothed)
         down, upright = body_state(torso, hips, s, feet_seen)
-        down = down and track.evidence  # a frame nobody vouches for as a body (a ROI left on a new scene) shows no one
+        down = down and (track.evidence or self._still_vouched(st, track))  # a frame nobody vouches for as a body
+        # (a ROI left on a new scene) shows no one
         down = down and not collapsed(track.pose)  # nor does a pose bunched on the head of the body the finder sees
         st.upright_since = (st.upright_since if st.upright_since is not None else now) if upright else None
         if st.phase == Phase.UPRIGHT and down and now - st.first_seen <= 0.5:
@@ -345,6 +347,20 @@ class FallAnalyzer:
                 events.append(self._event(st, "fall_long_lie", EventState.RAISED, now, wall,
                                           down_for_s=round(now - st.alerted_at, 1)))
         return [] if st.silent else events
+
+    @staticmethod
+    def _still_vouched(st: FallState, track: Track) -> bool:
+        """Whether a frame without person evidence (Track.evidence) still shows the body of a person falling: the
+        track is in the falling phase from a fall signal of its own (which needed evidence), the landmark model
+        follows it from its own last pose with a pose flag of at least LYING_FLAG, and the body finder still matches
+        a detection there, however weak (Pose.finder_score > 0). MoveNet, trained on COCO's mostly upright people,
+        scores a person lying on the floor low (cases/small_person_4k.mp4 with the CCTV config: 0.08-0.14 while
+        lying, against 0.3 standing), so its evidence alone lost every fall it saw end on the floor; two models
+        agreeing something is there, one of them sure it is a body, is evidence. A ROI left on a new picture has no
+        detection under it, and a new track's claim (found down where someone vanished) is not relaxed."""
+        pose = track.pose
+        return st.phase == Phase.FALLING and st.claim is None and pose.source == "landmarks" and \
+            pose.finder_score > 0 and pose.score >= LYING_FLAG
 
     def _confirmed(self, st: FallState, down: bool, now: float, single: bool = False) -> bool:
         """Whether a falling track has been seen down long enough for the alert. After a fall signal (or continuing

@@ -52,11 +52,13 @@ class ScriptedModel:
 
 
 def run(analyzer: FallAnalyzer, angles: list[float], fps: float = 30.0, track_id: int = 1, visible=None,
-        stream: str = "cam", drops=None, evidence=None, analysed=None, source: str = "landmarks") -> list:
+        stream: str = "cam", drops=None, evidence=None, analysed=None, source: str = "landmarks",
+        finder_score: float = 0.0, flag: float = 1.0) -> list:
     """Feeds a scripted skeleton series through the analyzer as the pipeline does; returns the events.
     ``visible(t)``: whether the person is seen at ``t``; ``evidence(t)``: whether that pose is person evidence
     (the tracker's ``Track.evidence``; default always); ``source``: which model gave the poses ("landmarks" or
-    "finder"); ``analysed(t)``: whether the frame at ``t`` reaches analysis at all (False: dropped by the stream)."""
+    "finder"); ``analysed(t)``: whether the frame at ``t`` reaches analysis at all (False: dropped by the stream);
+    ``finder_score``: the finder's match under every pose (0: none); ``flag``: the landmark model's pose flag."""
     track = SimpleNamespace(id=track_id, history=deque(maxlen=900), evidence=True)
     events = []
     drops = drops or [0.0] * len(angles)
@@ -66,7 +68,8 @@ def run(analyzer: FallAnalyzer, angles: list[float], fps: float = 30.0, track_id
             continue
         if visible is None or visible(t):
             lm, world = skeleton(angle, drop)
-            track.smoothed, track.pose = lm, SimpleNamespace(world=world, body=None, source=source)
+            track.smoothed, track.pose = lm, SimpleNamespace(world=world, body=None, source=source, score=flag,
+                                                             finder_score=finder_score)
             track.evidence = True if evidence is None else evidence(t)
             xy = lm[:, :2]
             track.box = (xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max())

@@ -114,6 +114,24 @@ def test_one_glitched_frame_or_poses_nobody_vouches_for_never_confirm_a_fall():
     assert [e.type for e in raised if e.state == "raised"] == ["fall"]
 
 
+def test_a_person_lying_whom_the_finder_scores_low_is_still_vouched_for_by_both_models():
+    """cases/small_person_4k.mp4 with the CCTV config: MoveNet scores the person 0.3 standing and 0.08-0.14 lying, so
+    no down frame was person evidence and the fall was never raised. A falling track (its signal had evidence) whose
+    landmark pose is sure (flag >= 0.9) over a detection the finder still matches, however weak, is seen down. With no
+    detection under the pose (a ROI on nothing), or a landmark flag that is unsure, it is not."""
+    fps = 10.0
+    fall = fall_then([90.0] * 30, fps)
+    landed = len(fall) - 30
+
+    def standing(t):
+        return round(t * fps) < landed  # evidence while standing and falling; none once lying
+    raised = run(FallAnalyzer(ScriptedModel(fall_score)), fall, fps, evidence=standing, finder_score=0.1)
+    assert [e.type for e in raised if e.state == "raised"] == ["fall"]
+    assert not run(FallAnalyzer(ScriptedModel(fall_score)), fall, fps, evidence=standing, finder_score=0.0)
+    assert not run(FallAnalyzer(ScriptedModel(fall_score)), fall, fps, evidence=standing, finder_score=0.1,
+                   flag=0.7)
+
+
 def test_a_stream_dropping_frames_still_needs_two_frames_seen_down():
     """vtest.avi at 10 fps dropping frames (CCTV, non-VNNI numerics): a walker with a fall score of 1, then one
     frame read upside down by the finder between two dropped frames. The pose rate is the stream's (10 fps, most
