@@ -191,19 +191,20 @@ class StreamProcessor:
             if self.hints.pop("nobody", None) is not None:
                 log.info("stream %s: a person is found again", self.name)
         elif frame.media_time - self.last_person >= NOBODY_S and "nobody" not in self.hints:
-            height, width = frame.image.shape[:2]
-            self.hints["nobody"] = nobody_hint(self.name, width, height, frame.media_time - self.last_person,
-                                               self.cfg)
-            log.warning("%s", self.hints["nobody"])
+            self._say_nobody(frame.image.shape, frame.media_time - self.last_person)
+
+    def _say_nobody(self, shape: tuple[int, ...], seconds: float) -> None:
+        """The nobody hint for a picture of ``shape`` (height, width, ...) empty for ``seconds``: kept for /health
+        and said once as a warning."""
+        height, width = shape[:2]
+        self.hints["nobody"] = nobody_hint(self.name, width, height, seconds, self.cfg)
+        log.warning("%s", self.hints["nobody"])
 
     def finish(self) -> None:
         """At the end of the run: a stream that showed nobody in all its video, too short for the NOBODY_S hint
         (a clip of a few seconds), gets the same hint once, so a run that found no one always says so."""
         if self.frames and not self.tracked and "nobody" not in self.hints and self.last_shape is not None:
-            height, width = self.last_shape[:2]
-            seconds = (self.last_media or 0.0) - (self.last_person or 0.0)
-            self.hints["nobody"] = nobody_hint(self.name, width, height, seconds, self.cfg)
-            log.warning("%s", self.hints["nobody"])
+            self._say_nobody(self.last_shape, (self.last_media or 0.0) - (self.last_person or 0.0))
 
     def _runs(self, analyzer: Analyzer, rate: float | None) -> bool:
         """Whether ``analyzer`` runs on this frame: not while the stream's analysis rate is below the rate it needs

@@ -366,11 +366,11 @@ class FallAnalyzer:
             pose.finder_score > 0 and pose.score >= LYING_FLAG
 
     def _confirmed(self, st: FallState, down: bool, now: float, single: bool = False) -> bool:
-        """Whether a falling track has been seen down long enough for the alert. After a fall signal (or continuing
-        a vanished track's fall signal): down confirm_s in total, in MIN_DOWN_FRAMES frames (one when ``single``:
-        a clear read at a low rate). On a weak claim: down
-        now, in at least half of (and at least MIN_DOWN_FRAMES of) the frames seen over refind_confirm_s since it
-        was found, and still where it was found (STILL_BODIES)."""
+        """Whether a falling track has been seen down long enough for the alert. After a fall signal of its own:
+        down confirm_s in total, in MIN_DOWN_FRAMES frames (one when ``single``: a clear read at a low rate). On a
+        claim (continuing a vanished track's fall, with or without its fall signal): down now, in at least half of
+        (and at least MIN_DOWN_FRAMES of) the frames seen over refind_confirm_s since it was found, and still where
+        it was found (STILL_BODIES)."""
         if st.claim is not None:
             moved = np.hypot(st.centre[0] - st.found_at[0], st.centre[1] - st.found_at[1])
             return down and now - st.signal_at >= self.s.refind_confirm_s and moved <= STILL_BODIES * st.size and \
