@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from edge_app.errors import VigilError
+from edge_app.sources.colour import to_bgr
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ class AvReader:
                     log.debug("%s: packet at %s cannot be decoded (%s)", self.uri, packet.pts, _reason(exc))
         frame = self._queue.pop(0)
         self.decoded += 1
-        return Picture(frame.to_ndarray(format="bgr24"), self._media_time(frame))
+        return Picture(to_bgr(frame), self._media_time(frame))
 
     def _declared_duration(self) -> float:
         """Seconds of video the container says it holds (0 if it says nothing): the longest of its duration, the
