@@ -168,7 +168,23 @@ class Renderer(threading.Thread):
                                    interpolation=cv2.INTER_AREA)
                 self.board.set_thumbnail(e.details["alert_id"], encode_jpeg(small, 80))
 
+    def _needs_drawing(self, item: Processed) -> bool:
+        """Whether anything will show ``item``'s annotated view: a window, a recording, the evidence pre-roll, a
+        raised alert's thumbnail, or a console client (:meth:`FrameHub.wanted`). A box nobody watches draws
+        nothing."""
+        return (self.window is not None or self.record is not None or self.evidence is not None
+                or any(e.state == "raised" and "alert_id" in e.details for e in item.events)
+                or (self.hub is not None and self.hub.wanted()))
+
     def _render(self, item: Processed) -> None:
+        if self._needs_drawing(item):
+            self._draw(item)
+        elif self.hub is not None:
+            self.hub.skipped()
+        item.timing.rendered = time.monotonic()
+        self.metrics.add(item.frame.stream, item.timing)
+
+    def _draw(self, item: Processed) -> None:
         canvas = item.frame.image.copy()
         draw_zones(canvas, item.zones)
         banner = self._draw_alerts(canvas, item)
@@ -193,5 +209,3 @@ class Renderer(threading.Thread):
             self.window.show(view)
             if self.window.take_ack():
                 self.board.request("ack", ALL, by="on-screen", via="keyboard", timeout=None)
-        item.timing.rendered = time.monotonic()
-        self.metrics.add(item.frame.stream, item.timing)

@@ -101,18 +101,60 @@ def test_the_acknowledge_key_works_in_a_kiosk_where_quit_keys_do_not():
     assert kiosk.take_ack() and not kiosk.take_ack()  # once per press
 
 
+def processed(events=(), index: int = 1) -> Processed:
+    """One frame of stream "hall" (240x320 grey) with person #3 standing, as the pipeline hands it to the renderer."""
+    from edge_app.timing import FrameTiming
+
+    landmarks = np.zeros((33, 5), np.float32)
+    landmarks[:, :2], landmarks[:, 3] = (200, 150), 1.0
+    frame = Frame("hall", index, np.full((240, 320, 3), 90, np.uint8), time.monotonic(), time.time(), index / 10)
+    now = time.monotonic()
+    timing = FrameTiming(captured=now, taken=now, pose_done=now, pose_parts=(0, 0, 0), tracked=now, analysed=now)
+    return Processed(frame, [TrackView(3, landmarks, (150.0, 100.0, 250.0, 200.0))], list(events), timing)
+
+
 def render_one(board: AlertBoard, events=(), window=None) -> np.ndarray:
     hub = FrameHub()
     renderer = Renderer(["hall"], Metrics(), "CPU", "INT8", None, window, hub=hub, board=board)
-    landmarks = np.zeros((33, 5), np.float32)
-    landmarks[:, :2], landmarks[:, 3] = (200, 150), 1.0
-    frame = Frame("hall", 1, np.full((240, 320, 3), 90, np.uint8), time.monotonic(), time.time(), 1.0)
-    from edge_app.timing import FrameTiming
-
-    now = time.monotonic()
-    timing = FrameTiming(captured=now, taken=now, pose_done=now, pose_parts=(0, 0, 0), tracked=now, analysed=now)
-    renderer._render(Processed(frame, [TrackView(3, landmarks, (150.0, 100.0, 250.0, 200.0))], list(events), timing))
+    hub.newer_than(0, 0)  # a console client watching: frames are drawn for it
+    renderer._render(processed(events))
     return hub.newer_than(0, 0)[1]
+
+
+def test_a_frame_nobody_watches_is_counted_but_not_drawn_until_a_client_asks():
+    hub, metrics, board = FrameHub(), Metrics(), AlertBoard()
+    renderer = Renderer(["hall"], metrics, "CPU", "INT8", None, None, hub=hub, board=board)
+    renderer._render(processed(index=1))
+    assert metrics.streams["hall"].frames == 1  # rendered as far as latency and fps go
+    assert hub.seq == 0 and "hall" not in renderer.canvases  # no window, recording, evidence or client: no drawing
+    assert hub.newer_than(0, 0)[1] is None  # a client asks: nothing drawn yet, and from now on frames are drawn
+    renderer._render(processed(index=2))
+    seq, view = hub.newer_than(0, 0)
+    assert seq == 1 and view.shape == (240, 320, 3) and (view != 90).any()  # the skeleton and HUD drawn
+
+
+def test_an_alert_raised_while_nobody_watches_still_gets_its_thumbnail():
+    board = AlertBoard()
+    renderer = Renderer(["hall"], Metrics(), "CPU", "INT8", None, None, hub=FrameHub(), board=board)
+    event = board.observe(raised("fall"))
+    renderer._render(processed([event]))
+    thumbnail = board.thumbnail(event.details["alert_id"])
+    assert thumbnail is not None and cv2.imdecode(np.frombuffer(thumbnail, np.uint8), cv2.IMREAD_COLOR).shape == \
+        (240, 320, 3)
+
+
+def test_a_request_after_undrawn_frames_waits_for_the_next_view_not_an_old_one():
+    import threading
+
+    hub = FrameHub()
+    old, new = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 255, np.uint8)
+    hub.publish(old)
+    assert hub.newer_than(0, 0)[1] is old  # the newest frame's view: no wait
+    hub.skipped()  # frames went by undrawn (the viewer had left)
+    threading.Timer(0.2, hub.publish, (new,)).start()
+    started = time.monotonic()
+    seq, view = hub.newer_than(0, 5.0)
+    assert view is new and seq == 2 and 0.1 < time.monotonic() - started < 4.0
 
 
 def banner_colour(image: np.ndarray) -> np.ndarray:
