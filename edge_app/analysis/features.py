@@ -58,60 +58,84 @@ def _angle_to_vertical(vec: np.ndarray) -> np.ndarray:
     return np.arctan2(np.abs(vec[..., 0]), -vec[..., 1])
 
 
+def _length(vec: np.ndarray) -> np.ndarray:
+    """Euclidean length over the last axis (``np.linalg.norm(vec, axis=-1)`` without its per-call overhead)."""
+    return np.sqrt((vec * vec).sum(-1))
+
+
 def _joint_angle(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Angle (radians, 0-pi) at ``b`` between ``a`` and ``c``: arrays (..., D) of points."""
     u, v = a - b, c - b
-    cos = (u * v).sum(-1) / np.maximum(np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1), 1e-9)
+    cos = (u * v).sum(-1) / np.maximum(_length(u) * _length(v), 1e-9)
     return np.arccos(np.clip(cos, -1.0, 1.0))
 
 
+# the six limb angles (knees, hips, elbows; left then right), as columns (a, b, c) of the resampled arrays
+_LIMBS = np.array([[_K[a], _K[b], _K[c]] for a, b, c in (
+    (L_HIP, L_KNEE, L_ANKLE), (R_HIP, R_KNEE, R_ANKLE), (L_SHOULDER, L_HIP, L_KNEE), (R_SHOULDER, R_HIP, R_KNEE),
+    (L_SHOULDER, L_ELBOW, L_WRIST), (R_SHOULDER, R_ELBOW, R_WRIST))])
+_NOSE, _LS, _RS, _LH, _RH = _K[NOSE], _K[L_SHOULDER], _K[R_SHOULDER], _K[L_HIP], _K[R_HIP]
+_LW, _RW, _LA, _RA = _K[L_WRIST], _K[R_WRIST], _K[L_ANKLE], _K[R_ANKLE]
+
+
 def frame_features(lm: np.ndarray, world: np.ndarray, dt: float) -> np.ndarray:
-    """Features (G, NUM_FEATURES) of a resampled window: ``lm`` (G, 13, 4), ``world`` (G, 13, 3), step ``dt``."""
+    """Features (G, NUM_FEATURES) float32 of a resampled window: ``lm`` (G, 13, 4), ``world`` (G, 13, 3), step
+    ``dt`` seconds (G >= 2). Each step's features in the order of FEATURE_NAMES; NaN and infinities become 0.
+
+    Runs every 0.1 s for every tracked person (the fall model), so it is written as a few whole-array operations:
+    about a third of the time of one NumPy call per feature, the same values (tests/unit/test_fall.py)."""
     xy = lm[..., :2]
     vis = lm[..., 3]
-    sh = (xy[:, _K[L_SHOULDER]] + xy[:, _K[R_SHOULDER]]) / 2
-    hip = (xy[:, _K[L_HIP]] + xy[:, _K[R_HIP]]) / 2
-    feet = (xy[:, _K[L_ANKLE]] + xy[:, _K[R_ANKLE]]) / 2
-    nose = xy[:, _K[NOSE]]
-    width = xy[..., 0].max(1) - xy[..., 0].min(1)
-    height = xy[..., 1].max(1) - xy[..., 1].min(1)
-    torso = np.maximum(np.linalg.norm(sh - hip, axis=-1), 0.25 * np.maximum(width, height))
+    sh = (xy[:, _LS] + xy[:, _RS]) / 2
+    hip = (xy[:, _LH] + xy[:, _RH]) / 2
+    feet = (xy[:, _LA] + xy[:, _RA]) / 2
+    nose = xy[:, _NOSE]
+    low, high = xy.min(1), xy.max(1)
+    width, height = high[:, 0] - low[:, 0], high[:, 1] - low[:, 1]
+    torso = np.maximum(_length(sh - hip), 0.25 * np.maximum(width, height))
     scale = np.maximum(torso, 1e-3)
     right_angle = np.pi / 2
 
-    w_sh = (world[:, _K[L_SHOULDER]] + world[:, _K[R_SHOULDER]]) / 2
-    w_hip = (world[:, _K[L_HIP]] + world[:, _K[R_HIP]]) / 2
-    w_torso = w_sh - w_hip
-    torso_3d = np.arccos(np.clip(-w_torso[:, 1] / np.maximum(np.linalg.norm(w_torso, axis=-1), 1e-9), -1, 1))
-    w_neck = world[:, _K[NOSE]] - w_sh
-    droop = np.arccos(np.clip((w_neck * w_torso).sum(-1) / np.maximum(
-        np.linalg.norm(w_neck, axis=-1) * np.linalg.norm(w_torso, axis=-1), 1e-9), -1, 1))
+    w_sh = (world[:, _LS] + world[:, _RS]) / 2
+    w_torso = w_sh - (world[:, _LH] + world[:, _RH]) / 2
+    w_neck = world[:, _NOSE] - w_sh
+    w_torso_len = _length(w_torso)
+    torso_3d = np.arccos(np.clip(-w_torso[:, 1] / np.maximum(w_torso_len, 1e-9), -1, 1))
+    droop = np.arccos(np.clip((w_neck * w_torso).sum(-1) / np.maximum(_length(w_neck) * w_torso_len, 1e-9), -1, 1))
 
-    def angle(a, b, c):
-        return _joint_angle(xy[:, _K[a]], xy[:, _K[b]], xy[:, _K[c]]) / np.pi
-
-    hand_face = np.minimum(np.linalg.norm(xy[:, _K[L_WRIST]] - nose, axis=-1),
-                           np.linalg.norm(xy[:, _K[R_WRIST]] - nose, axis=-1)) / scale
     # velocities in torso lengths per second, with the window's median torso as the unit (steady across a fall)
     unit = float(np.median(scale))
-    hip_v = np.gradient(hip, dt, axis=0) / unit
-    head_v = np.gradient(nose, dt, axis=0) / unit
+    xy_v = np.gradient(xy, dt, axis=0)  # (G, 13, 2); the gradient is linear, so the centres' are the joints' means
+    hip_v = (xy_v[:, _LH] + xy_v[:, _RH]) / 2 / unit
+    head_vy = xy_v[:, _NOSE, 1] / unit
     hip_a = np.gradient(hip_v[:, 1], dt) / 10.0
-    speeds = np.linalg.norm(np.gradient(xy, dt, axis=0), axis=-1) / unit
+    speeds = _length(xy_v) / unit
     energy = (speeds * vis).sum(1) / np.maximum(vis.sum(1), 1e-6)
-    feats = np.stack([
-        _angle_to_vertical(sh - hip) / right_angle, torso_3d / right_angle,
-        np.log(np.maximum(width, 1.0) / np.maximum(height, 1.0)),
-        (hip[:, 1] - nose[:, 1]) / scale, (feet[:, 1] - nose[:, 1]) / scale, (feet[:, 1] - hip[:, 1]) / scale,
-        angle(L_HIP, L_KNEE, L_ANKLE), angle(R_HIP, R_KNEE, R_ANKLE),
-        angle(L_SHOULDER, L_HIP, L_KNEE), angle(R_SHOULDER, R_HIP, R_KNEE),
-        angle(L_SHOULDER, L_ELBOW, L_WRIST), angle(R_SHOULDER, R_ELBOW, R_WRIST),
-        _joint_angle(nose, sh, hip) / np.pi, droop / right_angle, np.minimum(hand_face, 5.0), vis.mean(1),
-        np.clip(hip_v[:, 1], -10, 10), np.clip(hip_a, -10, 10), np.clip(head_v[:, 1], -10, 10),
-        np.clip(hip_v[:, 0], -10, 10), np.minimum(energy, 10.0),
-        # masks for joints not seen: a feature computed from guessed joints means less where its mask is 0
-        (vis[:, _K[NOSE]] >= SEEN), (vis[:, [_K[L_WRIST], _K[R_WRIST]]].max(1) >= SEEN),
-        (vis[:, [_K[L_HIP], _K[R_HIP]]].max(1) >= SEEN), (vis[:, [_K[L_ANKLE], _K[R_ANKLE]]].max(1) >= SEEN),
-    ], axis=1)
+    hand_face = np.minimum(_length(xy[:, _LW] - nose), _length(xy[:, _RW] - nose)) / scale
+
+    feats = np.empty((len(xy), NUM_FEATURES), np.float64)
+    feats[:, 0] = _angle_to_vertical(sh - hip) / right_angle
+    feats[:, 1] = torso_3d / right_angle
+    feats[:, 2] = np.log(np.maximum(width, 1.0) / np.maximum(height, 1.0))
+    feats[:, 3] = (hip[:, 1] - nose[:, 1]) / scale
+    feats[:, 4] = (feet[:, 1] - nose[:, 1]) / scale
+    feats[:, 5] = (feet[:, 1] - hip[:, 1]) / scale
+    feats[:, 6:12] = _joint_angle(xy[:, _LIMBS[:, 0]], xy[:, _LIMBS[:, 1]], xy[:, _LIMBS[:, 2]]) / np.pi
+    feats[:, 12] = _joint_angle(nose, sh, hip) / np.pi
+    feats[:, 13] = droop / right_angle
+    feats[:, 14] = np.minimum(hand_face, 5.0)
+    feats[:, 15] = vis.mean(1)
+    feats[:, 16] = hip_v[:, 1]
+    feats[:, 17] = hip_a
+    feats[:, 18] = head_vy
+    feats[:, 19] = hip_v[:, 0]
+    np.clip(feats[:, 16:20], -10, 10, out=feats[:, 16:20])
+    feats[:, 20] = np.minimum(energy, 10.0)
+    # masks for joints not seen: a feature computed from guessed joints means less where its mask is 0
+    feats[:, 21] = vis[:, _NOSE] >= SEEN
+    feats[:, 22] = np.maximum(vis[:, _LW], vis[:, _RW]) >= SEEN
+    feats[:, 23] = np.maximum(vis[:, _LH], vis[:, _RH]) >= SEEN
+    feats[:, 24] = np.maximum(vis[:, _LA], vis[:, _RA]) >= SEEN
     return np.nan_to_num(feats.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 

@@ -4,6 +4,7 @@ footage (held-back clips)."""
 from __future__ import annotations
 
 import json
+import math
 from collections import deque
 from types import SimpleNamespace
 
@@ -23,6 +24,26 @@ def test_posture_features_of_standing_and_lying():
     assert up[torso] * 90 < 5 and 85 < down[torso] * 90 < 95
     assert up[FEATURE_NAMES.index("head_above_hips")] > 1.0 > down[FEATURE_NAMES.index("head_above_hips")]
     assert np.isfinite(up).all() and np.isfinite(down).all()
+
+
+def test_window_features_of_a_body_going_down_at_a_steady_speed():
+    """Every feature of the standing skeleton (tests/helpers/fall.py: torso 65 px from shoulder centre (300, 265) to
+    hip centre (300, 330), nose at y 240, ankles at y 400, box 44 x 160 px) lowered at 130 px/s, worked out by hand."""
+    angles = [0.0] * 40
+    times, lm, wd = series(angles, 20, drops=[130.0 * i / 20 for i in range(40)])
+    feats = window(times, lm, wd, end=times[-1], seconds=1.0, rate=15)
+    f = dict(zip(FEATURE_NAMES, feats[7]))
+    straight_hip = math.acos((-65 * 35) / (math.hypot(5, 65) * 35)) / math.pi  # shoulder (285, 265) - hip - knee
+    expected = {
+        "torso_angle_2d": 0.0, "log_aspect": math.log(44 / 160), "head_above_hips": 90 / 65,
+        "head_above_feet": 160 / 65, "hips_above_feet": 70 / 65, "knee_angle_l": 1.0, "knee_angle_r": 1.0,
+        "hip_angle_l": straight_hip, "hip_angle_r": straight_hip, "elbow_angle_l": 1.0 - math.atan(5 / 35) / math.pi
+        + math.atan(2 / 30) / math.pi, "visibility": 1.0, "hip_velocity_y": 2.0, "hip_acceleration_y": 0.0,
+        "head_velocity_y": 2.0, "hip_velocity_x": 0.0, "movement_energy": 2.0, "head_seen": 1.0, "hands_seen": 1.0,
+        "hips_seen": 1.0, "feet_seen": 1.0}
+    for name, value in expected.items():
+        assert f[name] == pytest.approx(value, abs=1e-4), name
+    assert feats.shape == (15, len(FEATURE_NAMES)) and feats.dtype == np.float32
 
 
 @pytest.mark.parametrize("angle", [0, 30, 75, 90, 180])
