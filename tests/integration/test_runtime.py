@@ -51,6 +51,13 @@ def test_precision_hint_is_reported_as_it_ran():
         assert rt.compile(tiny_model()).precision == "bf16"
 
 
+def test_cpu_inference_threads_are_not_pinned_to_cores():
+    """OpenVINO pins them by default (Linux); Vigil's inference shares two cores with its capture and pipeline
+    threads, and a pinned thread waits for its one core while the other idles."""
+    compiled = Runtime("CPU").compile(tiny_model()).compiled
+    assert compiled.get_property("ENABLE_CPU_PINNING") is False
+
+
 def test_cache_dir_is_used(tmp_path):
     rt = Runtime("CPU", cache_dir=tmp_path / "cache")
     rt.compile(tiny_model())
