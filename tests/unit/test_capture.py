@@ -32,6 +32,28 @@ def test_file_paced_in_real_time_and_lossless_fast_mode():
     assert seqs == list(range(len(seqs))) and len(seqs) > 100 and fast.stats.dropped == 0
 
 
+def test_a_looped_file_keeps_its_rate_when_a_pass_ends_late(tmp_path):
+    """A looped file paced as a camera keeps one clock over its passes: a pass that ends late (here the consumer's
+    hook holds the capture thread 0.8 s on its last picture) is made up in the next, not lost."""
+    import numpy as np
+
+    from media import encode
+
+    rng = np.random.default_rng(0)
+    clip = encode(tmp_path / "ten.mp4", ((rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), i / 20)
+                                         for i in range(10)), fps=20.0)  # 0.5 s a pass
+    cap = CaptureThread(SourceSpec("loop", str(clip), realtime=True, loop=True), max_pending=200)
+    published = []
+    cap.on_frame = lambda: (published.append(time.monotonic()), len(published) == 10 and time.sleep(0.8))
+    cap.start()
+    try:
+        time.sleep(2.2)
+    finally:
+        cap.stop()
+    assert len(published) >= 41  # 2.2 s of 20 fps is 44; about 30 when the 0.8 s are lost
+    assert cap.stats.dropped == 0
+
+
 def test_unreachable_rtsp_stays_offline_and_retries():
     cap = CaptureThread(SourceSpec("nowhere", "rtsp://user:pw@127.0.0.1:9/none"), backoff_max=0.5)
     cap.start()
@@ -56,6 +78,26 @@ def test_blank_frames_are_recognised():
 
     assert is_blank(np.full((480, 640, 3), 128, np.uint8))
     assert not is_blank(np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(480, 640, 3), (481, 643, 3), (7, 5, 3)])
+def test_the_subsamples_are_every_nth_pixel_of_every_nth_row(shape):
+    """Exactly ``image[::n, ::n]`` where the size is a multiple of 8, the nearest pixels to that grid otherwise."""
+    import numpy as np
+
+    from edge_app.sources.capture import fingerprint
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, shape, dtype=np.uint8)
+    exact = shape[0] % 8 == 0 and shape[1] % 8 == 0  # else the nearest pixels to that grid, as many
+    assert fingerprint(image).shape == image[::4, ::4].shape
+    assert np.array_equal(fingerprint(image), fingerprint(image.copy()))
+    assert not np.array_equal(fingerprint(image), fingerprint(255 - image))
+    if exact:
+        assert np.array_equal(fingerprint(image), image[::4, ::4])
+        for spread in (1.0, 1.9, 2.1, 3.0):  # around the blank threshold of 2 levels
+            noisy = np.clip(100 + rng.normal(0, spread, shape), 0, 255).astype(np.uint8)
+            assert is_blank(noisy) == (float(noisy[::8, ::8].std()) < 2.0)
 
 
 def test_a_live_picture_seconds_behind_the_streams_clock_is_late():
