@@ -4,6 +4,7 @@ going away."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import cv2
@@ -131,6 +132,15 @@ def test_a_frame_nobody_watches_is_counted_but_not_drawn_until_a_client_asks():
     renderer._render(processed(index=2))
     seq, view = hub.newer_than(0, 0)
     assert seq == 1 and view.shape == (240, 320, 3) and (view != 90).any()  # the skeleton and HUD drawn
+
+
+def test_frames_of_every_stream_finishing_together_all_reach_the_render_stage():
+    names = [f"cam{i}" for i in range(8)]
+    renderer = Renderer(names, Metrics(), "CPU", "INT8", None, None, hub=FrameHub())
+    for name in names:  # the render thread not running: as when it is behind
+        item = processed()
+        renderer.submit(Processed(dataclasses.replace(item.frame, stream=name), item.tracks, [], item.timing))
+    assert renderer.dropped == 0 and renderer.inbox.qsize() == 8
 
 
 def test_an_alert_raised_while_nobody_watches_still_gets_its_thumbnail():
