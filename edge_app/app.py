@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,8 +90,9 @@ def build_pose_stack(cfg: Config, streams: int = 1) -> PoseStack:
     except VigilError as exc:
         raise VigilError(f"{cfg.path}: inference.device: {exc}") from None
     if cfg.inference.threads is None and threads is not None:
-        log.info("inference: %d thread per inference, every stream's requests in flight together "
-                 "(inference.threads overrides)", threads)
+        log.info("inference: %d thread%s per inference for %d stream%s on %d cores, every stream's requests in "
+                 "flight together (inference.threads overrides)", threads, "s" if threads > 1 else "", streams,
+                 "s" if streams > 1 else "", len(os.sched_getaffinity(0)))
     store = ModelStore(cfg.models.dir)
     kind = store.kind(cfg.models.detector)
     if kind not in FINDER_KINDS:

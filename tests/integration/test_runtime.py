@@ -144,9 +144,10 @@ def test_store_errors(tmp_path):
         store.choose("m", Runtime("CPU"), "bf16")
 
 
-def test_several_streams_compile_the_pose_models_with_one_thread_each(manifest, caplog):
+def test_the_cores_are_shared_out_among_the_streams_threads_per_inference(manifest, caplog):
     """What OpenVINO was actually given, read back from the compiled models."""
     import dataclasses
+    import os
 
     from edge_app.app import build_pose_stack
     from edge_app.config import load_config
@@ -160,6 +161,9 @@ def test_several_streams_compile_the_pose_models_with_one_thread_each(manifest, 
     def threads(stack):
         return {m.compiled.compiled.get_property("INFERENCE_NUM_THREADS") for m in (stack.detector, stack.landmarks)}
 
-    assert threads(four) == threads(one) == {1}  # parallelism comes from requests in flight, not threads
-    assert any("1 thread per inference" in r.message for r in caplog.records)
+    cores = len(os.sched_getaffinity(0))
+    assert threads(four) == {max(1, cores // 4)}  # parallelism comes from requests in flight, not threads
+    assert threads(one) == {cores}  # one stream's frames follow each other: its inference gets every core
+    assert any(f"{max(1, cores // 4)} thread" in r.message and "per inference for 4 streams" in r.message
+               for r in caplog.records)
     assert threads(told) == {2}

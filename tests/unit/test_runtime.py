@@ -24,11 +24,12 @@ def test_latency_stats_percentiles():
     assert s.p50_ms == pytest.approx(50.5) and s.p99_ms == pytest.approx(99.01) and s.count == 100
 
 
-@pytest.mark.parametrize("configured, streams, expected", [(None, 1, 1), (None, 4, 1), (2, 4, 2), (3, 1, 3)])
-def test_threads_per_inference_are_one_unless_configured(configured, streams, expected):
+@pytest.mark.parametrize("configured, streams, cores, expected", [
+    (None, 1, 2, 2), (None, 2, 2, 1), (None, 8, 2, 1), (None, 1, 4, 4), (None, 3, 8, 2), (2, 4, 2, 2), (3, 1, 2, 3)])
+def test_threads_per_inference_share_out_the_cores_unless_configured(configured, streams, cores, expected):
     from edge_app.config import InferenceConfig
 
-    assert InferenceConfig(threads=configured).threads_for(streams) == expected
+    assert InferenceConfig(threads=configured).threads_for(streams, cores) == expected
 
 
 def test_an_isa_cap_applies_only_below_the_cpus_own_instruction_set():
