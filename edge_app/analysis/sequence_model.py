@@ -37,7 +37,7 @@ class SequenceModel:
         self._request = compiled.create_request()
 
     def __call__(self, window: np.ndarray) -> float:
-        result = self._request.infer({0: window[None].astype(np.float32)})
+        result = self._request.infer({0: window[None].astype(np.float32)}, share_inputs=True, share_outputs=True)
         return float(np.asarray(result[0]).reshape(-1)[0])
 
 
