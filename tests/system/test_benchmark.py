@@ -4,6 +4,7 @@ peers side by side, the pipeline scenarios, plots that are real PNGs; and its fa
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import cv2
@@ -70,7 +71,7 @@ def test_pipeline_scenarios(quick):
     for n in (1, 4):
         s = data["pipeline"][f"streams_{n}"]
         assert s["streams"] == n and len(s["fps_per_stream"]) == n
-        assert s["inference_threads"] == 1  # the default config's rule
+        assert s["inference_threads"] == max(1, len(os.sched_getaffinity(0)) // n)  # the default config's rule
         fps = s["fps_per_stream"].values()
         assert max(fps) <= 1.05 * s["source_fps"]  # a live camera's frames are counted once, never invented
         assert min(fps) >= 0.85 * max(fps)  # every camera gets its share of the box
