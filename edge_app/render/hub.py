@@ -4,7 +4,8 @@ render side never imports the web side.
 
 Views are drawn on demand: the render thread draws a frame for the hub only while someone has asked for a view in
 the last DEMAND_S seconds (:meth:`FrameHub.wanted`); a box nobody watches spends nothing on drawing (8 streams:
-1-1.5 ms of CPU a frame here). A request that comes after frames went by undrawn waits for the next frame's view."""
+1-1.5 ms of CPU a frame here). A request that comes after frames went by undrawn waits for the next frame's view,
+or, when no frame comes (a camera offline, a file ended), for the render thread to draw the newest undrawn one."""
 
 from __future__ import annotations
 

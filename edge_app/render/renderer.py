@@ -27,6 +27,7 @@ from edge_app.timing import FrameTiming, Metrics
 log = logging.getLogger(__name__)
 
 THUMBNAIL_WIDTH = 320
+IDLE_DRAW_S = 0.25  # with no new frame this long, a wanted view of the newest undrawn one is drawn
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Renderer(threading.Thread):
         self._writer = None
         self._size = (0, 0)
         self.error: Exception | None = None
+        self._undrawn: dict[str, Processed] = {}  # each stream's newest frame that went by undrawn
 
     def submit(self, item: Processed) -> None:
         """Live: the oldest waiting item is dropped when the queue is full. Lossless (--fast on files): wait."""
@@ -118,7 +120,11 @@ class Renderer(threading.Thread):
         lower_thread_priority(RENDER_NICE)  # drawing drops frames when behind; analysis never waits for it
         try:
             while True:
-                item = self.inbox.get()
+                try:
+                    item = self.inbox.get(timeout=IDLE_DRAW_S)
+                except queue.Empty:
+                    self._draw_undrawn()  # no new frames (a camera offline, a file ended): a client sees the last
+                    continue
                 if item is None:
                     break
                 self._render(item)
@@ -180,11 +186,21 @@ class Renderer(threading.Thread):
 
     def _render(self, item: Processed) -> None:
         if self._needs_drawing(item):
+            self._undrawn.pop(item.frame.stream, None)
             self._draw(item)
         elif self.hub is not None:
+            self._undrawn[item.frame.stream] = item
             self.hub.skipped()
         item.timing.rendered = time.monotonic()
         self.metrics.add(item.frame.stream, item.timing)
+
+    def _draw_undrawn(self) -> None:
+        """When no frame has come for IDLE_DRAW_S and a client wants a view: draw each stream's newest frame that
+        went by undrawn, so a console opened on a camera gone offline still shows its last picture."""
+        if self._undrawn and self.hub is not None and self.hub.wanted():
+            items, self._undrawn = list(self._undrawn.values()), {}
+            for item in items:
+                self._draw(item)
 
     def _draw(self, item: Processed) -> None:
         canvas = item.frame.image.copy()

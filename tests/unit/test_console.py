@@ -134,6 +134,23 @@ def test_a_frame_nobody_watches_is_counted_but_not_drawn_until_a_client_asks():
     assert seq == 1 and view.shape == (240, 320, 3) and (view != 90).any()  # the skeleton and HUD drawn
 
 
+def test_a_client_arriving_after_the_last_frame_still_gets_that_frame_drawn():
+    """A camera gone offline (or a file ended) sends no more frames: a console opened then shows the last one."""
+    hub = FrameHub()
+    renderer = Renderer(["hall"], Metrics(), "CPU", "INT8", None, None, hub=hub)
+    renderer.start()
+    try:
+        renderer.submit(processed())  # nobody watching: not drawn
+        time.sleep(0.1)
+        assert hub.seq == 0
+        started = time.monotonic()
+        seq, view = hub.newer_than(0, 3.0)  # a client asks; no new frame will come
+        assert seq == 1 and view is not None and view.shape == (240, 320, 3)
+        assert time.monotonic() - started < 2.0
+    finally:
+        renderer.close()
+
+
 def test_frames_of_every_stream_finishing_together_all_reach_the_render_stage():
     names = [f"cam{i}" for i in range(8)]
     renderer = Renderer(names, Metrics(), "CPU", "INT8", None, None, hub=FrameHub())
