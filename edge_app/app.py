@@ -285,6 +285,8 @@ def upload_check(cfg: Config, stack: PoseStack) -> RunCheck:
                 runner.stop_event.set()
 
         runner.observers.append(stop_at_limit)
+        if kind == "image":
+            runner.hub.keep_drawn()  # the annotated photo is the hub's last view (a video is drawn for its recording)
         summary = runner.run()
         if kind == "image":
             _, view = runner.hub.newer_than(0, 0.0, "upload")

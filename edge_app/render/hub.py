@@ -9,6 +9,7 @@ or, when no frame comes (a camera offline, a file ended), for the render thread 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -34,6 +35,11 @@ class FrameHub:
         self._wanted_until = -1.0  # time.monotonic() until which views are asked for
         self._stale = False  # frames went by undrawn since the last published view
 
+    def keep_drawn(self) -> None:
+        """Every frame's view is wanted from now on, whether or not a client asks (a run whose result is its last
+        view: a console upload's annotated photo)."""
+        self._wanted_until = math.inf
+
     def wanted(self) -> bool:
         """Whether anyone asked for a view in the last DEMAND_S seconds: the render thread draws for the hub then."""
         return time.monotonic() < self._wanted_until
@@ -55,7 +61,7 @@ class FrameHub:
         the render thread draw views for DEMAND_S seconds; when it has let frames go by undrawn, this waits for the
         next one's view (the picture returned is never older than the newest frame shown elsewhere)."""
         with self._cond:
-            self._wanted_until = time.monotonic() + DEMAND_S
+            self._wanted_until = max(self._wanted_until, time.monotonic() + DEMAND_S)
             if self.seq <= seq or self._stale:
                 self._cond.wait(timeout)
             if stream is not None:

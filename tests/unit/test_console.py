@@ -134,6 +134,16 @@ def test_a_frame_nobody_watches_is_counted_but_not_drawn_until_a_client_asks():
     assert seq == 1 and view.shape == (240, 320, 3) and (view != 90).any()  # the skeleton and HUD drawn
 
 
+def test_a_run_whose_result_is_its_last_view_has_every_frame_drawn():
+    hub = FrameHub()
+    hub.keep_drawn()  # a console upload's photo: its annotated view is the result
+    renderer = Renderer(["upload"], Metrics(), "CPU", "INT8", None, None, hub=hub)
+    item = processed()
+    renderer._render(Processed(dataclasses.replace(item.frame, stream="upload"), item.tracks, [], item.timing))
+    hub.newer_than(0, 0)  # a client asking meanwhile does not end it
+    assert hub.wanted() and hub.newer_than(0, 0, "upload")[1] is not None
+
+
 def test_a_client_arriving_after_the_last_frame_still_gets_that_frame_drawn():
     """A camera gone offline (or a file ended) sends no more frames: a console opened then shows the last one."""
     hub = FrameHub()
