@@ -84,7 +84,8 @@ class PoseStack:
 def build_pose_stack(cfg: Config, streams: int = 1) -> PoseStack:
     """The pose models compiled once for a run of ``streams`` streams (which sets the threads per inference when the
     config leaves them to Vigil)."""
-    threads = cfg.inference.threads_for(streams)
+    cores = len(os.sched_getaffinity(0))
+    threads = cfg.inference.threads_for(streams, cores)
     try:
         runtime = Runtime(cfg.inference.device, cfg.inference.hint, threads, cfg.inference.cache_dir)
     except VigilError as exc:
@@ -92,7 +93,7 @@ def build_pose_stack(cfg: Config, streams: int = 1) -> PoseStack:
     if cfg.inference.threads is None and threads is not None:
         log.info("inference: %d thread%s per inference for %d stream%s on %d cores, every stream's requests in "
                  "flight together (inference.threads overrides)", threads, "s" if threads > 1 else "", streams,
-                 "s" if streams > 1 else "", len(os.sched_getaffinity(0)))
+                 "s" if streams > 1 else "", cores)
     store = ModelStore(cfg.models.dir)
     kind = store.kind(cfg.models.detector)
     if kind not in FINDER_KINDS:
