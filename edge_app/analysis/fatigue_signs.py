@@ -53,7 +53,7 @@ def _running(x: np.ndarray, span: int, how=np.median) -> np.ndarray:
     """Running ``how`` of a 1-D series over ``span`` samples, centred, edges held."""
     span = max(1, min(span, len(x)))
     pad = np.pad(x, (span // 2, span - 1 - span // 2), mode="edge")
-    return np.array([how(pad[i:i + span]) for i in range(len(x))])
+    return how(np.lib.stride_tricks.sliding_window_view(pad, span), axis=-1)
 
 
 def _dips(feats: np.ndarray, rate: float, floor: float = 0.05) -> float:
