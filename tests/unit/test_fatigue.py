@@ -212,3 +212,15 @@ def test_each_sign_is_measured_against_the_persons_baseline(transform, sign):
     signs = present_signs(measure_signs(window(times, lm2, wd2, 40.0, 20.0, RATE_HZ), reference, RATE_HZ))
     assert sign in signs
     assert moving_sign(signs) == (sign not in ("head_droop", "trunk_slump"))
+
+
+@pytest.mark.parametrize("length,span", [(1, 12), (5, 12), (80, 1), (80, 12), (80, 24), (80, 200)])
+def test_the_running_median_and_mean_are_each_samples_centred_window_with_the_edges_held(length, span):
+    from edge_app.analysis.fatigue_signs import _running
+
+    x = np.random.default_rng(length + span).normal(size=length)
+    width = max(1, min(span, length))
+    held = np.concatenate([np.full(width // 2, x[0]), x, np.full(width - 1 - width // 2, x[-1])])
+    for how in (np.median, np.mean):
+        expected = [how(held[i:i + width]) for i in range(length)]  # the definition, one window at a time
+        np.testing.assert_allclose(_running(x, span, how), expected, rtol=0, atol=1e-12)
