@@ -29,6 +29,7 @@ from collections.abc import Generator, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import numpy as np
 import openvino as ov
 
 from edge_app.inference.model import ModelWrapper, StageTimes, weak_callback
@@ -177,9 +178,9 @@ class AsyncScheduler:
             self._queues[id(compiled)] = q
         return q
 
-    def _on_done(self, request: ov.InferRequest, userdata: tuple[_Task, int]) -> None:
+    def _on_done(self, request: ov.InferRequest, userdata: tuple[_Task, int, np.ndarray]) -> None:
         """OpenVINO's callback thread: decode one result with its model's postprocess and hand it over."""
-        task, index = userdata
+        task, index, _ = userdata  # the input array, shared with the request, was kept alive until now
         batch = task.batch
         started = time.perf_counter()
         try:
@@ -243,7 +244,7 @@ class AsyncScheduler:
             tensor = batch.model.preprocess(batch.image, meta)
             task.prepare_s += time.perf_counter() - started
             if not self._backlog and q.is_ready():
-                q.start_async({0: tensor}, (task, index))
+                _start(q, task, index, tensor)
             else:
                 self._backlog.append((task, index, tensor))
         if batch.times is not None:
@@ -259,4 +260,12 @@ class AsyncScheduler:
             if not q.is_ready():
                 return
             self._backlog.popleft()
-            q.start_async({0: tensor}, (task, index))
+            _start(q, task, index, tensor)
+
+
+def _start(q: ov.AsyncInferQueue, task: _Task, index: int, tensor: np.ndarray) -> None:
+    """Start one inference on ``tensor`` without copying it: the request reads the array's own memory, and the
+    array rides in the userdata, which the queue holds until the request's callback has run (a dict of arrays is
+    copied into the request instead: 160 against 80 us a call here, measured alternately)."""
+    array = np.ascontiguousarray(tensor)  # the very array the request reads is the one kept alive
+    q.start_async(ov.Tensor(array, shared_memory=True), (task, index, array))
