@@ -10,6 +10,7 @@ import pytest
 
 from convert.train import synthetic
 from edge_app.analysis.fatigue import BASELINE_S, FatigueAnalyzer, FatigueSettings, baseline
+from edge_app.analysis.fatigue_signs import _running
 from edge_app.analysis.features import NUM_FEATURES
 from edge_app.analysis.posture import PostureState
 from helpers.fall import skeleton
@@ -216,8 +217,6 @@ def test_each_sign_is_measured_against_the_persons_baseline(transform, sign):
 
 @pytest.mark.parametrize("length,span", [(1, 12), (5, 12), (80, 1), (80, 12), (80, 24), (80, 200)])
 def test_the_running_median_and_mean_are_each_samples_centred_window_with_the_edges_held(length, span):
-    from edge_app.analysis.fatigue_signs import _running
-
     x = np.random.default_rng(length + span).normal(size=length)
     width = max(1, min(span, length))
     held = np.concatenate([np.full(width // 2, x[0]), x, np.full(width - 1 - width // 2, x[-1])])
