@@ -29,10 +29,9 @@ from collections.abc import Generator, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-import numpy as np
 import openvino as ov
 
-from edge_app.inference.model import ModelWrapper, StageTimes, start_in_place, weak_callback
+from edge_app.inference.model import ModelWrapper, StageTimes, weak_callback
 
 R = TypeVar("R")
 
@@ -178,9 +177,9 @@ class AsyncScheduler:
             self._queues[id(compiled)] = q
         return q
 
-    def _on_done(self, request: ov.InferRequest, userdata: tuple[_Task, int, np.ndarray]) -> None:
+    def _on_done(self, request: ov.InferRequest, userdata: tuple[_Task, int]) -> None:
         """OpenVINO's callback thread: decode one result with its model's postprocess and hand it over."""
-        task, index, _ = userdata  # the input array, shared with the request, was kept alive until now
+        task, index = userdata
         batch = task.batch
         started = time.perf_counter()
         try:
@@ -244,7 +243,7 @@ class AsyncScheduler:
             tensor = batch.model.preprocess(batch.image, meta)
             task.prepare_s += time.perf_counter() - started
             if not self._backlog and q.is_ready():
-                start_in_place(q, tensor, task, index)
+                q.start_async({0: tensor}, (task, index))  # copied into the request
             else:
                 self._backlog.append((task, index, tensor))
         if batch.times is not None:
@@ -260,5 +259,5 @@ class AsyncScheduler:
             if not q.is_ready():
                 return
             self._backlog.popleft()
-            start_in_place(q, tensor, task, index)
+            q.start_async({0: tensor}, (task, index))  # copied into the request
 
