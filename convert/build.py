@@ -22,7 +22,7 @@ from convert.calibration import SHARED_DATA, default_calibration_sources
 from convert.coco import CocoSet, load_coco
 from convert.fetch import fetch_file, sha256_of
 from convert.kinds import DetectorKind, FinderKind, LandmarkKind, SequenceKind
-from convert.quantize import quantize, split_holdout
+from convert.quantize import quantize, recipe_ignored, split_holdout
 from convert.recipes import ModelRecipe, PyTorchSource, Recipes
 from convert.sources import export_onnx, load_source
 from edge_app.errors import VigilError
@@ -39,7 +39,8 @@ BUILD_ORDER = {"blazepose_detector": 0, "movenet_multipose": 1, "blazepose_landm
                "generic": 4}
 
 
-INT8_ADDED_LATER = {"float_last_layers": 0}  # int8 recipe fields that count in the hash only when set
+# int8 recipe fields that count in the hash only when set
+INT8_ADDED_LATER = {"float_last_layers": 0, "float_layers": []}
 
 
 def recipe_hash(recipe: ModelRecipe, calib: list[Path]) -> str:
@@ -166,7 +167,8 @@ class Builder:
 
         log.info("%s: no trained weights at %s: training it (`python -m convert train %s`)", recipe.name,
                  recipe.source.weights, recipe.train)
-        run_training(recipe.train, recipe.source.weights)
+        # the architecture is the recipe's; `convert train fall` compares LSTM, GRU and TCN (a minute more)
+        run_training(recipe.train, recipe.source.weights, **({"compare": False} if recipe.train == "fall" else {}))
         return True
 
     def ensure_onnx(self, recipe: ModelRecipe) -> None:
@@ -232,6 +234,10 @@ class Builder:
             hints["bf16"] = "bf16"
         quant_info = None
         if recipe.int8 and self.int8 and kind is not None:
+            try:
+                recipe_ignored(fp_model, recipe.int8)  # a wrong layer position fails here, not after calibration
+            except ValueError as exc:
+                raise VigilError(f"{self.recipes.path}: models.{recipe.name}.{exc}") from None
             step("collecting calibration samples")
             samples = kind.samples(fp_model, self.calib)
             calibration, validation = split_holdout(samples.calibration)

@@ -59,11 +59,18 @@ def residual_adds(model: ov.Model) -> list[str]:
 
 
 def recipe_ignored(model: ov.Model, recipe: Int8Recipe) -> list[str]:
-    """Node names the recipe keeps in float: listed names, output heads, first and last layers, residual Adds."""
+    """Node names the recipe keeps in float: listed names, output heads, first, last and listed layers, residual Adds.
+
+    Raises ValueError when a ``float_layers`` position is beyond the model's Convolution/MatMul layers."""
     ignored = list(recipe.ignored_names)
     if recipe.ignore_heads:
         ignored += head_nodes(model)
     convs = conv_names(model)
+    beyond = [i for i in recipe.float_layers if i >= len(convs)]
+    if beyond:
+        raise ValueError(f"int8.float_layers: position {beyond[0]} is beyond the model's {len(convs)} "
+                         f"Convolution/MatMul layers")
+    ignored += [convs[i] for i in recipe.float_layers]
     ignored += convs[: recipe.float_first_layers]
     ignored += convs[len(convs) - recipe.float_last_layers:] if recipe.float_last_layers else []
     adds = residual_adds(model)

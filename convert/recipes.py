@@ -52,6 +52,9 @@ class Int8Recipe:
     float_first_layers: int = option(0, doc="keep the first N Convolution/MatMul layers in float")
     float_last_layers: int = option(0, doc="keep the last N Convolution/MatMul layers in float (a model's "
                                           "prediction heads)")
+    float_layers: list[int] = option(factory=list, doc="keep the Convolution/MatMul layers at these positions "
+                                                       "(0-based, in graph order) in float: what an earlier build's "
+                                                       "agreement search found, so later builds need not search")
     float_residual_adds: Literal["none", "all", "second_half"] = option(
         "none", doc="keep residual Adds (both inputs computed) in float: none, all, or those of the second half")
     min_agreement: float = option(0.95, doc="below this float-vs-INT8 agreement, find the layer whose weights "
@@ -65,6 +68,8 @@ class Int8Recipe:
             raise ValueError("int8.subset_size must be >= 1")
         if self.float_first_layers < 0 or self.float_last_layers < 0:
             raise ValueError("int8.float_first_layers and int8.float_last_layers must be >= 0")
+        if any(i < 0 for i in self.float_layers):
+            raise ValueError("int8.float_layers must hold positions >= 0")
 
 
 @dataclass(frozen=True)

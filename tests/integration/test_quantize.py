@@ -65,6 +65,15 @@ def test_recipe_ignored_scope_names_heads_first_layers_and_adds(models):
     assert set(residual_adds(fp)) <= set(ignored)
 
 
+def test_recipe_keeps_listed_layer_positions_in_float(models):
+    fp, _, _ = models
+    convs = conv_names(fp)
+    ignored = recipe_ignored(fp, Int8Recipe(ignore_heads=False, float_layers=[1, 3]))
+    assert ignored == [convs[1], convs[3]]
+    with pytest.raises(ValueError, match=f"float_layers: position {len(convs)} is beyond"):
+        recipe_ignored(fp, Int8Recipe(float_layers=[0, len(convs)]))
+
+
 def test_quantized_model_agrees_and_search_finds_the_broken_layer(models):
     fp, q, calib = models
     agreement = _agreement(fp, calib[:8])
