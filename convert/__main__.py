@@ -161,11 +161,9 @@ def cmd_train(args) -> int:
     if recipe is None or not isinstance(recipe.source, PyTorchSource) or recipe.source.weights is None:
         raise VigilError(f"{recipes.path}: no model with `train: {args.model}` and a weights path")
     kwargs: dict = {"epochs": args.epochs}
-    if args.model == "fall":
-        kwargs["compare"] = not args.no_compare
-    elif args.data is not None:
+    if args.model == "fatigue" and args.data is not None:
         kwargs["data"] = args.data
-    report = run_training(args.model, recipe.source.weights, **kwargs)
+    report = run_training(args.model, recipe.source.weights, compare=not args.no_compare, **kwargs)
     print(json.dumps({k: v for k, v in report.items() if k != "training_clips"}, indent=2))
     print(f"weights: {recipe.source.weights}; now run `python -m convert build {recipe.name}`")
     return 0

@@ -167,8 +167,7 @@ class Builder:
 
         log.info("%s: no trained weights at %s: training it (`python -m convert train %s`)", recipe.name,
                  recipe.source.weights, recipe.train)
-        # the architecture is the recipe's; `convert train fall` compares LSTM, GRU and TCN (a minute more)
-        run_training(recipe.train, recipe.source.weights, **({"compare": False} if recipe.train == "fall" else {}))
+        run_training(recipe.train, recipe.source.weights, compare=False)  # `convert train fall` compares architectures
         return True
 
     def ensure_onnx(self, recipe: ModelRecipe) -> None:
